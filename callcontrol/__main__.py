@@ -1,0 +1,5 @@
+"""Entry point for `python -m callcontrol`."""
+
+from callcontrol.cli import main
+
+raise SystemExit(main())

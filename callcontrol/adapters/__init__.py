@@ -1,0 +1,1 @@
+"""Thin adapters to the outside world: Asterisk (AMI, AGI), the database, HTTP, YAML files."""

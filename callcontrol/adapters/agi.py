@@ -1,0 +1,262 @@
+"""FastAGI: our own accept loop (header timeout, tracked sessions) and the AGI channel commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+from panoramisk.utils import parse_agi_result
+
+from callcontrol.core.tokens import DTMF_DIGITS, VARIABLE_NAME, VARIABLE_VALUE, is_sound_name
+from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
+
+log = structlog.get_logger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_REPLY_LINE = 8 * 1024
+
+
+class AgiProtocolError(Exception):
+    """The peer does not speak AGI (junk, oversized or truncated headers)."""
+
+
+class UnsafeAgiArgument(ValueError):
+    """A value is not a token we allow on an AGI command line."""
+
+
+@dataclass(frozen=True)
+class AgiRequest:
+    """The headers Asterisk sends when a call enters AGI()."""
+
+    headers: Mapping[str, str]
+
+    @property
+    def script(self) -> str:
+        return self.headers.get("agi_network_script", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.headers.get("agi_uniqueid", "")
+
+    @property
+    def channel(self) -> str:
+        return self.headers.get("agi_channel", "")
+
+    @property
+    def caller_number(self) -> str:
+        return self.headers.get("agi_callerid", "")
+
+    @property
+    def caller_name(self) -> str:
+        return self.headers.get("agi_calleridname", "")
+
+    @property
+    def dialed_number(self) -> str:
+        return self.headers.get("agi_extension", "")
+
+    def arg(self, index: int) -> str:
+        return self.headers.get(f"agi_arg_{index}", "")
+
+
+def parse_headers(raw: bytes) -> AgiRequest:
+    """Parse the header block (up to and including the blank line); reject anything that is not AGI."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AgiProtocolError("header block is not UTF-8") from exc
+    headers: dict[str, str] = {}
+    for line in text.split("\n"):
+        line = line.rstrip("\r")
+        if not line:
+            continue
+        key, sep, value = line.partition(": ")
+        if not sep or not key.startswith("agi_") or not key.replace("_", "").isalnum():
+            raise AgiProtocolError(f"malformed AGI header line {line[:60]!r}")
+        headers[key] = value
+    if "agi_network_script" not in headers:
+        raise AgiProtocolError("no agi_network_script header")
+    return AgiRequest(headers)
+
+
+AgiHandler = Callable[[AgiRequest, "AgiConnection"], Awaitable[None]]
+
+
+class AgiConnection:
+    """One call's AGI socket; implements the AgiChannel port with validated command tokens."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.hangup_notified = False
+
+    async def command(self, *tokens: str) -> tuple[int, str]:
+        """Send one command; return (result, data). Maps every failure to a port exception."""
+        if self.hangup_notified:
+            raise CallerHungUp("caller hung up")
+        self._writer.write((" ".join(tokens) + "\n").encode())
+        try:
+            await self._writer.drain()
+        except ConnectionError as exc:
+            raise CallerHungUp("AGI socket closed") from exc
+        while True:
+            line = await self._read_line()
+            if line == "HANGUP":  # Asterisk's notice that the channel hung up; the reply still follows
+                self.hangup_notified = True
+                continue
+            parsed = parse_agi_result(line) if line[:3].isdigit() else {"error": "AGIUnknownError", "msg": line}
+            code = parsed.get("status_code")
+            if code == 100:  # "100 Trying..." precedes the real reply
+                continue
+            if line.startswith("520-"):
+                await self._skip_usage_text()
+                raise ChannelCommandFailed(f"AGI usage error for {tokens[0]}")
+            return self._result(tokens, line, parsed)
+
+    def _result(self, tokens: Sequence[str], line: str, parsed: Mapping) -> tuple[int, str]:
+        error = parsed.get("error")
+        if error == "AGIResultHangup" or line.startswith("511"):
+            raise CallerHungUp("caller hung up")
+        if error == "AGIAppError":  # result=-1: failure, which after a HANGUP notice means the caller left
+            if self.hangup_notified:
+                raise CallerHungUp("caller hung up")
+            raise ChannelCommandFailed(f"{' '.join(tokens[:2])} failed (result=-1)")
+        if error:
+            raise ChannelCommandFailed(f"{tokens[0]}: {error} {parsed.get('msg', '')}".strip())
+        value, data = parsed.get("result", ("", ""))
+        try:
+            return int(value or 0), data  # "200 result= (timeout)" carries no value
+        except ValueError as exc:
+            raise ChannelCommandFailed(f"unreadable AGI reply {line[:80]!r}") from exc
+
+    async def _read_line(self) -> str:
+        try:
+            raw = await self._reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            raise CallerHungUp("AGI socket closed") from exc
+        except (asyncio.LimitOverrunError, ConnectionError) as exc:
+            raise CallerHungUp(f"AGI socket unusable: {exc}") from exc
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
+
+    async def _skip_usage_text(self) -> None:
+        while not (await self._read_line()).startswith("520 "):
+            pass
+
+    # -- the AgiChannel port ------------------------------------------------------------------
+
+    async def answer(self) -> None:
+        result, _ = await self.command("ANSWER")
+        if result != 0:
+            raise ChannelCommandFailed(f"ANSWER returned {result}")
+
+    async def play(self, prompts: Sequence[str], escape_digits: str = "") -> str | None:
+        digits = _token(escape_digits, DTMF_DIGITS.match, "escape digits")
+        for prompt in prompts:
+            if not is_sound_name(prompt):
+                raise UnsafeAgiArgument(f"sound name {prompt!r} is not a safe token")
+            result, data = await self.command("STREAM FILE", prompt, f'"{digits}"')
+            if result > 0:
+                return chr(result)
+        return None
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        result, _ = await self.command("WAIT FOR DIGIT", str(int(timeout_ms)))
+        return chr(result) if result > 0 else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        _token(name, VARIABLE_NAME.match, "variable name")
+        _token(value, VARIABLE_VALUE.match, "variable value")
+        await self.command("SET VARIABLE", name, f'"{value}"')
+
+    async def hangup(self) -> None:
+        try:
+            await self.command("HANGUP")
+        except CallerHungUp:
+            pass
+
+
+def _token(value: str, matches: Callable[[str], object], what: str) -> str:
+    if not matches(value):
+        raise UnsafeAgiArgument(f"{what} {value!r} is not a safe token")
+    return value
+
+
+class FastAgiServer:
+    """Accepts Asterisk's FastAGI connections; owns one task per session and cancels them on stop."""
+
+    def __init__(self, host: str, port: int, handler: AgiHandler, header_timeout_s: float = 5.0) -> None:
+        self.host = host
+        self.port = port
+        self._handler = handler
+        self._header_timeout_s = header_timeout_s
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.rejected = 0
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self._sessions)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.port, limit=MAX_HEADER_BYTES)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("agi.listening", host=self.host, port=self.port)
+
+    async def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    async def stop(self, grace_s: float) -> None:
+        """Stop accepting, let calls in progress go on for grace_s, then cancel and await the rest."""
+        await self.stop_accepting()
+        if self._sessions:
+            await asyncio.wait(set(self._sessions), timeout=grace_s)
+        remaining = set(self._sessions)
+        for task in remaining:
+            task.cancel()
+        if remaining:
+            await asyncio.gather(*remaining, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), self._header_timeout_s)
+            request = parse_headers(raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.rejected += 1
+            log.info("agi.rejected", peer=str(peer), reason="closed before the end of the headers")
+            return
+        except asyncio.LimitOverrunError:
+            self.rejected += 1
+            log.warning("agi.rejected", peer=str(peer), reason=f"headers larger than {MAX_HEADER_BYTES} bytes")
+            return
+        except TimeoutError:
+            self.rejected += 1
+            log.warning("agi.rejected", peer=str(peer), reason=f"no complete headers in {self._header_timeout_s}s")
+            return
+        except AgiProtocolError as exc:
+            self.rejected += 1
+            log.warning("agi.rejected", peer=str(peer), reason=str(exc))
+            return
+        try:
+            await self._handler(request, AgiConnection(reader, writer))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agi.handler_failed", script=request.script)

@@ -1,0 +1,1 @@
+"""Database adapter: SQLAlchemy 2 async models, the call-record store, schema checks (Alembic)."""

@@ -1,0 +1,154 @@
+"""Reads flow YAML files safely (plain data only, size/depth/alias limits) and places problems at file:line:col."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from callcontrol.core.ivr import Flow, Problem, build_flow
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+
+@dataclass(frozen=True)
+class LocatedProblem:
+    file: str
+    line: int
+    column: int
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message}"
+
+
+class _Reader:
+    """Turns a composed YAML node tree into plain Python data, remembering where each path came from."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.problems: list[LocatedProblem] = []
+        self._seen: set[int] = set()
+        self._scalars = SafeConstructor()
+
+    def _problem(self, node: Node, message: str) -> None:
+        self.problems.append(LocatedProblem(self.file, node.start_mark.line + 1, node.start_mark.column + 1, message))
+
+    def read(self, node: Node, path: tuple[Any, ...] = (), depth: int = 0) -> Any:
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in self._seen:
+            self._problem(node, "YAML anchors and aliases are not allowed in flows")
+            return None
+        self._seen.add(id(node))
+        if depth > MAX_DEPTH:
+            self._problem(node, f"nested deeper than {MAX_DEPTH} levels")
+            return None
+        if node.tag not in _PLAIN_TAGS:
+            self._problem(node, f"YAML tag {node.tag!r} is not allowed (plain data only)")
+            return None
+        if isinstance(node, ScalarNode):
+            return self._scalars.construct_object(node)
+        if isinstance(node, SequenceNode):
+            return [self.read(item, (*path, index), depth + 1) for index, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                self._problem(key_node, "mapping keys must be plain scalars")
+                continue
+            key = self._scalars.construct_object(key_node)
+            key = str(key) if isinstance(key, int) and not isinstance(key, bool) else key
+            if key in result:
+                self._problem(key_node, f"duplicate key '{key}'")
+                continue
+            result[key] = self.read(value_node, (*path, key), depth + 1)
+            # point problems about a key's value at the key's line (where an editor would look)
+            self.positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return result
+
+    def locate(self, problem: Problem) -> LocatedProblem:
+        path = problem.path
+        while path not in self.positions and path:
+            path = path[:-1]
+        line, column = self.positions.get(path, (1, 1))
+        return LocatedProblem(self.file, line, column, problem.message, problem.severity)
+
+
+def load_flow_text(text: bytes, file: str) -> tuple[Flow | None, list[LocatedProblem]]:
+    """Parse and validate one flow document; the version is a hash of its bytes."""
+    if len(text) > MAX_FILE_BYTES:
+        return None, [LocatedProblem(file, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
+    try:
+        root = yaml.compose(text.decode("utf-8"), Loader=yaml.SafeLoader)
+    except UnicodeDecodeError:
+        return None, [LocatedProblem(file, 1, 1, "file is not UTF-8 text")]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [LocatedProblem(file, line, column, f"YAML syntax: {exc.problem or exc.context}")]
+    except (yaml.YAMLError, RecursionError) as exc:
+        return None, [LocatedProblem(file, 1, 1, f"YAML syntax: {exc}")]
+    if root is None:
+        return None, [LocatedProblem(file, 1, 1, "empty flow file")]
+    reader = _Reader(file)
+    data = reader.read(root)
+    if any(p.severity == "error" for p in reader.problems):
+        return None, reader.problems
+    version = hashlib.sha256(text).hexdigest()[:12]
+    flow, problems = build_flow(data, source=file, version=version)
+    return flow, reader.problems + [reader.locate(problem) for problem in problems]
+
+
+def flow_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories to their *.yaml / *.yml files, sorted for a stable order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def load_flows(paths: Iterable[Path]) -> tuple[list[Flow], list[LocatedProblem]]:
+    """Load every flow file; also reports a dialled number claimed by two flows."""
+    flows: list[Flow] = []
+    problems: list[LocatedProblem] = []
+    owners: dict[str, Flow] = {}
+    ids: dict[str, Flow] = {}
+    for path in flow_files(paths):
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
+            continue
+        flow, found = load_flow_text(text, str(path))
+        problems.extend(found)
+        if flow is None:
+            continue
+        clash = False
+        if flow.id in ids:
+            problems.append(LocatedProblem(str(path), 1, 1, f"flow id '{flow.id}' is also used by {ids[flow.id].source}"))
+            clash = True
+        for number in flow.numbers:
+            if number in owners:
+                problems.append(LocatedProblem(
+                    str(path), 1, 1, f"number {number} is already answered by flow '{owners[number].id}' "
+                    f"({owners[number].source})"))
+                clash = True
+        if clash:
+            continue
+        ids[flow.id] = flow
+        owners.update({number: flow for number in flow.numbers})
+        flows.append(flow)
+    return flows, problems

@@ -1,0 +1,179 @@
+"""The `callcontrol` command line: serve, db, flows, calls, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+
+from callcontrol.logs import configure_logging
+from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcontrol", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the service (AMI client, FastAGI server, HTTP API)")
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply Alembic migrations up to head")
+    db.add_parser("status", help="say whether the schema is current")
+
+    flows = commands.add_parser("flows", help="IVR flow files").add_subparsers(dest="flows_command", required=True)
+    check = flows.add_parser("check", help="validate flow files; every problem as file:line:col")
+    check.add_argument("paths", nargs="*", type=Path)
+
+    calls = commands.add_parser("calls", help="call records").add_subparsers(dest="calls_command", required=True)
+    recent = calls.add_parser("recent", help="print the newest call records")
+    recent.add_argument("--limit", type=int, default=10)
+    recent.add_argument("--json", action="store_true")
+
+    ami = commands.add_parser("ami", help="AMI user").add_subparsers(dest="ami_command", required=True)
+    ami_check = ami.add_parser("check", help="check manager.conf gives our AMI user least privilege")
+    ami_check.add_argument("manager_conf", type=Path, nargs="?", default=REPO_ROOT / "dialplan" / "manager.conf")
+
+    sandbox = commands.add_parser("sandbox", help="the sandbox Asterisk 22 (Debian sid chroot; root only)")
+    sandbox.add_argument("action", choices=["up", "down", "restart", "status"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"callcontrol: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, settings.log_level)
+    handler = {
+        "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
+    }[args.command]
+    try:
+        return handler(settings, args)
+    except SettingsError as exc:
+        print(f"callcontrol: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    from callcontrol.runtime import Service, StartupError
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await Service(settings).run(stop)
+        except StartupError as exc:
+            log.error("service.cannot_start", problem=str(exc))
+            print(f"callcontrol: {exc}", file=sys.stderr)
+            return 3
+        except OSError as exc:  # a port already taken
+            log.error("service.cannot_start", problem=str(exc))
+            print(f"callcontrol: cannot listen: {exc}", file=sys.stderr)
+            return 3
+        return 0
+
+    return asyncio.run(run())
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.adapters.db import schema
+    from callcontrol.adapters.db.store import make_engine
+
+    if args.db_command == "upgrade":
+        try:
+            schema.upgrade(settings.migrations_dir, settings.database_url)
+        except Exception as exc:  # noqa: BLE001 - report any failure to the operator in one line
+            print(f"callcontrol: db upgrade failed on {settings.database_url_for_display()}: "
+                  f"{type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+            return 1
+        print(f"database {settings.database_url_for_display()} upgraded to head")
+        return 0
+
+    async def status() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            found = await schema.schema_status(engine, settings.migrations_dir)
+        finally:
+            await engine.dispose()
+        print(found.describe())
+        return 0 if found.is_current else 1
+
+    return asyncio.run(status())
+
+
+def _flows(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.adapters.flow_files import load_flows
+
+    paths = args.paths or [settings.flows_dir]
+    flows, problems = load_flows(paths)
+    for problem in problems:
+        print(problem)
+    errors = sum(1 for p in problems if p.severity == "error")
+    print(f"{len(flows)} flow(s) valid, {errors} error(s), {len(problems) - errors} warning(s)")
+    return 1 if errors else 0
+
+
+def _calls(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
+
+    async def recent() -> list:
+        engine = make_engine(settings.database_url)
+        try:
+            return await SqlCallRecordStore(engine).recent(args.limit)
+        finally:
+            await engine.dispose()
+
+    for record in reversed(asyncio.run(recent())):
+        summary = record.summary() | {"started_at": record.started_at.isoformat(), "status": str(record.status)}
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            print(f"{summary['started_at'][:19]}  {record.caller_number or '-':>12} -> {record.dialed_number:<6} "
+                  f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])} "
+                  f"cause={record.hangup_cause_text or '-'} ({summary['end_observed_by'] or '-'}) "
+                  f"{summary['duration_s'] or '-'}s")
+    return 0
+
+
+def _ami(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.adapters.asterisk_conf import least_privilege_problems, read_manager_conf
+
+    problems = least_privilege_problems(read_manager_conf(args.manager_conf), settings.ami_username)
+    for problem in problems:
+        print(f"{args.manager_conf}: {problem}")
+    print("AMI user has least privilege" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.sandbox import AsteriskSandbox, SandboxError
+
+    sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=_secret_or_empty(settings, args.action),
+                              agi_address=f"{settings.agi_host}:{settings.agi_port}")
+    try:
+        if args.action == "up":
+            sandbox.build()
+            sandbox.start()
+        elif args.action == "down":
+            sandbox.stop()
+        elif args.action == "restart":
+            sandbox.restart()
+        print(json.dumps(sandbox.status(), default=str))
+    except SandboxError as exc:
+        print(f"callcontrol sandbox: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _secret_or_empty(settings: Settings, action: str) -> str:
+    return settings.require_ami_secret() if action in ("up", "restart") else ""

@@ -1,0 +1,119 @@
+"""The call record: what one call did, built from the IVR walk and channel events, closed exactly once."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class CallStatus(StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    """How the call left callcontrol's hands."""
+
+    CALLER_HANGUP = "caller_hangup"  # caller hung up while in the IVR
+    FLOW_HANGUP = "flow_hangup"  # the flow played its goodbye and hung up
+    NO_FLOW = "no_flow"  # no flow answers the dialled number; sent to the dialplan fallback
+    SERVICE_ERROR = "service_error"  # an AGI/flow error; sent to the dialplan fallback
+    SERVICE_SHUTDOWN = "service_shutdown"  # the service stopped mid-call; sent to the dialplan fallback
+    SERVICE_RESTARTED = "service_restarted"  # found unfinished after a restart; the channel was gone
+
+
+class EndObservedBy(StrEnum):
+    """Where the end of the channel was learnt: its Hangup event, or a resync after AMI was down."""
+
+    AMI = "ami"
+    RESYNC = "resync"
+
+
+@dataclass
+class CallRecord:
+    call_id: str  # Asterisk linkedid: the idempotency key of the row
+    uniqueid: str  # the caller's channel
+    channel: str
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+    started_at: datetime
+    flow_id: str | None = None
+    flow_version: str | None = None
+    answered_at: datetime | None = None
+    ivr_ended_at: datetime | None = None
+    ended_at: datetime | None = None
+    ivr_path: list[dict[str, Any]] = field(default_factory=list)
+    status: CallStatus = CallStatus.ACTIVE
+    end_reason: EndReason | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str | None = None
+    end_observed_by: EndObservedBy | None = None
+    channel_gone_at: datetime | None = None
+
+    @property
+    def ivr_done(self) -> bool:
+        return self.end_reason is not None
+
+    @property
+    def ready_to_close(self) -> bool:
+        return self.status is CallStatus.ACTIVE and self.ivr_done and self.channel_gone_at is not None
+
+    def mark_answered(self, at: datetime) -> None:
+        if self.answered_at is None:
+            self.answered_at = at
+
+    def mark_ivr_ended(self, reason: EndReason, path: list[dict[str, Any]], at: datetime) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+            self.ivr_ended_at = at
+            self.ivr_path = path
+
+    def mark_channel_gone(
+        self, at: datetime, observed_by: EndObservedBy, cause: int | None = None, cause_text: str | None = None
+    ) -> None:
+        """Record the channel's end once: the first observation wins (a Hangup event beats a later resync)."""
+        if self.channel_gone_at is not None:
+            return
+        self.channel_gone_at = at
+        self.end_observed_by = observed_by
+        self.hangup_cause = cause
+        self.hangup_cause_text = cause_text
+
+    def close(self) -> None:
+        """End the record. When only a resync saw the channel gone, the IVR's end is the best known time."""
+        if not self.ready_to_close:
+            raise ValueError(f"call {self.call_id} is not ready to close")
+        assert self.channel_gone_at is not None
+        if self.end_observed_by is EndObservedBy.RESYNC and self.ivr_ended_at is not None:
+            self.ended_at = min(self.ivr_ended_at, self.channel_gone_at)
+        else:
+            self.ended_at = self.channel_gone_at
+        self.status = CallStatus.ENDED
+
+    def snapshot(self) -> CallRecord:
+        """An independent copy for the writer, so later changes do not race the write."""
+        return copy.deepcopy(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The fields of the canonical one-line log of a finished call."""
+        return {
+            "call_id": self.call_id,
+            "caller_number": self.caller_number,
+            "dialed_number": self.dialed_number,
+            "flow": self.flow_id,
+            "flow_version": self.flow_version,
+            "path": [step["node"] + (f":{step['digit']}" if "digit" in step else "") for step in self.ivr_path],
+            "end_reason": str(self.end_reason) if self.end_reason else None,
+            "hangup_cause": self.hangup_cause,
+            "end_observed_by": str(self.end_observed_by) if self.end_observed_by else None,
+            "duration_s": _seconds(self.started_at, self.ended_at),
+            "ivr_s": _seconds(self.started_at, self.ivr_ended_at),
+        }
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else round((end - start).total_seconds(), 3)

@@ -1,0 +1,34 @@
+"""Domain events about channels, as the services see them (translated from AMI by the adapter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Union
+
+
+@dataclass(frozen=True)
+class ChannelAnswered:
+    uniqueid: str
+    linkedid: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChannelHungUp:
+    uniqueid: str
+    linkedid: str
+    cause: int | None
+    cause_text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChannelsSnapshot:
+    """Every channel Asterisk has right now, taken after each AMI login (events missed before it are lost)."""
+
+    uniqueids: frozenset[str]
+    at: datetime
+
+
+ChannelEvent = Union[ChannelAnswered, ChannelHungUp, ChannelsSnapshot]

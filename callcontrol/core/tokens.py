@@ -1,0 +1,17 @@
+"""The token grammars that are safe to put on an AGI command line or in a dialplan argument."""
+
+from __future__ import annotations
+
+import re
+
+SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
+DTMF_DIGITS = re.compile(r"^[0-9*#]*$")
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}$")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+
+
+def is_sound_name(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 128 and SOUND_NAME.match(value) is not None

@@ -1,0 +1,160 @@
+"""Composition root of `callcontrol serve`: builds the adapters and services, owns every task, shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer, UnsafeAgiArgument
+from callcontrol.adapters.ami import AmiClient, translate
+from callcontrol.adapters.db.schema import schema_status
+from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
+from callcontrol.adapters.flow_files import load_flows
+from callcontrol.adapters.http_api import HttpServer, make_app
+from callcontrol.core.calls import CallRecord, EndReason
+from callcontrol.core.ivr import IvrState
+from callcontrol.core.tokens import ASTERISK_ID
+from callcontrol.services.call_log import CallLog
+from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.ivr_session import run_flow
+from callcontrol.services.ports import SystemClock
+from callcontrol.services.record_writer import RecordWriter
+from callcontrol.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+IVR_SCRIPT = "ivr"
+DRAIN_TIMEOUT_S = 15.0
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message says why and what to do."""
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = SystemClock()
+        self.catalog = FlowCatalog()
+        self._engine = make_engine(settings.database_url)
+        self.store = SqlCallRecordStore(self._engine)
+        self.writer = RecordWriter(self.store)
+        self.calls = CallLog(self.writer, self.clock)
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, settings.ami_username, settings.require_ami_secret(),
+            ping_interval_s=settings.ami_ping_interval_s, ping_timeout_s=settings.ami_ping_timeout_s,
+            action_timeout_s=settings.ami_action_timeout_s, reconnect_min_s=settings.ami_reconnect_min_s,
+            reconnect_max_s=settings.ami_reconnect_max_s,
+        )
+        self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
+                                 header_timeout_s=settings.agi_header_timeout_s)
+        self.http = HttpServer(make_app(self.not_ready_reasons), settings.http_host, settings.http_port)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._schema_problem: str | None = "schema not checked yet"
+
+    def not_ready_reasons(self) -> list[str]:
+        reasons = []
+        if not self.ami.ready:
+            reasons.append(self.ami.problem or "AMI not logged in")
+        if self._schema_problem:
+            reasons.append(self._schema_problem)
+        if self.writer.problem:
+            reasons.append(self.writer.problem)
+        return reasons
+
+    async def _check_database(self) -> None:
+        where = self.settings.database_url_for_display()
+        try:
+            status = await schema_status(self._engine, self.settings.migrations_dir)
+        except (OSError, OperationalError, DBAPIError) as exc:
+            raise StartupError(f"database unreachable at {where}: {exc.__class__.__name__}: "
+                               f"{str(getattr(exc, 'orig', exc))[:300]}") from None
+        if not status.is_current:
+            raise StartupError(f"database {where}: {status.describe()}")
+        self._schema_problem = None
+
+    def _load_flows(self) -> None:
+        flows, problems = load_flows([self.settings.flows_dir])
+        for problem in problems:
+            log.warning("flows.problem", problem=str(problem))
+        self.catalog.replace(flows)
+        log.info("flows.loaded", flows={flow.id: flow.version for flow in flows},
+                 numbers=sorted(n for flow in flows for n in flow.numbers))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, then shut down in order and return."""
+        await self._check_database()
+        self._load_flows()
+        self.calls.adopt_unfinished(await self.store.load_active())
+        await self.http.start()
+        try:
+            self._tasks = [
+                asyncio.create_task(self.writer.run(), name="record-writer"),
+                asyncio.create_task(self.ami.run(), name="ami-session"),
+                asyncio.create_task(self._dispatch_channel_events(), name="ami-dispatcher"),
+            ]
+            await self.agi.start()
+            log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",
+                     http=f"{self.settings.http_host}:{self.settings.http_port}",
+                     database=self.settings.database_url_for_display())
+            await stop.wait()
+            log.info("service.stopping", calls_in_ivr=self.agi.active_sessions)
+            await self.agi.stop(self.settings.shutdown_grace_s)
+            await self.writer.drain(DRAIN_TIMEOUT_S)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.agi.stop(0)
+            await self.http.stop()
+            await self._engine.dispose()
+            log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count)
+
+    async def _dispatch_channel_events(self) -> None:
+        """The single consumer of AMI events: in order, and one bad event never stops the rest."""
+        while True:
+            message = await self.ami.events.get()
+            try:
+                event = translate(message, self.clock.now())
+                if event is not None:
+                    self.calls.apply(event)
+            except Exception:
+                log.exception("ami.event_failed", ami_event=getattr(message, "get", lambda *_: "?")("Event"))
+
+    async def handle_call(self, request: AgiRequest, channel: AgiConnection) -> None:
+        """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
+        if request.script != IVR_SCRIPT or not ASTERISK_ID.match(request.uniqueid):
+            log.warning("agi.unknown_request", script=request.script[:40])
+            return
+        call_id = request.arg(1) if ASTERISK_ID.match(request.arg(1)) else request.uniqueid
+        with structlog.contextvars.bound_contextvars(call_id=call_id):
+            flow = self.catalog.for_number(request.dialed_number)
+            self.calls.call_started(CallRecord(
+                call_id=call_id, uniqueid=request.uniqueid, channel=request.channel,
+                caller_number=request.caller_number, caller_name=request.caller_name,
+                dialed_number=request.dialed_number, started_at=self.clock.now(),
+                flow_id=flow.id if flow else None, flow_version=flow.version if flow else None,
+            ))
+            if flow is None:
+                log.warning("call.no_flow", dialed_number=request.dialed_number[:32])
+                self.calls.ivr_ended(request.uniqueid, EndReason.NO_FLOW, [])
+                return
+            latest: deque[IvrState] = deque(maxlen=1)  # the newest state, for an interrupted walk
+            try:
+                result = await run_flow(flow, channel, self.clock, on_step=latest.append,
+                                        on_answered=lambda: self.calls.answered(request.uniqueid))
+            except asyncio.CancelledError:
+                path = [step.as_dict() for step in latest[-1].path] if latest else []
+                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, path)
+                raise
+            except UnsafeAgiArgument as exc:
+                log.error("call.unsafe_argument", error=str(exc))
+                path = [step.as_dict() for step in latest[-1].path] if latest else []
+                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_ERROR, path)
+                return
+            if result.error:
+                log.error("call.ivr_error", error=result.error)
+            self.calls.ivr_ended(request.uniqueid, result.reason, [step.as_dict() for step in result.path])

@@ -1,0 +1,1 @@
+"""Async orchestration of the core over small ports; no adapter is imported here."""

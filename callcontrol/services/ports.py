@@ -1,0 +1,52 @@
+"""The ports services talk through: an AGI channel, the call-record store, a clock; and their errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+from callcontrol.core.calls import CallRecord
+
+
+class CallerHungUp(Exception):
+    """The caller's channel is gone; no further command can reach it."""
+
+
+class ChannelCommandFailed(Exception):
+    """Asterisk refused or failed a command on a live channel."""
+
+
+class AgiChannel(Protocol):
+    """One call's AGI session, seen as the operations the IVR needs."""
+
+    async def answer(self) -> None: ...
+
+    async def play(self, prompts: Sequence[str], escape_digits: str = "") -> str | None:
+        """Play prompts in order; return the digit that interrupted them, or None."""
+        ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+
+class CallRecordStore(Protocol):
+    async def save(self, records: Sequence[CallRecord]) -> None:
+        """Insert or update each record by call_id (idempotent: replays never duplicate rows)."""
+        ...
+
+    async def load_active(self) -> list[CallRecord]:
+        """Records a previous run left active (the service stopped before they ended)."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

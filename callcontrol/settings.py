@@ -1,0 +1,125 @@
+"""The one settings object: read from a TOML file and CALLCONTROL_* environment variables, validated at start."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "CALLCONTROL_"
+CONFIG_FILE_ENV = "CALLCONTROL_CONFIG"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """Configuration is invalid; the message names every bad setting."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. Environment variables override the config file."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    # Asterisk Manager Interface (events in, actions out).
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(5038, ge=1, le=65535)
+    ami_username: str = Field("callcontrol", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ami_secret: SecretStr | None = None
+    ami_ping_interval_s: float = Field(10.0, gt=0, le=300)
+    ami_ping_timeout_s: float = Field(5.0, gt=0, le=60)
+    ami_action_timeout_s: float = Field(10.0, gt=0, le=120)
+    ami_reconnect_min_s: float = Field(0.5, gt=0, le=60)
+    ami_reconnect_max_s: float = Field(10.0, gt=0, le=600)
+
+    # FastAGI server Asterisk connects to for each call in the IVR phase.
+    agi_host: str = "127.0.0.1"
+    agi_port: int = Field(4573, ge=1, le=65535)
+    agi_header_timeout_s: float = Field(5.0, gt=0, le=60)
+
+    # HTTP API (health, readiness).
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=1, le=65535)
+
+    database_url: str = "sqlite+aiosqlite:///callcontrol.sqlite3"
+    migrations_dir: Path = REPO_ROOT / "migrations"
+    recordings_dir: Path = REPO_ROOT / "recordings"
+    flows_dir: Path = REPO_ROOT / "ivr_flows"
+
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # On SIGTERM: how long calls in the IVR may go on before they are handed back to the dialplan.
+    shutdown_grace_s: float = Field(5.0, ge=0, le=300)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    def require_ami_secret(self) -> str:
+        if self.ami_secret is None or not self.ami_secret.get_secret_value():
+            raise SettingsError(
+                f"setting ami_secret ({ENV_PREFIX}AMI_SECRET) is required: the secret of the AMI user "
+                f"'{self.ami_username}' in Asterisk's manager.conf"
+            )
+        return self.ami_secret.get_secret_value()
+
+    def database_url_for_display(self) -> str:
+        """The database URL with any password masked, safe for logs and errors."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.database_url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return urlunsplit(parts._replace(netloc=netloc))
+        return self.database_url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, turning validation errors into one message that names each bad setting."""
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"{CONFIG_FILE_ENV}={config_file}: no such config file")
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise SettingsError(f"config file {config_file}: {exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["invalid configuration:"]
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "?"
+        env_name = ENV_PREFIX + name.upper()
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  unknown setting '{name}' (no such option)")
+            continue
+        lines.append(f"  setting {name} ({env_name}): {error['msg']}")
+    return "\n".join(lines)

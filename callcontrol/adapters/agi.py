@@ -15,7 +15,6 @@ from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 log = structlog.get_logger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
-MAX_REPLY_LINE = 8 * 1024
 
 
 class AgiProtocolError(Exception):
@@ -60,24 +59,34 @@ class AgiRequest:
         return self.headers.get(f"agi_arg_{index}", "")
 
 
-def parse_headers(raw: bytes) -> AgiRequest:
-    """Parse the header block (up to and including the blank line); reject anything that is not AGI."""
+MAX_HEADER_LINES = 64
+
+
+def parse_header_line(raw: bytes) -> tuple[str, str] | None:
+    """One header line as (key, value); None for the blank line that ends the block."""
     try:
-        text = raw.decode("utf-8")
+        line = raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise AgiProtocolError("header block is not UTF-8") from exc
+        raise AgiProtocolError("header line is not UTF-8") from exc
+    if not line:
+        return None
+    key, sep, value = line.partition(": ")
+    if not sep or not key.startswith("agi_") or not key.replace("_", "").isalnum():
+        raise AgiProtocolError(f"malformed AGI header line {line[:60]!r}")
+    return key, value
+
+
+async def read_request(reader: asyncio.StreamReader) -> AgiRequest:
+    """Read the header block line by line, rejecting the first line that is not an AGI header."""
     headers: dict[str, str] = {}
-    for line in text.split("\n"):
-        line = line.rstrip("\r")
-        if not line:
-            continue
-        key, sep, value = line.partition(": ")
-        if not sep or not key.startswith("agi_") or not key.replace("_", "").isalnum():
-            raise AgiProtocolError(f"malformed AGI header line {line[:60]!r}")
-        headers[key] = value
-    if "agi_network_script" not in headers:
-        raise AgiProtocolError("no agi_network_script header")
-    return AgiRequest(headers)
+    for _ in range(MAX_HEADER_LINES):
+        parsed = parse_header_line(await reader.readuntil(b"\n"))
+        if parsed is None:
+            if "agi_network_script" not in headers:
+                raise AgiProtocolError("no agi_network_script header")
+            return AgiRequest(headers)
+        headers[parsed[0]] = parsed[1]
+    raise AgiProtocolError(f"more than {MAX_HEADER_LINES} header lines")
 
 
 AgiHandler = Callable[[AgiRequest, "AgiConnection"], Awaitable[None]]
@@ -236,15 +245,14 @@ class FastAgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         try:
-            raw = await asyncio.wait_for(reader.readuntil(b"\n\n"), self._header_timeout_s)
-            request = parse_headers(raw)
+            request = await asyncio.wait_for(read_request(reader), self._header_timeout_s)
         except (asyncio.IncompleteReadError, ConnectionError):
             self.rejected += 1
             log.info("agi.rejected", peer=str(peer), reason="closed before the end of the headers")
             return
         except asyncio.LimitOverrunError:
             self.rejected += 1
-            log.warning("agi.rejected", peer=str(peer), reason=f"headers larger than {MAX_HEADER_BYTES} bytes")
+            log.warning("agi.rejected", peer=str(peer), reason=f"header line longer than {MAX_HEADER_BYTES} bytes")
             return
         except TimeoutError:
             self.rejected += 1

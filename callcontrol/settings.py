@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
 
-    database_url: str = "sqlite+aiosqlite:///callcontrol.sqlite3"
+    # repr=False: the URL may carry the database password; show database_url_for_display() instead.
+    database_url: str = Field("sqlite+aiosqlite:///callcontrol.sqlite3", repr=False)
     migrations_dir: Path = REPO_ROOT / "migrations"
     recordings_dir: Path = REPO_ROOT / "recordings"
     flows_dir: Path = REPO_ROOT / "ivr_flows"
@@ -105,12 +106,26 @@ def load_settings(**overrides: object) -> Settings:
     config_file = os.environ.get(CONFIG_FILE_ENV)
     if config_file and not Path(config_file).is_file():
         raise SettingsError(f"{CONFIG_FILE_ENV}={config_file}: no such config file")
+    unknown = sorted(name for name in os.environ
+                     if name.startswith(ENV_PREFIX) and name not in _known_environment_names())
+    if unknown:
+        raise SettingsError("invalid configuration:\n" + "\n".join(
+            f"  unknown setting {name} (no such option; see README 'Configuration')" for name in unknown))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         raise SettingsError(f"config file {config_file}: {exc}") from None
+
+
+# Variables with the prefix that are not service settings: read by the sandbox, scripts and tests.
+OTHER_ENVIRONMENT_NAMES = frozenset({CONFIG_FILE_ENV, "CALLCONTROL_SANDBOX_ROOT", "CALLCONTROL_VENV",
+                                     "CALLCONTROL_TEST_POSTGRES"})
+
+
+def _known_environment_names() -> frozenset[str]:
+    return OTHER_ENVIRONMENT_NAMES | {ENV_PREFIX + name.upper() for name in Settings.model_fields}
 
 
 def describe_validation_error(exc: ValidationError) -> str:

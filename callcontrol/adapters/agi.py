@@ -15,10 +15,15 @@ from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 log = structlog.get_logger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
+HANGUP_NOTICE_WAIT_S = 0.5
 
 
 class AgiProtocolError(Exception):
     """The peer does not speak AGI (junk, oversized or truncated headers)."""
+
+
+class _FailedResult(Exception):
+    """A result=-1 reply, before we know whether it was a hangup."""
 
 
 class UnsafeAgiArgument(ValueError):
@@ -121,16 +126,31 @@ class AgiConnection:
             if line.startswith("520-"):
                 await self._skip_usage_text()
                 raise ChannelCommandFailed(f"AGI usage error for {tokens[0]}")
-            return self._result(tokens, line, parsed)
+            try:
+                return self._result(tokens, line, parsed)
+            except _FailedResult as failure:
+                # result=-1 means "failure or hangup"; on a hangup Asterisk's HANGUP notice follows
+                # within tens of milliseconds, so wait briefly for it before calling it a failure.
+                if self.hangup_notified or await self._hangup_notice_follows():
+                    raise CallerHungUp("caller hung up") from None
+                raise ChannelCommandFailed(str(failure)) from None
+
+    async def _hangup_notice_follows(self) -> bool:
+        try:
+            line = await asyncio.wait_for(self._read_line(), HANGUP_NOTICE_WAIT_S)
+        except TimeoutError:
+            return False
+        except CallerHungUp:
+            return True
+        self.hangup_notified = line == "HANGUP"
+        return self.hangup_notified
 
     def _result(self, tokens: Sequence[str], line: str, parsed: Mapping) -> tuple[int, str]:
         error = parsed.get("error")
         if error == "AGIResultHangup" or line.startswith("511"):
             raise CallerHungUp("caller hung up")
-        if error == "AGIAppError":  # result=-1: failure, which after a HANGUP notice means the caller left
-            if self.hangup_notified:
-                raise CallerHungUp("caller hung up")
-            raise ChannelCommandFailed(f"{' '.join(tokens[:2])} failed (result=-1)")
+        if error == "AGIAppError":
+            raise _FailedResult(f"{' '.join(tokens[:2])} failed (result=-1)")
         if error:
             raise ChannelCommandFailed(f"{tokens[0]}: {error} {parsed.get('msg', '')}".strip())
         value, data = parsed.get("result", ("", ""))
@@ -179,9 +199,10 @@ class AgiConnection:
         await self.command("SET VARIABLE", name, f'"{value}"')
 
     async def hangup(self) -> None:
+        """Hang up with Q.850 cause 16 (normal clearing); AGI's own HANGUP would leave cause 0 (unknown)."""
         try:
-            await self.command("HANGUP")
-        except CallerHungUp:
+            await self.command("EXEC", "Hangup", "16")
+        except (CallerHungUp, ChannelCommandFailed):
             pass
 
 

@@ -26,7 +26,13 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
-from callcontrol.core.events import ChannelAnswered, ChannelEvent, ChannelHungUp, ChannelsSnapshot
+from callcontrol.core.events import (
+    ChannelAnswered,
+    ChannelEvent,
+    ChannelHangupRequested,
+    ChannelHungUp,
+    ChannelsSnapshot,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -268,6 +274,11 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
             cause_text=message.get("Cause-txt", ""),
             at=_timestamp(message, now),
         )
+    if name in ("SoftHangupRequest", "HangupRequest"):
+        cause = message.get("Cause", "")
+        if cause.isdigit() and int(cause):
+            return ChannelHangupRequested(message.get("Uniqueid", ""), int(cause), _timestamp(message, now))
+        return None
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

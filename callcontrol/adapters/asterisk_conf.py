@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,16 @@ def least_privilege_problems(conf: ManagerConf, username: str) -> list[str]:
         bad = sorted(classes & DANGEROUS_CLASSES)
         if bad:
             problems.append(f"user [{username}] has {kind} class(es) {', '.join(bad)}")
-    if not user.denies or not all(p.startswith("127.") for p in user.permits):
+    denies_all = any(net is not None and net.prefixlen == 0 for net in map(_acl_network, user.denies))
+    loopback_only = all(net is not None and net.is_loopback for net in map(_acl_network, user.permits))
+    if not denies_all or not loopback_only:
         problems.append(f"user [{username}] must deny all and permit only loopback")
     return problems
+
+
+def _acl_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """An Asterisk ACL entry (address, address/bits or address/netmask) as a network; None if unreadable."""
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None

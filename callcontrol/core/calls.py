@@ -25,6 +25,10 @@ class EndReason(StrEnum):
     SERVICE_RESTARTED = "service_restarted"  # found unfinished after a restart; the channel was gone
 
 
+# IVR endings after which the channel is gone too (the others hand the caller back to the dialplan).
+CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGUP})
+
+
 class EndObservedBy(StrEnum):
     """Where the end of the channel was learnt: its Hangup event, or a resync after AMI was down."""
 
@@ -53,6 +57,7 @@ class CallRecord:
     hangup_cause_text: str | None = None
     end_observed_by: EndObservedBy | None = None
     channel_gone_at: datetime | None = None
+    requested_hangup_cause: int | None = None  # from a hangup request; used when the Hangup says 0 (unknown)
 
     @property
     def ivr_done(self) -> bool:
@@ -80,17 +85,28 @@ class CallRecord:
             return
         self.channel_gone_at = at
         self.end_observed_by = observed_by
+        if not cause and self.requested_hangup_cause:
+            # A channel held by AGI when the caller hangs up ends with cause 0; the request had the real one.
+            cause, cause_text = self.requested_hangup_cause, None
         self.hangup_cause = cause
         self.hangup_cause_text = cause_text
 
+    def mark_hangup_requested(self, cause: int) -> None:
+        if self.requested_hangup_cause is None and cause:
+            self.requested_hangup_cause = cause
+
     def close(self) -> None:
-        """End the record. When only a resync saw the channel gone, the IVR's end is the best known time."""
+        """End the record with the best known end time."""
         if not self.ready_to_close:
             raise ValueError(f"call {self.call_id} is not ready to close")
         assert self.channel_gone_at is not None
-        if self.end_observed_by is EndObservedBy.RESYNC and self.ivr_ended_at is not None:
+        if (self.end_observed_by is EndObservedBy.RESYNC and self.end_reason in CHANNEL_ENDS_WITH_IVR
+                and self.ivr_ended_at is not None):
+            # The IVR itself ended the channel, so its end is the call's end (the resync only saw it late).
             self.ended_at = min(self.ivr_ended_at, self.channel_gone_at)
         else:
+            # Either the Hangup event's own time, or (call handed back to the dialplan, end unseen) the
+            # resync time: an upper bound, flagged by end_observed_by = resync.
             self.ended_at = self.channel_gone_at
         self.status = CallStatus.ENDED
 

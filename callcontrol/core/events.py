@@ -24,6 +24,15 @@ class ChannelHungUp:
 
 
 @dataclass(frozen=True)
+class ChannelHangupRequested:
+    """Someone asked for the channel to end (e.g. the caller's BYE), with the Q.850 cause they gave."""
+
+    uniqueid: str
+    cause: int
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ChannelsSnapshot:
     """Every channel Asterisk has right now, taken after each AMI login (events missed before it are lost)."""
 
@@ -31,4 +40,4 @@ class ChannelsSnapshot:
     at: datetime
 
 
-ChannelEvent = Union[ChannelAnswered, ChannelHungUp, ChannelsSnapshot]
+ChannelEvent = Union[ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot]

@@ -149,7 +149,7 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
             nodes[node_id] = node
 
     start = data.get("start")
-    if "start" in data and start not in raw_nodes:
+    if "start" in data and not (isinstance(start, str) and start in raw_nodes):
         check.error(("start",), f"start node '{start}' is not defined in nodes")
     for node_id, node_exits in exits.items():
         for exit_path, target in node_exits:
@@ -176,7 +176,7 @@ def _build_node(
         check.error(path, "a node must be a mapping with a type")
         return None, []
     node_type = raw.get("type")
-    if node_type not in _NODE_KEYS:
+    if not isinstance(node_type, str) or node_type not in _NODE_KEYS:
         check.error((*path, "type"), f"unknown node type {node_type!r} (known: {', '.join(sorted(_NODE_KEYS))})")
         return None, []
     before = len(check.problems)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
-SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
-DTMF_DIGITS = re.compile(r"^[0-9*#]*$")
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}$")
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}$")
+# Anchored with \Z, not $: $ also matches before a trailing newline, which would end an AGI command early.
+SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
+DTMF_DIGITS = re.compile(r"^[0-9*#]*\Z")
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
+ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
 
 
 def is_sound_name(value: object) -> bool:

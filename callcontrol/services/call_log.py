@@ -7,7 +7,13 @@ from typing import Any
 import structlog
 
 from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
-from callcontrol.core.events import ChannelAnswered, ChannelEvent, ChannelHungUp, ChannelsSnapshot
+from callcontrol.core.events import (
+    ChannelAnswered,
+    ChannelEvent,
+    ChannelHangupRequested,
+    ChannelHungUp,
+    ChannelsSnapshot,
+)
 from callcontrol.services.ports import Clock
 from callcontrol.services.record_writer import RecordWriter
 
@@ -71,6 +77,8 @@ class CallLog:
             self._close_if_ready(record)
         elif isinstance(event, ChannelAnswered):
             record.mark_answered(event.at)
+        elif isinstance(event, ChannelHangupRequested):
+            record.mark_hangup_requested(event.cause)
 
     def _close_if_ready(self, record: CallRecord) -> None:
         if not record.ready_to_close:

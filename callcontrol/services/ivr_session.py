@@ -11,7 +11,6 @@ from callcontrol.core.calls import EndReason
 from callcontrol.services.ports import AgiChannel, CallerHungUp, ChannelCommandFailed, Clock
 
 ALL_DIGITS = "0123456789*#"
-DONE_VARIABLE = "CALLCONTROL_DONE"
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,8 @@ async def run_flow(
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
-    A flow that stops without hanging up (error, shutdown) leaves CALLCONTROL_DONE unset, so the
-    dialplan sends the caller to its fallback instead of dropping them.
+    Every flow ends in a hangup node; a walk that stops early (error, shutdown) returns with the
+    channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     """
     step = ivr.start(flow, clock.now())
     error: str | None = None

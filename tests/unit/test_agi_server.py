@@ -229,3 +229,38 @@ async def test_stop_cancels_sessions_still_running_after_the_grace(serve):
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)
     writer.close()
+
+
+async def test_failure_followed_by_a_late_hangup_notice_is_a_hangup(serve):
+    """Asterisk answers result=-1 first and sends HANGUP ~50 ms later: that is the caller leaving."""
+    handler = Recorder(lambda r, ch: ch.play(["hello-world"]))
+    server = await serve(handler)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(HEADERS.encode())
+    await reader.readline()
+    writer.write(b"200 result=-1 endpos=1200\n")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(b"HANGUP\n")
+    await writer.drain()
+    await asyncio.wait_for(handler.done.wait(), 2)
+    writer.close()
+    assert isinstance(handler.errors[0], CallerHungUp)
+
+
+async def test_failure_without_a_hangup_notice_is_a_command_failure(serve):
+    """result=-1 on a live channel (no HANGUP notice follows) is a failed command, not a hangup."""
+    handler = Recorder(lambda r, ch: ch.play(["no-such-sound"]))
+    server = await serve(handler)
+    await asterisk(server.port, ["200 result=-1 endpos=0\n", "200 result=0\n"])
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert isinstance(handler.errors[0], ChannelCommandFailed)
+
+
+async def test_flow_hangup_uses_normal_clearing(serve):
+    """hangup() runs Hangup(16) so the call ends with Q.850 cause 16, and tolerates the -1 that follows."""
+    handler = Recorder(lambda r, ch: ch.hangup())
+    server = await serve(handler)
+    seen = await asterisk(server.port, ["200 result=-1\nHANGUP\n"])
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert seen == ["EXEC Hangup 16"] and handler.errors == []

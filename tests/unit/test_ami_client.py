@@ -10,7 +10,7 @@ import pytest
 from panoramisk.message import Message
 
 from callcontrol.adapters.ami import AmiClient, AmiConnectionLost, AmiNotConnected, translate
-from callcontrol.core.events import ChannelAnswered, ChannelHungUp, ChannelsSnapshot
+from callcontrol.core.events import ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot
 from tests.fakes.ami_server import FakeAmiServer
 
 
@@ -186,3 +186,12 @@ def test_newstate_up_becomes_answered_and_other_events_are_ignored():
     assert translate(up, now) == ChannelAnswered("17.1", "17.1", now)
     assert translate(Message({"Event": "Newstate", "ChannelState": "5"}), now) is None
     assert translate(Message({"Event": "VarSet"}), now) is None
+
+
+def test_hangup_request_cause_is_translated_and_zero_causes_are_dropped():
+    """SoftHangupRequest/HangupRequest with a cause become ChannelHangupRequested; cause 0 or none is ignored."""
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    soft = Message({"Event": "SoftHangupRequest", "Uniqueid": "17.1", "Cause": "16"})
+    assert translate(soft, now) == ChannelHangupRequested("17.1", 16, now)
+    assert translate(Message({"Event": "HangupRequest", "Uniqueid": "17.1"}), now) is None
+    assert translate(Message({"Event": "SoftHangupRequest", "Uniqueid": "17.1", "Cause": "0"}), now) is None

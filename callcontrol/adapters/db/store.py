@@ -87,7 +87,11 @@ class SqlCallRecordStore:
                 values = _row_values(record, now)
                 statement = self._insert(CallRow).values(**values)
                 update = {key: statement.excluded[key] for key in values if key != "call_id"}
-                await conn.execute(statement.on_conflict_do_update(index_elements=["call_id"], set_=update))
+                # A replayed or late "active" snapshot never reopens an ended row.
+                reopens = (CallRow.status == str(CallStatus.ENDED)) & (
+                    statement.excluded.status != str(CallStatus.ENDED))
+                await conn.execute(statement.on_conflict_do_update(
+                    index_elements=["call_id"], set_=update, where=~reopens))
 
     async def load_active(self) -> list[CallRecord]:
         async with self._sessions() as session:

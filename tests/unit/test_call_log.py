@@ -1,0 +1,228 @@
+"""The call log service (callcontrol.services.call_log): every call is recorded and closed exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
+from callcontrol.core.events import ChannelAnswered, ChannelHungUp, ChannelsSnapshot
+from callcontrol.services.call_log import CallLog
+
+T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
+PATH = [{"node": "goodbye", "result": "hangup", "at": T0.isoformat()}]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+class SettableClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class FakeWriter:
+    """Same submit() as RecordWriter; keeps the snapshots it was given, in order."""
+
+    def __init__(self) -> None:
+        self.submitted: list[CallRecord] = []
+
+    def submit(self, record: CallRecord) -> None:
+        self.submitted.append(record.snapshot())
+
+    def statuses(self, uniqueid: str) -> list[CallStatus]:
+        return [r.status for r in self.submitted if r.uniqueid == uniqueid]
+
+
+def make_record(uniqueid: str = "1767603600.1", started_at: datetime = T0) -> CallRecord:
+    return CallRecord(
+        call_id=uniqueid, uniqueid=uniqueid, channel=f"PJSIP/caller-{uniqueid}", caller_number="+15551230000",
+        caller_name="Ada", dialed_number="5000", started_at=started_at, flow_id="main", flow_version="v1",
+    )
+
+
+def hangup(uniqueid: str, seconds: float, cause: int = 16) -> ChannelHungUp:
+    return ChannelHungUp(uniqueid=uniqueid, linkedid=uniqueid, cause=cause, cause_text="Normal Clearing",
+                         at=at(seconds))
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(T0)
+
+
+@pytest.fixture
+def writer() -> FakeWriter:
+    return FakeWriter()
+
+
+@pytest.fixture
+def calls(writer: FakeWriter, clock: SettableClock) -> CallLog:
+    return CallLog(writer, clock)  # type: ignore[arg-type]
+
+
+def test_call_started_submits_an_active_row(calls: CallLog, writer: FakeWriter) -> None:
+    """A new call is written at once as active and tracked by its channel uniqueid."""
+    record = make_record()
+    calls.call_started(record)
+    assert writer.statuses(record.uniqueid) == [CallStatus.ACTIVE]
+    assert calls.get(record.uniqueid) is record
+    assert calls.active_count == 1
+
+
+def test_hangup_then_ivr_end_closes_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+    """Channel gone first, IVR end second: one 'ended' row with the hangup time and cause."""
+    calls.call_started(make_record())
+    calls.apply(hangup("1767603600.1", 9))
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE]
+    clock.current = at(9.2)
+    calls.ivr_ended("1767603600.1", EndReason.CALLER_HANGUP, PATH)
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    ended = writer.submitted[-1]
+    assert (ended.ended_at, ended.ivr_ended_at, ended.hangup_cause) == (at(9), at(9.2), 16)
+    assert (ended.end_reason, ended.end_observed_by, ended.ivr_path) == (EndReason.CALLER_HANGUP,
+                                                                         EndObservedBy.AMI, PATH)
+    assert calls.active_count == 0 and calls.closed == 1
+
+
+def test_ivr_end_then_hangup_closes_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+    """IVR end first, channel gone second: one 'ended' row at the hangup time."""
+    calls.call_started(make_record())
+    clock.current = at(10)
+    calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE]
+    calls.apply(hangup("1767603600.1", 10.3))
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.submitted[-1].ended_at == at(10.3)
+    assert calls.closed == 1
+
+
+def test_duplicated_hangup_events_do_not_double_close(calls: CallLog, writer: FakeWriter) -> None:
+    """A Hangup replayed (or seen twice) after the close changes nothing."""
+    calls.call_started(make_record())
+    calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
+    calls.apply(hangup("1767603600.1", 10))
+    calls.apply(hangup("1767603600.1", 10))
+    calls.apply(hangup("1767603600.1", 12, cause=17))
+    calls.ivr_ended("1767603600.1", EndReason.SERVICE_ERROR, [])
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert calls.closed == 1
+
+
+def test_duplicated_hangup_before_ivr_end_keeps_the_first(calls: CallLog, writer: FakeWriter) -> None:
+    """Two Hangup events while the IVR still runs: the first one's time and cause are kept, one close."""
+    calls.call_started(make_record())
+    calls.apply(hangup("1767603600.1", 5, cause=16))
+    calls.apply(hangup("1767603600.1", 7, cause=17))
+    calls.ivr_ended("1767603600.1", EndReason.CALLER_HANGUP, PATH)
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert (writer.submitted[-1].ended_at, writer.submitted[-1].hangup_cause) == (at(5), 16)
+
+
+def test_snapshot_closes_calls_missing_from_it_that_started_before_it(calls: CallLog, writer: FakeWriter,
+                                                                       clock: SettableClock) -> None:
+    """After an AMI reconnect, a finished call whose channel is not in the snapshot is closed by resync."""
+    calls.call_started(make_record("a", started_at=at(0)))
+    calls.call_started(make_record("b", started_at=at(1)))
+    clock.current = at(20)
+    calls.ivr_ended("a", EndReason.FLOW_HANGUP, PATH)
+    calls.ivr_ended("b", EndReason.FLOW_HANGUP, PATH)
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset({"b", "other"}), at=at(60)))
+    assert writer.statuses("a") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.statuses("b") == [CallStatus.ACTIVE]
+    closed = writer.submitted[-1]
+    assert closed.end_observed_by is EndObservedBy.RESYNC
+    assert closed.ended_at == at(20)  # the IVR end is earlier than the snapshot
+    assert calls.get("a") is None and calls.get("b") is not None
+
+
+def test_snapshot_ignores_calls_started_after_it(calls: CallLog, writer: FakeWriter) -> None:
+    """A call that began after the snapshot was taken cannot be in it and is left alone."""
+    calls.call_started(make_record("late", started_at=at(61)))
+    calls.ivr_ended("late", EndReason.FLOW_HANGUP, PATH)
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(60)))
+    assert writer.statuses("late") == [CallStatus.ACTIVE]
+    record = calls.get("late")
+    assert record is not None and record.channel_gone_at is None
+
+
+def test_snapshot_marks_gone_but_waits_for_the_ivr_end(calls: CallLog, writer: FakeWriter,
+                                                        clock: SettableClock) -> None:
+    """A channel gone from the snapshot while its IVR session still runs is closed when the IVR ends."""
+    calls.call_started(make_record("a"))
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(30)))
+    assert writer.statuses("a") == [CallStatus.ACTIVE]
+    clock.current = at(31)
+    calls.ivr_ended("a", EndReason.CALLER_HANGUP, PATH)
+    assert writer.statuses("a") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.submitted[-1].ended_at == at(30)
+
+
+def test_events_of_unknown_channels_are_ignored(calls: CallLog, writer: FakeWriter) -> None:
+    """Hangup, answer and IVR end for channels this service does not track change nothing."""
+    calls.call_started(make_record("a"))
+    calls.apply(hangup("stranger", 3))
+    calls.apply(ChannelAnswered(uniqueid="stranger", linkedid="stranger", at=at(1)))
+    calls.ivr_ended("stranger", EndReason.FLOW_HANGUP, PATH)
+    calls.answered("stranger")
+    assert [r.uniqueid for r in writer.submitted] == ["a"]
+    assert calls.active_count == 1 and calls.closed == 0
+
+
+def test_adopted_unfinished_calls_close_on_the_next_snapshot(calls: CallLog, writer: FakeWriter) -> None:
+    """Records left active by a previous run end as service_restarted once a snapshot shows them gone."""
+    old = make_record("old", started_at=at(-600))
+    still_up = make_record("up", started_at=at(-300))
+    calls.adopt_unfinished([old, still_up])
+    assert calls.active_count == 2
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset({"up"}), at=at(5)))
+    assert writer.statuses("old") == [CallStatus.ENDED]
+    closed = writer.submitted[-1]
+    assert closed.end_reason is EndReason.SERVICE_RESTARTED
+    assert closed.end_observed_by is EndObservedBy.RESYNC
+    # The caller was back in the dialplan, unseen: the snapshot time is the known upper bound of the end.
+    assert closed.ended_at == at(5)
+    assert calls.get("up") is not None and calls.get("up").end_reason is EndReason.SERVICE_RESTARTED
+
+
+def test_adopted_call_keeps_its_known_ivr_end(calls: CallLog, writer: FakeWriter) -> None:
+    """A record whose IVR had already ended keeps that reason and time when adopted."""
+    record = make_record("done-ivr", started_at=at(-100))
+    record.mark_ivr_ended(EndReason.FLOW_HANGUP, PATH, at(-90))
+    calls.adopt_unfinished([record])
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(1)))
+    closed = writer.submitted[-1]
+    assert (closed.end_reason, closed.ended_at) == (EndReason.FLOW_HANGUP, at(-90))
+
+
+def test_adopt_does_not_replace_a_call_already_tracked(calls: CallLog) -> None:
+    """Adopting a record for a channel already in progress keeps the live record."""
+    live = make_record("a")
+    calls.call_started(live)
+    calls.adopt_unfinished([make_record("a", started_at=at(-50))])
+    assert calls.get("a") is live and live.end_reason is None
+
+
+def test_channel_answered_sets_answered_at_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+    """The first answer (event or AGI) is kept; later ones do not move it."""
+    calls.call_started(make_record("a"))
+    calls.apply(ChannelAnswered(uniqueid="a", linkedid="a", at=at(1)))
+    calls.apply(ChannelAnswered(uniqueid="a", linkedid="a", at=at(4)))
+    clock.current = at(5)
+    calls.answered("a")
+    calls.ivr_ended("a", EndReason.FLOW_HANGUP, PATH)
+    calls.apply(hangup("a", 9))
+    assert writer.submitted[-1].answered_at == at(1)
+
+
+def test_answered_through_agi_uses_the_clock(calls: CallLog, clock: SettableClock) -> None:
+    """answered() stamps the clock's time when no answer was seen before."""
+    calls.call_started(make_record("a"))
+    clock.current = at(2)
+    calls.answered("a")
+    assert calls.get("a").answered_at == at(2)

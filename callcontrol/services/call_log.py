@@ -59,7 +59,10 @@ class CallLog:
         if record is None:
             return
         record.mark_ivr_ended(reason, path, self._clock.now())
-        self._close_if_ready(record)
+        if record.ready_to_close:
+            self._close_if_ready(record)
+        else:  # the channel lives on (fallback, or its hangup not seen yet): keep the walk on disk now
+            self._writer.submit(record)
 
     def apply(self, event: ChannelEvent) -> None:
         if isinstance(event, ChannelsSnapshot):

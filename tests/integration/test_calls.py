@@ -80,7 +80,7 @@ async def test_calls_fall_back_to_the_dialplan_when_the_service_is_down(sandbox,
 async def test_sigterm_mid_call_hands_the_caller_to_the_fallback_and_exits_0(
         sandbox, ami_secret, sqlite_url, no_channels_left):
     """SIGTERM while a caller is in the menu: exit 0, caller gets the fallback, the record is closed later."""
-    service = await ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_SHUTDOWN_GRACE_S": "0.5"})
+    service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_SHUTDOWN_GRACE_S": "0.5"})
     await service.start()
     records = Records(sqlite_url)
     try:

@@ -95,9 +95,11 @@ def test_ivr_end_then_hangup_closes_once(calls: CallLog, writer: FakeWriter, clo
     calls.call_started(make_record())
     clock.current = at(10)
     calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
-    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE]
+    # the walk is written as soon as the IVR ends, while the channel is still up
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ACTIVE]
+    assert (writer.submitted[-1].end_reason, writer.submitted[-1].ivr_path) == (EndReason.FLOW_HANGUP, PATH)
     calls.apply(hangup("1767603600.1", 10.3))
-    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ACTIVE, CallStatus.ENDED]
     assert writer.submitted[-1].ended_at == at(10.3)
     assert calls.closed == 1
 
@@ -110,7 +112,7 @@ def test_duplicated_hangup_events_do_not_double_close(calls: CallLog, writer: Fa
     calls.apply(hangup("1767603600.1", 10))
     calls.apply(hangup("1767603600.1", 12, cause=17))
     calls.ivr_ended("1767603600.1", EndReason.SERVICE_ERROR, [])
-    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.statuses("1767603600.1") == [CallStatus.ACTIVE, CallStatus.ACTIVE, CallStatus.ENDED]
     assert calls.closed == 1
 
 
@@ -133,8 +135,8 @@ def test_snapshot_closes_calls_missing_from_it_that_started_before_it(calls: Cal
     calls.ivr_ended("a", EndReason.FLOW_HANGUP, PATH)
     calls.ivr_ended("b", EndReason.FLOW_HANGUP, PATH)
     calls.apply(ChannelsSnapshot(uniqueids=frozenset({"b", "other"}), at=at(60)))
-    assert writer.statuses("a") == [CallStatus.ACTIVE, CallStatus.ENDED]
-    assert writer.statuses("b") == [CallStatus.ACTIVE]
+    assert writer.statuses("a") == [CallStatus.ACTIVE, CallStatus.ACTIVE, CallStatus.ENDED]
+    assert writer.statuses("b") == [CallStatus.ACTIVE, CallStatus.ACTIVE]
     closed = writer.submitted[-1]
     assert closed.end_observed_by is EndObservedBy.RESYNC
     assert closed.ended_at == at(20)  # the IVR end is earlier than the snapshot
@@ -146,7 +148,7 @@ def test_snapshot_ignores_calls_started_after_it(calls: CallLog, writer: FakeWri
     calls.call_started(make_record("late", started_at=at(61)))
     calls.ivr_ended("late", EndReason.FLOW_HANGUP, PATH)
     calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(60)))
-    assert writer.statuses("late") == [CallStatus.ACTIVE]
+    assert writer.statuses("late") == [CallStatus.ACTIVE, CallStatus.ACTIVE]
     record = calls.get("late")
     assert record is not None and record.channel_gone_at is None
 

@@ -86,9 +86,8 @@ async def test_sigterm_mid_call_hands_the_caller_to_the_fallback_and_exits_0(
     try:
         async with AmiObserver(ami_secret) as ami:
             call = asyncio.create_task(place_call("15550300"))
-            await eventually(lambda: any(e.get("Event") == "AGIExecStart" or e.get("Event") == "Newexten"
-                                         and e.get("Application") == "AGI" for e in ami.seen), 10, what="AGI")
-            await asyncio.sleep(2.5)
+            await eventually(lambda: any(e.get("Event") == "Newchannel" for e in ami.seen), 10, what="the call")
+            await asyncio.sleep(3)  # in the menu by now
             assert await service.stop() == 0, service.log_tail()
             result = await call
             assert result.returncode == 0, result.output

@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     ami_check = ami.add_parser("check", help="check manager.conf gives our AMI user least privilege")
     ami_check.add_argument("manager_conf", type=Path, nargs="?", default=REPO_ROOT / "dialplan" / "manager.conf")
 
+    call = commands.add_parser("call", help="place one SIPp test call through the sandbox Asterisk")
+    call.add_argument("--caller", default="15550100", help="caller number (digits)")
+    call.add_argument("--number", default="5000", help="number to dial (a DID in dialplan/extensions.conf)")
+    call.add_argument("--digit", action="append", default=[], help="a DTMF digit to press (repeatable)")
+    call.add_argument("--digit-at-ms", type=int, default=2800, help="when to press the first digit after answer")
+    call.add_argument("--hangup-after-ms", type=int, help="hang up after this long instead of waiting")
+
     sandbox = commands.add_parser("sandbox", help="the sandbox Asterisk 22 (Debian sid chroot; root only)")
     sandbox.add_argument("action", choices=["up", "down", "restart", "status"])
     return parser
@@ -54,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     handler = {
         "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
+        "call": _call,
     }[args.command]
     try:
         return handler(settings, args)
@@ -153,6 +161,22 @@ def _ami(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{args.manager_conf}: {problem}")
     print("AMI user has least privilege" if not problems else f"{len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def _call(settings: Settings, args: argparse.Namespace) -> int:
+    from callcontrol.sipp import place_call
+
+    digits = [(args.digit_at_ms if index == 0 else 600, digit) for index, digit in enumerate(args.digit)]
+    try:
+        run = asyncio.run(place_call(args.caller, args.number, digits, args.hangup_after_ms))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"callcontrol call: {exc}", file=sys.stderr)
+        return 2
+    outcome = "completed" if run.returncode == 0 else f"FAILED (sipp exit {run.returncode})"
+    print(f"call from {args.caller} to {args.number} pressing {''.join(args.digit) or 'nothing'}: {outcome}")
+    if run.returncode != 0:
+        print(run.output, file=sys.stderr)
+    return 0 if run.returncode == 0 else 1
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:

@@ -122,13 +122,19 @@ class CallRecord:
             "dialed_number": self.dialed_number,
             "flow": self.flow_id,
             "flow_version": self.flow_version,
-            "path": [step["node"] + (f":{step['digit']}" if "digit" in step else "") for step in self.ivr_path],
+            "path": [_path_label(step) for step in self.ivr_path],
             "end_reason": str(self.end_reason) if self.end_reason else None,
             "hangup_cause": self.hangup_cause,
             "end_observed_by": str(self.end_observed_by) if self.end_observed_by else None,
             "duration_s": _seconds(self.started_at, self.ended_at),
             "ivr_s": _seconds(self.started_at, self.ivr_ended_at),
         }
+
+
+def _path_label(step: dict[str, Any]) -> str:
+    """'main_menu:1' for a chosen option, 'main_menu[no_input]' for a retry or early end, else the node."""
+    label = step["node"] + (f":{step['digit']}" if "digit" in step else "")
+    return label if step["result"] in ("played", "digit", "hangup") else f"{label}[{step['result']}]"
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:

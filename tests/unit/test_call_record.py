@@ -195,3 +195,17 @@ def test_requested_cause_replaces_an_unknown_hangup_cause() -> None:
     other.mark_hangup_requested(16)
     other.mark_channel_gone(at(9), EndObservedBy.AMI, 17, "User busy")
     assert other.hangup_cause == 17
+
+
+def test_summary_path_says_why_a_menu_repeated() -> None:
+    """Retries and early ends are labelled in the summary path; chosen options show their digit."""
+    record = make_record()
+    record.ivr_path = [
+        {"node": "greeting", "result": "played", "at": "x"},
+        {"node": "main_menu", "result": "invalid", "digit": "9", "at": "x"},
+        {"node": "main_menu", "result": "no_input", "at": "x"},
+        {"node": "main_menu", "result": "digit", "digit": "1", "at": "x"},
+        {"node": "sales", "result": "caller_hangup", "at": "x"},
+    ]
+    assert record.summary()["path"] == ["greeting", "main_menu:9[invalid]", "main_menu[no_input]", "main_menu:1",
+                                        "sales[caller_hangup]"]

@@ -296,3 +296,11 @@ async def test_a_late_active_snapshot_never_reopens_an_ended_row(store: SqlCallR
     await store.save([active])
     loaded = await store.by_call_id(record.call_id)
     assert loaded is not None and loaded.status is CallStatus.ENDED
+
+
+async def test_one_save_with_two_versions_of_a_call_keeps_the_last(store: SqlCallRecordStore) -> None:
+    """A batch holding the active and the ended version of one call is one row with the ended values."""
+    record = make_record()
+    await store.save([record.snapshot(), ended(record)])
+    loaded = await store.by_call_id(record.call_id)
+    assert loaded is not None and loaded.status is CallStatus.ENDED and await row_count(store) == 1

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -19,8 +19,29 @@ _UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One writer at a time anyway; wait for the lock instead of failing under a concurrent reader.
-        return create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_wal)
+        return engine
     return create_async_engine(url, pool_pre_ping=True, pool_size=5)
+
+
+def _sqlite_wal(dbapi_connection: Any, _: Any) -> None:
+    """WAL: readers (reports, the CLI) never block the writer, and a commit is one fsync of the log."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _upsert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (call_id) DO UPDATE, built once and executed with many parameter sets.
+
+    A replayed or late "active" snapshot never reopens an ended row.
+    """
+    statement = _UPSERTS[dialect](CallRow)
+    columns = [column.name for column in CallRow.__table__.columns if column.name not in ("id", "call_id")]
+    reopens = (CallRow.status == str(CallStatus.ENDED)) & (statement.excluded.status != str(CallStatus.ENDED))
+    return statement.on_conflict_do_update(
+        index_elements=["call_id"], set_={name: statement.excluded[name] for name in columns}, where=~reopens)
 
 
 def _row_values(record: CallRecord, now: datetime) -> dict[str, Any]:
@@ -76,22 +97,16 @@ class SqlCallRecordStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._insert = _UPSERTS[engine.dialect.name]
+        self._upsert = _upsert_statement(engine.dialect.name)
 
     async def save(self, records: Sequence[CallRecord]) -> None:
         if not records:
             return
         now = datetime.now(UTC)
         async with self._engine.begin() as conn:
-            for record in records:
-                values = _row_values(record, now)
-                statement = self._insert(CallRow).values(**values)
-                update = {key: statement.excluded[key] for key in values if key != "call_id"}
-                # A replayed or late "active" snapshot never reopens an ended row.
-                reopens = (CallRow.status == str(CallStatus.ENDED)) & (
-                    statement.excluded.status != str(CallStatus.ENDED))
-                await conn.execute(statement.on_conflict_do_update(
-                    index_elements=["call_id"], set_=update, where=~reopens))
+            # one parameter set per call (the last wins): a multi-row upsert may not touch a row twice
+            latest = {record.call_id: record for record in records}
+            await conn.execute(self._upsert, [_row_values(record, now) for record in latest.values()])
 
     async def load_active(self) -> list[CallRecord]:
         async with self._sessions() as session:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import String, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -44,51 +45,33 @@ def _upsert_statement(dialect: str) -> Any:
         index_elements=["call_id"], set_={name: statement.excluded[name] for name in columns}, where=~reopens)
 
 
+# Columns that mirror CallRecord fields one to one (id and updated_at belong to the row only).
+_RECORD_COLUMNS = tuple(c.name for c in CallRow.__table__.columns if c.name not in ("id", "updated_at"))
+_MAX_LENGTHS = {c.name: c.type.length for c in CallRow.__table__.columns
+                if isinstance(c.type, String) and c.type.length and c.name in _RECORD_COLUMNS}
+_ENUMS = {"status": CallStatus, "end_reason": EndReason, "end_observed_by": EndObservedBy}
+
+
 def _row_values(record: CallRecord, now: datetime) -> dict[str, Any]:
-    return {
-        "call_id": record.call_id,
-        "uniqueid": record.uniqueid,
-        "channel": record.channel[:128],
-        "caller_number": record.caller_number[:80],
-        "caller_name": record.caller_name[:80],
-        "dialed_number": record.dialed_number[:80],
-        "flow_id": record.flow_id,
-        "flow_version": record.flow_version,
-        "started_at": record.started_at,
-        "answered_at": record.answered_at,
-        "ivr_ended_at": record.ivr_ended_at,
-        "ended_at": record.ended_at,
-        "ivr_path": record.ivr_path,
-        "status": str(record.status),
-        "end_reason": str(record.end_reason) if record.end_reason else None,
-        "hangup_cause": record.hangup_cause,
-        "hangup_cause_text": (record.hangup_cause_text or None) and record.hangup_cause_text[:64],
-        "end_observed_by": str(record.end_observed_by) if record.end_observed_by else None,
-        "updated_at": now,
-    }
+    """Column values for a record; enums as their text, caller-supplied text cut to the column size."""
+    values: dict[str, Any] = {}
+    for name in _RECORD_COLUMNS:
+        value = getattr(record, name)
+        if isinstance(value, StrEnum):
+            value = str(value)
+        elif isinstance(value, str) and name in _MAX_LENGTHS:
+            value = value[:_MAX_LENGTHS[name]]
+        values[name] = value
+    values["updated_at"] = now
+    return values
 
 
 def row_to_record(row: CallRow) -> CallRecord:
-    return CallRecord(
-        call_id=row.call_id,
-        uniqueid=row.uniqueid,
-        channel=row.channel,
-        caller_number=row.caller_number,
-        caller_name=row.caller_name,
-        dialed_number=row.dialed_number,
-        started_at=row.started_at,
-        flow_id=row.flow_id,
-        flow_version=row.flow_version,
-        answered_at=row.answered_at,
-        ivr_ended_at=row.ivr_ended_at,
-        ended_at=row.ended_at,
-        ivr_path=list(row.ivr_path or []),
-        status=CallStatus(row.status),
-        end_reason=EndReason(row.end_reason) if row.end_reason else None,
-        hangup_cause=row.hangup_cause,
-        hangup_cause_text=row.hangup_cause_text,
-        end_observed_by=EndObservedBy(row.end_observed_by) if row.end_observed_by else None,
-    )
+    fields = {name: getattr(row, name) for name in _RECORD_COLUMNS}
+    for name, enum in _ENUMS.items():
+        fields[name] = enum(fields[name]) if fields[name] else None
+    fields["ivr_path"] = list(fields["ivr_path"] or [])
+    return CallRecord(**fields)
 
 
 class SqlCallRecordStore:

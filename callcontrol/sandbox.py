@@ -101,6 +101,28 @@ class AsteriskSandbox:
         if not self._asterisk_binary().exists():
             self._debootstrap()
         self._write_hosts()
+        self._isolate_asterisk_ids()
+
+    def _isolate_asterisk_ids(self) -> None:
+        """Give the chroot's asterisk user a uid/gid no host account has.
+
+        The chroot shares the host kernel: an Asterisk running as uid 101 in the chroot is, to the host,
+        whatever account has uid 101 there (postgres on these machines), and could signal its processes.
+        """
+        uid, gid = _passwd_ids(self.root / "etc/passwd", "asterisk")
+        host_uids, host_gids = _all_ids(Path("/etc/passwd")), _all_ids(Path("/etc/group"))
+        if uid not in host_uids and gid not in host_gids:
+            return
+        taken = host_uids | host_gids | _all_ids(self.root / "etc/passwd") | _all_ids(self.root / "etc/group")
+        new = next(candidate for candidate in range(64000, 65000) if candidate not in taken)
+        for command, what in (
+            (["groupmod", "-g", str(new), "asterisk"], "groupmod asterisk"),
+            (["usermod", "-u", str(new), "-g", str(new), "asterisk"], "usermod asterisk"),
+            (["find", "/", "-xdev", "-uid", str(uid), "-exec", "chown", "-h", str(new), "{}", "+"], "chown files"),
+            (["find", "/", "-xdev", "-gid", str(gid), "-exec", "chgrp", "-h", str(new), "{}", "+"], "chgrp files"),
+        ):
+            _run(self._chroot(*command), timeout=120, env=_CHROOT_ENV, what=what)
+        log.info("sandbox.asterisk_ids_moved", old_uid=uid, old_gid=gid, new_id=new)
 
     def _install_host_tools(self) -> None:
         missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
@@ -457,6 +479,19 @@ def _deb822_fields(stanza: str) -> dict[str, str]:
             key = key.strip().lower()
             fields[key] = value.strip()
     return fields
+
+
+def _passwd_ids(passwd: Path, name: str) -> tuple[int, int]:
+    for line in passwd.read_text().splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return int(fields[2]), int(fields[3])
+    raise SandboxError(f"no user {name} in {passwd}: the rootfs is incomplete (delete it to rebuild)")
+
+
+def _all_ids(path: Path) -> set[int]:
+    """Every numeric id (third field) in a passwd or group file."""
+    return {int(line.split(":")[2]) for line in path.read_text().splitlines() if line.count(":") >= 3}
 
 
 def _require_root() -> None:

@@ -8,7 +8,7 @@ from collections import deque
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer, UnsafeAgiArgument
+from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
 from callcontrol.adapters.ami import AmiClient, translate
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
@@ -147,14 +147,13 @@ class Service:
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
                                         on_answered=lambda: self.calls.answered(request.uniqueid))
             except asyncio.CancelledError:
-                path = [step.as_dict() for step in latest[-1].path] if latest else []
-                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, path)
+                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise
-            except UnsafeAgiArgument as exc:
-                log.error("call.unsafe_argument", error=str(exc))
-                path = [step.as_dict() for step in latest[-1].path] if latest else []
-                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_ERROR, path)
-                return
             if result.error:
                 log.error("call.ivr_error", error=result.error)
             self.calls.ivr_ended(request.uniqueid, result.reason, [step.as_dict() for step in result.path])
+
+
+def _path(latest: deque[IvrState]) -> list[dict[str, str]]:
+    """The path of the newest IVR state seen, for a walk that was interrupted."""
+    return [step.as_dict() for step in latest[-1].path] if latest else []

@@ -26,8 +26,8 @@ class _FailedResult(Exception):
     """A result=-1 reply, before we know whether it was a hangup."""
 
 
-class UnsafeAgiArgument(ValueError):
-    """A value is not a token we allow on an AGI command line."""
+class UnsafeAgiArgument(ChannelCommandFailed, ValueError):
+    """A value is not a token we allow on an AGI command line; nothing was sent."""
 
 
 @dataclass(frozen=True)

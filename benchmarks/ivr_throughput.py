@@ -5,7 +5,10 @@ sandbox Asterisk at increasing call rates, alternating the two targets at each r
   5000  -> FastAGI -> callcontrol (records every call in SQLite)
   5001  -> Answer/Playback/Read/Playback/Hangup in plain dialplan (the baseline)
 For each run it prints calls attempted/succeeded/failed, call records written vs successful calls (lost
-records), and CPU milliseconds per call for Asterisk and for the service process. Needs root (sandbox).
+records), calls that did not take the digit-1 path (a late digit under load; the service's records, the
+baseline's CallcontrolBaseline UserEvents), CPU milliseconds per
+call for Asterisk and for the service process, and the wall time (longer than offered time + 5.5 s means
+the machine ran late). Needs root (sandbox).
 
     .venv/bin/python benchmarks/ivr_throughput.py --rates 5,10,20,40 --seconds 15
 """
@@ -26,6 +29,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from callcontrol.adapters.ami import AmiClient  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
@@ -44,6 +48,7 @@ class Run:
     successful: int
     failed: int
     records: int | None
+    wrong: int | None
     asterisk_cpu_s: float
     service_cpu_s: float | None
     wall_s: float
@@ -51,14 +56,18 @@ class Run:
     def row(self) -> str:
         per_call = lambda cpu: f"{1000 * cpu / max(self.successful, 1):8.2f}"  # noqa: E731
         lost = "-" if self.records is None else str(self.successful - self.records)
+        wrong = "-" if self.wrong is None else str(self.wrong)
         service = "       -" if self.service_cpu_s is None else per_call(self.service_cpu_s)
         return (f"{self.target:<9}{self.rate:>6g}{self.attempted:>7}{self.successful:>7}{self.failed:>6}"
-                f"{lost:>6}{per_call(self.asterisk_cpu_s)}{service}{self.wall_s:>8.1f}")
+                f"{lost:>6}{wrong:>6}{per_call(self.asterisk_cpu_s)}{service}{self.wall_s:>8.1f}")
 
 
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+EXPECTED_PATH = ["greeting", "main_menu", "sales", "goodbye"]  # digit 1
 
 
 async def ended_records(engine, caller: str) -> int:
@@ -67,18 +76,51 @@ async def ended_records(engine, caller: str) -> int:
             CallRow.caller_number == caller, CallRow.status == "ended"))).scalar_one()
 
 
+async def wrong_paths(engine, caller: str) -> int:
+    """Recorded calls that did not take the digit-1 path (e.g. the digit arrived too late under load)."""
+    async with engine.connect() as conn:
+        paths = (await conn.execute(select(CallRow.ivr_path).where(CallRow.caller_number == caller))).scalars()
+        return sum(1 for path in paths if [step["node"] for step in path] != EXPECTED_PATH)
+
+
+class BaselineDigits:
+    """Counts the digits the plain-dialplan baseline read (its UserEvent CallcontrolBaseline), over AMI."""
+
+    def __init__(self, secret: str) -> None:
+        self.client = AmiClient("127.0.0.1", 5038, "callcontrol", secret)
+        self.digits: list[str] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self.client.run()), asyncio.create_task(self._collect())]
+        await eventually(lambda: self.client.ready, 15, what="AMI login")
+
+    async def _collect(self) -> None:
+        while True:
+            item = await self.client.events.get()
+            if getattr(item, "get", None) and item.get("UserEvent") == "CallcontrolBaseline":
+                self.digits.append(item.get("Digit", ""))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 async def one_run(target: str, number: str, rate: float, seconds: float, sandbox: AsteriskSandbox,
-                  asterisk: psutil.Process, service: psutil.Process | None, engine) -> Run:
+                  asterisk: psutil.Process, service: psutil.Process | None, engine,
+                  baseline: BaselineDigits) -> Run:
     calls = max(1, int(rate * seconds))
     caller = f"9{number}{int(rate * 10):05d}"
     xml = scenario(digits=[(2800, "1")])
+    read_before = len(baseline.digits)
     before_asterisk = cpu_seconds(asterisk)
     before_service = cpu_seconds(service) if service else None
     started = time.monotonic()
     result = await run_sipp(xml, number, caller, calls=calls, rate=rate,
                             limit=int(rate * CALL_SECONDS * 3) + 10, timeout_s=seconds + 60)
     await eventually(lambda: sandbox.active_channels() == 0, 60, 0.5, what="channels to drain")
-    records = None
+    records = wrong = None
     if service is not None:
         async def settled() -> int | None:
             count = await ended_records(engine, caller)
@@ -87,8 +129,12 @@ async def one_run(target: str, number: str, rate: float, seconds: float, sandbox
             records = await eventually(settled, 20, 0.5, what="records")
         except AssertionError:
             records = await ended_records(engine, caller)
+        wrong = await wrong_paths(engine, caller)
+    else:
+        digits = baseline.digits[read_before:]
+        wrong = sum(1 for digit in digits if digit != "1") + max(0, result.successful - len(digits))
     wall = time.monotonic() - started
-    return Run(target, rate, calls, result.successful, result.failed, records,
+    return Run(target, rate, calls, result.successful, result.failed, records, wrong,
                cpu_seconds(asterisk) - before_asterisk,
                (cpu_seconds(service) - before_service) if service and before_service is not None else None, wall)
 
@@ -108,26 +154,32 @@ async def main() -> int:
     url = f"sqlite+aiosqlite:///{database}"
     service = await ServiceProcess(url, secret).start()
     engine = make_engine(url)
+    baseline = BaselineDigits(secret)
+    await baseline.start()
     runs: list[Run] = []
     try:
         assert service.process is not None
         service_ps = psutil.Process(service.process.pid)
         asterisk_ps = next(p for p in psutil.process_iter(["name"]) if p.info["name"] == "asterisk")
-        header = (f"{'target':<9}{'rate':>6}{'calls':>7}{'ok':>7}{'fail':>6}{'lost':>6}"
+        header = (f"{'target':<9}{'rate':>6}{'calls':>7}{'ok':>7}{'fail':>6}{'lost':>6}{'path!':>6}"
                   f"{'ast ms':>8}{'svc ms':>8}{'wall s':>8}    (ms = CPU per successful call)")
         print(header, flush=True)
         for rate in rates:
             for target, number, proc in (("dialplan", "5001", None), ("service", "5000", service_ps)):
-                run = await one_run(target, number, rate, args.seconds, sandbox, asterisk_ps, proc, engine)
+                run = await one_run(target, number, rate, args.seconds, sandbox, asterisk_ps, proc, engine,
+                                    baseline)
                 runs.append(run)
                 print(run.row(), flush=True)
         print()
         for target in ("dialplan", "service"):
             clean = [r for r in runs if r.target == target and r.failed == 0 and r.successful == r.attempted
-                     and (r.records is None or r.records == r.successful)]
+                     and (r.records is None or r.records == r.successful) and not r.wrong]
             best = max((r.rate for r in clean), default=0)
-            print(f"{target}: highest rate with 0 failed calls and 0 lost records: {best:g} calls/s")
+            print(f"{target}: highest rate with 0 failed calls, 0 lost records and 0 wrong paths: {best:g} calls/s")
+        print("path! = calls that did not take the digit-1 path: from the service's records, and from the "
+              "baseline's CallcontrolBaseline UserEvents")
     finally:
+        await baseline.stop()
         await engine.dispose()
         await service.stop()
         sandbox.stop()

@@ -245,6 +245,27 @@ def _reachable(start: str, exits: Mapping[str, list[tuple[Any, str]]]) -> set[st
     return seen
 
 
+def node_exits(node: Node) -> list[tuple[str, str]]:
+    """A node's exits as (label, target node id), in a stable order: for graphs, reachability and tests."""
+    if isinstance(node, PlayNode):
+        return [("next", node.next)]
+    if isinstance(node, MenuNode):
+        return [*((digit, target) for digit, target in node.options.items()), ("exhausted", node.exhausted)]
+    return []
+
+
+def reachable_nodes(flow: Flow) -> set[str]:
+    """Node ids a caller can reach from the start node."""
+    seen = {flow.start}
+    pending = [flow.start]
+    while pending:
+        for _, target in node_exits(flow.nodes[pending.pop()]):
+            if target in flow.nodes and target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return seen
+
+
 # ---------------------------------------------------------------- engine
 
 

@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     flows = commands.add_parser("flows", help="IVR flow files").add_subparsers(dest="flows_command", required=True)
     check = flows.add_parser("check", help="validate flow files; every problem as file:line:col")
     check.add_argument("paths", nargs="*", type=Path)
+    graph = flows.add_parser("graph", help="draw a flow (SVG, Graphviz DOT or Mermaid)")
+    graph.add_argument("flow", help="a flow file, or the id of a flow in the flows directory")
+    graph.add_argument("--format", choices=["svg", "dot", "mermaid"], default="svg")
+    graph.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    flow_tests = flows.add_parser("test", help="run the flows' test cases (simulated callers, no Asterisk)")
+    flow_tests.add_argument("paths", nargs="*", type=Path)
 
     calls = commands.add_parser("calls", help="call records").add_subparsers(dest="calls_command", required=True)
     recent = calls.add_parser("recent", help="print the newest call records")
@@ -120,6 +126,14 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _flows(settings: Settings, args: argparse.Namespace) -> int:
+    if args.flows_command == "graph":
+        from callcontrol.adapters.flow_graph import graph_command
+
+        return graph_command(settings, args.flow, args.format, args.output)
+    if args.flows_command == "test":
+        from callcontrol.adapters.flow_test_files import flow_tests_command
+
+        return flow_tests_command(settings, args.paths)
     from callcontrol.adapters.flow_files import load_flows
 
     paths = args.paths or [settings.flows_dir]

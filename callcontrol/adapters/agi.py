@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,14 @@ log = structlog.get_logger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 HANGUP_NOTICE_WAIT_S = 0.5
+
+
+SAY_NUMBER = re.compile(r"^-?[0-9]{1,15}\Z")
+SAY_DIGITS = re.compile(r"^[0-9]{1,32}\Z")
+LANGUAGE_CODE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
+DESTINATION = re.compile(r"^\+?[0-9]{2,20}\Z")
+# Dialplan contexts (dialplan/extensions.conf) that own how extensions and outside numbers are reached.
+TRANSFER_CONTEXTS = {"extension": "callcontrol-extensions", "number": "callcontrol-outbound"}
 
 
 class AgiProtocolError(Exception):
@@ -197,6 +206,38 @@ class AgiConnection:
         _token(name, VARIABLE_NAME.match, "variable name")
         _token(value, VARIABLE_VALUE.match, "variable value")
         await self.command("SET VARIABLE", name, f'"{value}"')
+
+    async def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int,
+                             inter_digit_timeout_ms: int, terminator: str) -> str:
+        digits = await self.play(prompts, "0123456789*#") or ""
+        if not digits:
+            digits = await self.wait_for_digit(timeout_ms) or ""
+        while digits and len(digits) < max_digits and not (terminator and digits.endswith(terminator)):
+            digit = await self.wait_for_digit(inter_digit_timeout_ms)
+            if digit is None:
+                break
+            digits += digit
+        return digits[:-1] if terminator and digits.endswith(terminator) else digits
+
+    async def say(self, kind: str, value: str) -> None:
+        grammar = {"number": SAY_NUMBER, "digits": SAY_DIGITS}.get(kind)
+        if grammar is None or not grammar.match(value):
+            raise UnsafeAgiArgument(f"cannot say {kind} {value!r}")
+        await self.command(f"SAY {kind.upper()}", value, '""')
+
+    async def set_language(self, language: str) -> None:
+        _token(language, LANGUAGE_CODE.match, "language")
+        await self.command("SET VARIABLE", "CHANNEL(language)", language)
+
+    async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:
+        """Dial through the operator's dialplan contexts (never a raw channel string); returns DIALSTATUS."""
+        context = TRANSFER_CONTEXTS.get(kind)
+        if context is None or not DESTINATION.match(target):
+            raise UnsafeAgiArgument(f"cannot transfer to {kind} {target!r}")
+        # g: when the destination hangs up, the caller comes back to the flow (e.g. for a survey)
+        await self.command("EXEC", "Dial", f"Local/{target}@{context},{int(ring_timeout_s)},g")
+        result, data = await self.command("GET VARIABLE", "DIALSTATUS")
+        return data if result == 1 and data.isalpha() else "UNKNOWN"
 
     async def hangup(self) -> None:
         """Hang up with Q.850 cause 16 (normal clearing); AGI's own HANGUP would leave cause 0 (unknown)."""

@@ -23,10 +23,11 @@ class EndReason(StrEnum):
     SERVICE_ERROR = "service_error"  # an AGI/flow error; sent to the dialplan fallback
     SERVICE_SHUTDOWN = "service_shutdown"  # the service stopped mid-call; sent to the dialplan fallback
     SERVICE_RESTARTED = "service_restarted"  # found unfinished after a restart; the channel was gone
+    TRANSFERRED = "transferred"  # the flow connected the caller to an allow-listed destination
 
 
 # IVR endings after which the channel is gone too (the others hand the caller back to the dialplan).
-CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGUP})
+CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGUP, EndReason.TRANSFERRED})
 
 
 class EndObservedBy(StrEnum):
@@ -51,6 +52,7 @@ class CallRecord:
     ivr_ended_at: datetime | None = None
     ended_at: datetime | None = None
     ivr_path: list[dict[str, Any]] = field(default_factory=list)
+    variables: dict[str, Any] = field(default_factory=dict)  # the flow's public variables (never secure ones)
     status: CallStatus = CallStatus.ACTIVE
     end_reason: EndReason | None = None
     hangup_cause: int | None = None
@@ -71,11 +73,13 @@ class CallRecord:
         if self.answered_at is None:
             self.answered_at = at
 
-    def mark_ivr_ended(self, reason: EndReason, path: list[dict[str, Any]], at: datetime) -> None:
+    def mark_ivr_ended(self, reason: EndReason, path: list[dict[str, Any]], at: datetime,
+                       variables: dict[str, Any] | None = None) -> None:
         if self.end_reason is None:
             self.end_reason = reason
             self.ivr_ended_at = at
             self.ivr_path = path
+            self.variables = dict(variables or {})
 
     def mark_channel_gone(
         self, at: datetime, observed_by: EndObservedBy, cause: int | None = None, cause_text: str | None = None
@@ -122,7 +126,7 @@ class CallRecord:
             "dialed_number": self.dialed_number,
             "flow": self.flow_id,
             "flow_version": self.flow_version,
-            "path": [_path_label(step) for step in self.ivr_path],
+            "path": [path_label(step) for step in self.ivr_path],
             "end_reason": str(self.end_reason) if self.end_reason else None,
             "hangup_cause": self.hangup_cause,
             "end_observed_by": str(self.end_observed_by) if self.end_observed_by else None,
@@ -131,10 +135,23 @@ class CallRecord:
         }
 
 
-def _path_label(step: dict[str, Any]) -> str:
-    """'main_menu:1' for a chosen option, 'main_menu[no_input]' for a retry or early end, else the node."""
+# Path results that are a routing decision, shown as node(result): hours and branch nodes.
+_DECISIONS = frozenset({"open", "closed", "holiday", "default"})
+# Results of a node doing its job, shown as the node alone (or node:digits when digits were chosen).
+_PLAIN = frozenset({"played", "digit", "hangup", "input", "said", "set", "language", "transferred", "score"})
+
+
+def path_label(step: dict[str, Any]) -> str:
+    """How a path step reads in logs, summaries and flow tests.
+
+    'main_menu:1' an option chosen, 'main_menu[no_input]' a retry or early end, 'office_hours(open)' a
+    routing decision, 'tier(case_1)' the first branch case that matched; otherwise the node id.
+    """
+    result = step["result"]
+    if result in _DECISIONS or result.startswith("case_"):
+        return f"{step['node']}({result})"
     label = step["node"] + (f":{step['digit']}" if "digit" in step else "")
-    return label if step["result"] in ("played", "digit", "hangup") else f"{label}[{step['result']}]"
+    return label if result in _PLAIN else f"{label}[{result}]"
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcontrol.core.expressions import EvaluationError, Expression, ExpressionError, parse
 from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER, is_sound_name
 
 DIGITS = frozenset("0123456789*#")
 MAX_STEPS_PER_CALL = 500
+LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
+EXTENSION = re.compile(r"^[0-9]{2,8}\Z")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SURVEY_SCORES = frozenset("12345")
 
 
 # ---------------------------------------------------------------- flow model
@@ -36,12 +44,130 @@ class MenuNode:
 
 
 @dataclass(frozen=True)
+class InputNode:
+    """Collect several digits into a variable; `secure` digits never reach logs, records or events."""
+
+    id: str
+    prompts: tuple[str, ...]
+    variable: str
+    min_digits: int
+    max_digits: int
+    terminator: str
+    timeout_ms: int
+    inter_digit_timeout_ms: int
+    max_attempts: int
+    pattern: re.Pattern[str] | None
+    secure: bool
+    no_input_prompts: tuple[str, ...]
+    invalid_prompts: tuple[str, ...]
+    next: str
+    exhausted: str
+
+
+@dataclass(frozen=True)
+class SayNode:
+    id: str
+    kind: Literal["number", "digits"]
+    value: Expression
+    next: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SetNode:
+    id: str
+    assignments: tuple[tuple[str, Expression], ...]
+    next: str
+    error: str
+
+
+@dataclass(frozen=True)
+class BranchNode:
+    id: str
+    cases: tuple[tuple[Expression, str], ...]
+    default: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Business hours: open intervals per weekday (minutes from midnight) and closed dates, in a timezone."""
+
+    timezone: str
+    weekly: Mapping[int, tuple[tuple[int, int], ...]]
+    holidays: frozenset[date]
+
+    def state(self, now: datetime) -> Literal["open", "closed", "holiday"]:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if local.date() in self.holidays:
+            return "holiday"
+        minute = local.hour * 60 + local.minute
+        intervals = self.weekly.get(local.weekday(), ())
+        return "open" if any(start <= minute < end for start, end in intervals) else "closed"
+
+
+@dataclass(frozen=True)
+class HoursNode:
+    id: str
+    schedule: Schedule
+    open: str
+    closed: str
+    holiday: str | None
+
+
+@dataclass(frozen=True)
+class LanguageNode:
+    id: str
+    language: str
+    next: str
+
+
+@dataclass(frozen=True)
+class TransferNode:
+    """Connect the caller to an allow-listed extension or number.
+
+    `answered`: where the caller goes when the other side hangs up first (e.g. a survey); without it the call
+    ends after the conversation. `failed`: busy, no answer, unreachable.
+    """
+
+    id: str
+    kind: Literal["extension", "number"]
+    target: str
+    ring_timeout_s: int
+    answered: str | None
+    failed: str
+
+
+@dataclass(frozen=True)
+class SurveyQuestion:
+    prompts: tuple[str, ...]
+    variable: str
+
+
+@dataclass(frozen=True)
+class SurveyNode:
+    id: str
+    questions: tuple[SurveyQuestion, ...]
+    timeout_ms: int
+    next: str
+
+
+@dataclass(frozen=True)
 class HangupNode:
     id: str
     prompts: tuple[str, ...]
 
 
-Node = Union[PlayNode, MenuNode, HangupNode]
+Node = Union[PlayNode, MenuNode, InputNode, SayNode, SetNode, BranchNode, HoursNode, LanguageNode, TransferNode,
+             SurveyNode, HangupNode]
+
+
+@dataclass(frozen=True)
+class Allow:
+    """Destinations a flow may send a caller to; nothing else can be dialled (toll-fraud protection)."""
+
+    extensions: frozenset[str] = frozenset()
+    numbers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -52,6 +178,10 @@ class Flow:
     numbers: tuple[str, ...]
     start: str
     nodes: Mapping[str, Node]
+    language: str = "en"
+    languages: tuple[str, ...] = ("en",)
+    timezone: str = "UTC"
+    allow: Allow = field(default_factory=Allow)
 
 
 @dataclass(frozen=True)
@@ -63,30 +193,77 @@ class Problem:
     severity: Literal["error", "warning"] = "error"
 
 
+def node_exits(node: Node) -> list[tuple[str, str]]:
+    """A node's exits as (label, target node id), in a stable order: for graphs, reachability and tests."""
+    if isinstance(node, MenuNode):
+        return [*((digit, target) for digit, target in node.options.items()), ("exhausted", node.exhausted)]
+    if isinstance(node, InputNode):
+        return [("next", node.next), ("exhausted", node.exhausted)]
+    if isinstance(node, (SayNode, SetNode)):
+        return [("next", node.next), ("error", node.error)]
+    if isinstance(node, BranchNode):
+        cases = [(f"when {expression.text}", target) for expression, target in node.cases]
+        return [*cases, ("default", node.default), ("error", node.error)]
+    if isinstance(node, HoursNode):
+        exits = [("open", node.open), ("closed", node.closed)]
+        return exits + ([("holiday", node.holiday)] if node.holiday else [])
+    if isinstance(node, TransferNode):
+        return ([("answered", node.answered)] if node.answered else []) + [("failed", node.failed)]
+    if isinstance(node, (PlayNode, LanguageNode, SurveyNode)):
+        return [("next", node.next)]
+    return []
+
+
+def reachable_nodes(flow: Flow) -> set[str]:
+    """Node ids a caller can reach from the start node."""
+    seen = {flow.start}
+    pending = [flow.start]
+    while pending:
+        for _, target in node_exits(flow.nodes[pending.pop()]):
+            if target in flow.nodes and target not in seen:
+                seen.add(target)
+                pending.append(target)
+    return seen
+
+
 # ---------------------------------------------------------------- validation
 
-_TOP_KEYS = {"id": True, "numbers": True, "start": True, "nodes": True, "description": False}
+_Path = tuple[Union[str, int], ...]
+_TOP_KEYS = {"id": True, "numbers": True, "start": True, "nodes": True, "description": False, "language": False,
+             "languages": False, "timezone": False, "allow": False, "schedules": False}
+_COMMON = {"type": True, "description": False}
 _NODE_KEYS: dict[str, dict[str, bool]] = {
-    "play": {"type": True, "prompts": True, "next": True, "description": False},
-    "menu": {
-        "type": True, "prompts": True, "options": True, "timeout_s": True, "max_attempts": True,
-        "no_input_prompts": False, "invalid_prompts": False, "exhausted": True, "description": False,
-    },
-    "hangup": {"type": True, "prompts": False, "description": False},
+    "play": {**_COMMON, "prompts": True, "next": True},
+    "menu": {**_COMMON, "prompts": True, "options": True, "timeout_s": True, "max_attempts": True,
+             "no_input_prompts": False, "invalid_prompts": False, "exhausted": True},
+    "input": {**_COMMON, "prompts": True, "variable": True, "min_digits": False, "max_digits": True,
+              "terminator": False, "timeout_s": False, "inter_digit_timeout_s": False, "max_attempts": False,
+              "pattern": False, "secure": False, "no_input_prompts": False, "invalid_prompts": False,
+              "next": True, "exhausted": True},
+    "say": {**_COMMON, "number": False, "digits": False, "next": True, "error": False},
+    "set": {**_COMMON, "assign": True, "next": True, "error": False},
+    "branch": {**_COMMON, "cases": True, "default": True, "error": False},
+    "hours": {**_COMMON, "schedule": True, "open": True, "closed": True, "holiday": False},
+    "language": {**_COMMON, "language": True, "next": True},
+    "transfer": {**_COMMON, "extension": False, "number": False, "ring_timeout_s": False, "answered": False,
+                 "failed": True},
+    "survey": {**_COMMON, "questions": True, "timeout_s": False, "next": True},
+    "hangup": {**_COMMON, "prompts": False},
 }
 
 
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.exits: list[tuple[_Path, str]] = []
 
-    def error(self, path: tuple[str | int, ...], message: str) -> None:
+    def error(self, path: _Path, message: str) -> None:
         self.problems.append(Problem(path, message))
 
-    def warning(self, path: tuple[str | int, ...], message: str) -> None:
+    def warning(self, path: _Path, message: str) -> None:
         self.problems.append(Problem(path, message, "warning"))
 
-    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: tuple[str | int, ...]) -> None:
+    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: _Path) -> None:
         for key in mapping:
             if key not in spec:
                 self.error((*path, key), f"unknown key '{key}' (allowed: {', '.join(sorted(spec))})")
@@ -94,7 +271,7 @@ class _Checker:
             if required and key not in mapping:
                 self.error(path, f"missing required key '{key}'")
 
-    def prompts(self, value: Any, path: tuple[str | int, ...]) -> tuple[str, ...]:
+    def prompts(self, value: Any, path: _Path) -> tuple[str, ...]:
         if value is None:
             return ()
         if isinstance(value, str):
@@ -107,11 +284,46 @@ class _Checker:
                 self.error((*path, index), f"'{item}' is not a sound name (letters, digits, _ - and / only)")
         return tuple(str(item) for item in value)
 
-    def node_ref(self, value: Any, path: tuple[str | int, ...]) -> str:
-        if not isinstance(value, str) or not value:
-            self.error(path, "must name a node")
+    def exit(self, raw: Mapping[str, Any], key: str, path: _Path, required: bool = True) -> str:
+        """A node reference; remembered so the graph pass can check it exists."""
+        value = raw.get(key)
+        if value is None and not required:
             return ""
+        if not isinstance(value, str) or not value:
+            if key in raw or required:
+                self.error((*path, key), "must name a node")
+            return ""
+        self.exits.append(((*path, key), value))
         return value
+
+    def number(self, raw: Mapping[str, Any], key: str, path: _Path, low: float, high: float, default: float,
+               whole: bool = False) -> float:
+        value = raw.get(key, default)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        if ok and whole and not isinstance(value, int):
+            ok = False
+        if not ok:
+            kind = "a whole number" if whole else "a number"
+            self.error((*path, key), f"must be {kind} between {low:g} and {high:g}")
+            return default
+        return value
+
+    def variable(self, raw: Mapping[str, Any], key: str, path: _Path) -> str:
+        value = raw.get(key)
+        if not (isinstance(value, str) and IDENTIFIER.match(value)):
+            self.error((*path, key), "must be a variable name (lowercase letters, digits, _ and -)")
+            return "invalid"
+        return value
+
+    def expression(self, value: Any, path: _Path) -> Expression | None:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.error(path, "must be an expression (text)")
+            return None
+        try:
+            return parse(str(value) if not isinstance(value, str) else value)
+        except ExpressionError as exc:
+            self.error(path, f"expression: {exc}")
+            return None
 
 
 def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, list[Problem]]:
@@ -131,139 +343,407 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
     for index, number in enumerate(numbers):
         if not (isinstance(number, str) and DIALED_NUMBER.match(number)):
             check.error(("numbers", index), f"{number!r} is not a dialled number (quote it; digits, * and # only)")
+    language, languages = _languages(check, data)
+    timezone = _timezone(check, data.get("timezone", "UTC"), ("timezone",))
+    allow = _allow(check, data.get("allow", {}))
+    schedules = _schedules(check, data.get("schedules", {}), timezone)
+    context = _Context(languages=languages, allow=allow, schedules=schedules)
+
     raw_nodes = data.get("nodes", {})
     if not isinstance(raw_nodes, Mapping) or not raw_nodes:
         check.error(("nodes",), "must be a mapping of node id to node")
         raw_nodes = {}
-
     nodes: dict[str, Node] = {}
-    exits: dict[str, list[tuple[tuple[str | int, ...], str]]] = {}
+    node_exit_refs: dict[str, list[str]] = {}
     for node_id, raw in raw_nodes.items():
-        path: tuple[str | int, ...] = ("nodes", node_id)
+        path: _Path = ("nodes", node_id)
         if not (isinstance(node_id, str) and IDENTIFIER.match(node_id)):
             check.error(path, f"node id {node_id!r} must be a lowercase identifier")
             continue
-        node, node_exits = _build_node(check, node_id, raw, path)
-        exits[node_id] = node_exits
+        exits_before = len(check.exits)
+        node = _build_node(check, node_id, raw, path, context)
+        node_exit_refs[node_id] = [target for _, target in check.exits[exits_before:]]
         if node is not None:
             nodes[node_id] = node
 
     start = data.get("start")
     if "start" in data and not (isinstance(start, str) and start in raw_nodes):
         check.error(("start",), f"start node '{start}' is not defined in nodes")
-    for node_id, node_exits in exits.items():
-        for exit_path, target in node_exits:
-            if target and target not in raw_nodes:
-                check.error(exit_path, f"exit to unknown node '{target}'")
+    for exit_path, target in check.exits:
+        if target not in raw_nodes:
+            check.error(exit_path, f"exit to unknown node '{target}'")
     if isinstance(start, str) and start in raw_nodes:
-        reachable = _reachable(start, exits)
+        reachable = _reachable(start, node_exit_refs)
         for node_id in raw_nodes:
             if node_id not in reachable:
                 check.warning(("nodes", node_id), f"node '{node_id}' is unreachable from start '{start}'")
+        _check_silent_loops(check, nodes)
 
     if any(p.severity == "error" for p in check.problems):
         return None, check.problems
-    flow = Flow(
-        id=str(flow_id), version=version, source=source, numbers=tuple(numbers), start=str(start), nodes=nodes
-    )
+    flow = Flow(id=str(flow_id), version=version, source=source, numbers=tuple(numbers), start=str(start),
+                nodes=MappingProxyType(nodes), language=language, languages=languages, timezone=timezone,
+                allow=allow)
     return flow, check.problems
 
 
-def _build_node(
-    check: _Checker, node_id: str, raw: Any, path: tuple[str | int, ...]
-) -> tuple[Node | None, list[tuple[tuple[str | int, ...], str]]]:
+@dataclass(frozen=True)
+class _Context:
+    languages: tuple[str, ...]
+    allow: Allow
+    schedules: Mapping[str, Schedule]
+
+
+def _languages(check: _Checker, data: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
+    language = data.get("language", "en")
+    if not (isinstance(language, str) and LANGUAGE.match(language)):
+        check.error(("language",), "must be a language code such as en, fr or en_GB")
+        language = "en"
+    languages = data.get("languages", [language])
+    if not isinstance(languages, list) or not all(isinstance(x, str) and LANGUAGE.match(x) for x in languages):
+        check.error(("languages",), "must be a list of language codes such as [en, fr]")
+        languages = [language]
+    if language not in languages:
+        check.error(("language",), f"default language '{language}' is not in languages {languages}")
+    return language, tuple(languages)
+
+
+def _timezone(check: _Checker, value: Any, path: _Path) -> str:
+    try:
+        if not isinstance(value, str):
+            raise ZoneInfoNotFoundError(value)
+        ZoneInfo(value)
+        return value
+    except (ZoneInfoNotFoundError, ValueError):
+        check.error(path, f"unknown timezone {value!r} (an IANA name such as Europe/Paris)")
+        return "UTC"
+
+
+def _allow(check: _Checker, raw: Any) -> Allow:
+    if not isinstance(raw, Mapping):
+        check.error(("allow",), "must map extensions/numbers to lists")
+        return Allow()
+    check.keys(raw, {"extensions": False, "numbers": False}, ("allow",))
+    found: dict[str, frozenset[str]] = {}
+    for key, grammar in (("extensions", EXTENSION), ("numbers", DIALED_NUMBER)):
+        values = raw.get(key, [])
+        if not isinstance(values, list):
+            check.error(("allow", key), "must be a list")
+            values = []
+        for index, value in enumerate(values):
+            if not (isinstance(value, str) and grammar.match(value)):
+                check.error(("allow", key, index), f"{value!r} is not a valid {key[:-1]} (quote it; digits)")
+        found[key] = frozenset(v for v in values if isinstance(v, str))
+    return Allow(**found)
+
+
+def _schedules(check: _Checker, raw: Any, default_timezone: str) -> dict[str, Schedule]:
+    if not isinstance(raw, Mapping):
+        check.error(("schedules",), "must map schedule names to schedules")
+        return {}
+    schedules = {}
+    for name, spec in raw.items():
+        path: _Path = ("schedules", name)
+        if not isinstance(spec, Mapping):
+            check.error(path, "a schedule needs weekly hours")
+            continue
+        check.keys(spec, {"timezone": False, "weekly": True, "holidays": False}, path)
+        timezone = _timezone(check, spec.get("timezone", default_timezone), (*path, "timezone"))
+        weekly: dict[int, tuple[tuple[int, int], ...]] = {}
+        raw_weekly = spec.get("weekly", {})
+        if not isinstance(raw_weekly, Mapping):
+            check.error((*path, "weekly"), "must map weekdays (mon..sun) to lists of HH:MM-HH:MM")
+            raw_weekly = {}
+        for day, intervals in raw_weekly.items():
+            if day not in WEEKDAYS:
+                check.error((*path, "weekly", day), f"unknown weekday {day!r} (mon, tue, wed, thu, fri, sat, sun)")
+                continue
+            weekly[WEEKDAYS.index(day)] = _intervals(check, intervals, (*path, "weekly", day))
+        holidays = set()
+        raw_holidays = spec.get("holidays", [])
+        for index, value in enumerate(raw_holidays if isinstance(raw_holidays, list) else [None]):
+            if isinstance(value, date):
+                holidays.add(value)
+                continue
+            try:
+                holidays.add(date.fromisoformat(str(value)))
+            except ValueError:
+                check.error((*path, "holidays", index), f"{value!r} is not a date (YYYY-MM-DD)")
+        schedules[str(name)] = Schedule(timezone, MappingProxyType(weekly), frozenset(holidays))
+    return schedules
+
+
+_INTERVAL = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\Z")
+
+
+def _intervals(check: _Checker, raw: Any, path: _Path) -> tuple[tuple[int, int], ...]:
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        check.error(path, "must be a list of HH:MM-HH:MM")
+        return ()
+    found = []
+    for index, text in enumerate(raw):
+        match = _INTERVAL.match(text) if isinstance(text, str) else None
+        if match is None:
+            check.error((*path, index), f"{text!r} is not HH:MM-HH:MM")
+            continue
+        start = int(match[1]) * 60 + int(match[2])
+        end = int(match[3]) * 60 + int(match[4])
+        if not start < end <= 24 * 60:
+            check.error((*path, index), f"{text!r}: the end must be after the start, within the day")
+            continue
+        found.append((start, end))
+    return tuple(found)
+
+
+_Builder = Callable[[_Checker, str, Mapping[str, Any], _Path, tuple[str, ...], _Context], Union[Node, None]]
+
+
+def _build_node(check: _Checker, node_id: str, raw: Any, path: _Path, context: _Context) -> Node | None:
     if not isinstance(raw, Mapping):
         check.error(path, "a node must be a mapping with a type")
-        return None, []
+        return None
     node_type = raw.get("type")
     if not isinstance(node_type, str) or node_type not in _NODE_KEYS:
         check.error((*path, "type"), f"unknown node type {node_type!r} (known: {', '.join(sorted(_NODE_KEYS))})")
-        return None, []
-    before = len(check.problems)
+        return None
+    errors_before = sum(1 for p in check.problems if p.severity == "error")
     check.keys(raw, _NODE_KEYS[node_type], path)
     prompts = check.prompts(raw.get("prompts"), (*path, "prompts"))
-    exits: list[tuple[tuple[str | int, ...], str]] = []
-    node: Node | None
-    if node_type == "play":
-        if not prompts and "prompts" in raw:
-            check.error((*path, "prompts"), "a play node needs at least one prompt")
-        target = check.node_ref(raw.get("next"), (*path, "next"))
-        exits.append(((*path, "next"), target))
-        node = PlayNode(node_id, prompts, target)
-    elif node_type == "menu":
-        options_raw = raw.get("options", {})
-        options: dict[str, str] = {}
-        if not isinstance(options_raw, Mapping) or not options_raw:
-            check.error((*path, "options"), "must map digits to node ids")
-            options_raw = {}
-        for digit, target in options_raw.items():
-            digit_text = str(digit)
-            if len(digit_text) != 1 or digit_text not in DIGITS:
-                check.error((*path, "options", digit_text), f"option key {digit!r} must be one digit 0-9, * or #")
-                continue
-            options[digit_text] = check.node_ref(target, (*path, "options", digit_text))
-            exits.append(((*path, "options", digit_text), options[digit_text]))
-        timeout = raw.get("timeout_s")
-        if "timeout_s" in raw and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-                                       and 0.5 <= timeout <= 60):
-            check.error((*path, "timeout_s"), "must be a number of seconds between 0.5 and 60")
-            timeout = 3
-        attempts = raw.get("max_attempts")
-        if "max_attempts" in raw and not (isinstance(attempts, int) and not isinstance(attempts, bool)
-                                          and 1 <= attempts <= 10):
-            check.error((*path, "max_attempts"), "must be a whole number between 1 and 10")
-            attempts = 1
-        exhausted = check.node_ref(raw.get("exhausted"), (*path, "exhausted"))
-        exits.append(((*path, "exhausted"), exhausted))
-        if not prompts:
-            check.error((*path, "prompts"), "a menu needs a prompt that tells the caller the options")
-        node = MenuNode(
-            id=node_id,
-            prompts=prompts,
-            options=options,
-            timeout_ms=int(float(timeout or 3) * 1000),
-            max_attempts=int(attempts or 1),
-            no_input_prompts=check.prompts(raw.get("no_input_prompts"), (*path, "no_input_prompts")),
-            invalid_prompts=check.prompts(raw.get("invalid_prompts"), (*path, "invalid_prompts")),
-            exhausted=exhausted,
-        )
+    node = _BUILDERS[node_type](check, node_id, raw, path, prompts, context)
+    if sum(1 for p in check.problems if p.severity == "error") != errors_before:
+        return None
+    return node
+
+
+def _play(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+          context: _Context) -> Node:
+    if not prompts and "prompts" in raw:
+        check.error((*path, "prompts"), "a play node needs at least one prompt")
+    return PlayNode(node_id, prompts, check.exit(raw, "next", path))
+
+
+def _menu(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+          context: _Context) -> Node:
+    options_raw = raw.get("options", {})
+    options: dict[str, str] = {}
+    if not isinstance(options_raw, Mapping) or not options_raw:
+        check.error((*path, "options"), "must map digits to node ids")
+        options_raw = {}
+    for digit, _target in options_raw.items():
+        digit_text = str(digit)
+        if len(digit_text) != 1 or digit_text not in DIGITS:
+            check.error((*path, "options", digit_text), f"option key {digit!r} must be one digit 0-9, * or #")
+            continue
+        options[digit_text] = check.exit(options_raw, digit, (*path, "options"))
+    if not prompts:
+        check.error((*path, "prompts"), "a menu needs a prompt that tells the caller the options")
+    return MenuNode(
+        id=node_id, prompts=prompts, options=MappingProxyType(options),
+        timeout_ms=int(check.number(raw, "timeout_s", path, 0.5, 60, 3) * 1000),
+        max_attempts=int(check.number(raw, "max_attempts", path, 1, 10, 1, whole=True)),
+        no_input_prompts=check.prompts(raw.get("no_input_prompts"), (*path, "no_input_prompts")),
+        invalid_prompts=check.prompts(raw.get("invalid_prompts"), (*path, "invalid_prompts")),
+        exhausted=check.exit(raw, "exhausted", path),
+    )
+
+
+def _input(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+           context: _Context) -> Node:
+    max_digits = int(check.number(raw, "max_digits", path, 1, 32, 4, whole=True))
+    min_digits = int(check.number(raw, "min_digits", path, 1, 32, 1, whole=True))
+    if min_digits > max_digits:
+        check.error((*path, "min_digits"), "must not be more than max_digits")
+    terminator = raw.get("terminator", "#")
+    if terminator not in ("#", "*", ""):
+        check.error((*path, "terminator"), "must be '#', '*' or '' (none)")
+        terminator = "#"
+    pattern = None
+    if "pattern" in raw:
+        text = raw["pattern"]
+        try:
+            if not isinstance(text, str) or len(text) > 200:
+                raise re.error("must be a regular expression of at most 200 characters")
+            pattern = re.compile(text)
+        except re.error as exc:
+            check.error((*path, "pattern"), f"invalid pattern: {exc}")
+    secure = raw.get("secure", False)
+    if not isinstance(secure, bool):
+        check.error((*path, "secure"), "must be true or false")
+        secure = True
+    if not prompts:
+        check.error((*path, "prompts"), "an input needs a prompt that asks for the digits")
+    return InputNode(
+        id=node_id, prompts=prompts, variable=check.variable(raw, "variable", path), min_digits=min_digits,
+        max_digits=max_digits, terminator=str(terminator),
+        timeout_ms=int(check.number(raw, "timeout_s", path, 0.5, 60, 5) * 1000),
+        inter_digit_timeout_ms=int(check.number(raw, "inter_digit_timeout_s", path, 0.5, 30, 3) * 1000),
+        max_attempts=int(check.number(raw, "max_attempts", path, 1, 10, 3, whole=True)), pattern=pattern,
+        secure=secure, no_input_prompts=check.prompts(raw.get("no_input_prompts"), (*path, "no_input_prompts")),
+        invalid_prompts=check.prompts(raw.get("invalid_prompts"), (*path, "invalid_prompts")),
+        next=check.exit(raw, "next", path), exhausted=check.exit(raw, "exhausted", path),
+    )
+
+
+def _say(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+         context: _Context) -> Node:
+    kinds = [kind for kind in ("number", "digits") if kind in raw]
+    if len(kinds) != 1:
+        check.error(path, "a say node needs exactly one of 'number' or 'digits' (an expression)")
+        kinds = ["number"]
+    value = check.expression(raw.get(kinds[0], "0"), (*path, kinds[0]))
+    next_node = check.exit(raw, "next", path)
+    return SayNode(node_id, kinds[0], value or parse("0"), next_node,  # type: ignore[arg-type]
+                   check.exit(raw, "error", path, required=False) or next_node)
+
+
+def _set(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+         context: _Context) -> Node:
+    assign = raw.get("assign", {})
+    assignments = []
+    if not isinstance(assign, Mapping) or not assign:
+        check.error((*path, "assign"), "must map variable names to expressions")
+        assign = {}
+    for name, text in assign.items():
+        if not (isinstance(name, str) and IDENTIFIER.match(name)):
+            check.error((*path, "assign", str(name)), f"{name!r} is not a variable name")
+            continue
+        expression = check.expression(text, (*path, "assign", name))
+        if expression is not None:
+            assignments.append((name, expression))
+    next_node = check.exit(raw, "next", path)
+    return SetNode(node_id, tuple(assignments), next_node, check.exit(raw, "error", path, required=False) or next_node)
+
+
+def _branch(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+            context: _Context) -> Node:
+    raw_cases = raw.get("cases", [])
+    cases = []
+    if not isinstance(raw_cases, list) or not raw_cases:
+        check.error((*path, "cases"), "must be a list of {when: expression, goto: node}")
+        raw_cases = []
+    for index, case in enumerate(raw_cases):
+        case_path = (*path, "cases", index)
+        if not isinstance(case, Mapping):
+            check.error(case_path, "a case is {when: expression, goto: node}")
+            continue
+        check.keys(case, {"when": True, "goto": True}, case_path)
+        expression = check.expression(case.get("when", ""), (*case_path, "when"))
+        target = check.exit(case, "goto", case_path)
+        if expression is not None:
+            cases.append((expression, target))
+    default = check.exit(raw, "default", path)
+    return BranchNode(node_id, tuple(cases), default, check.exit(raw, "error", path, required=False) or default)
+
+
+def _hours(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+           context: _Context) -> Node | None:
+    name = raw.get("schedule")
+    schedule = context.schedules.get(name) if isinstance(name, str) else None
+    if schedule is None:
+        known = ", ".join(sorted(context.schedules)) or "none defined"
+        check.error((*path, "schedule"), f"unknown schedule {name!r} (schedules: {known})")
+    node = HoursNode(node_id, schedule or Schedule("UTC", MappingProxyType({}), frozenset()),
+                     check.exit(raw, "open", path), check.exit(raw, "closed", path),
+                     check.exit(raw, "holiday", path, required=False) or None)
+    return node
+
+
+def _language(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+              context: _Context) -> Node:
+    language = raw.get("language")
+    if language not in context.languages:
+        check.error((*path, "language"), f"language {language!r} is not in the flow's languages "
+                                         f"{list(context.languages)}")
+    return LanguageNode(node_id, str(language), check.exit(raw, "next", path))
+
+
+def _transfer(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+              context: _Context) -> Node:
+    kinds = [kind for kind in ("extension", "number") if kind in raw]
+    target = ""
+    kind = "extension"
+    if len(kinds) != 1:
+        check.error(path, "a transfer node needs exactly one of 'extension' or 'number'")
     else:
-        node = HangupNode(node_id, prompts)
-    if len(check.problems) != before and any(p.severity == "error" for p in check.problems[before:]):
-        return None, exits
-    return node, exits
+        kind = kinds[0]
+        target = raw[kind]
+        allowed = context.allow.extensions if kind == "extension" else context.allow.numbers
+        if not isinstance(target, str) or target not in allowed:
+            check.error((*path, kind), f"{kind} {target!r} is not on the flow's allow list (allow.{kind}s): "
+                                       "a flow can only send callers to allow-listed destinations")
+    return TransferNode(node_id, kind, str(target),  # type: ignore[arg-type]
+                        int(check.number(raw, "ring_timeout_s", path, 5, 120, 30, whole=True)),
+                        check.exit(raw, "answered", path, required=False) or None, check.exit(raw, "failed", path))
 
 
-def _reachable(start: str, exits: Mapping[str, list[tuple[Any, str]]]) -> set[str]:
+def _survey(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+            context: _Context) -> Node:
+    raw_questions = raw.get("questions", [])
+    questions = []
+    if not isinstance(raw_questions, list) or not raw_questions:
+        check.error((*path, "questions"), "must be a list of {prompts, variable}")
+        raw_questions = []
+    for index, question in enumerate(raw_questions):
+        question_path = (*path, "questions", index)
+        if not isinstance(question, Mapping):
+            check.error(question_path, "a question is {prompts: [...], variable: name}")
+            continue
+        check.keys(question, {"prompts": True, "variable": True}, question_path)
+        question_prompts = check.prompts(question.get("prompts"), (*question_path, "prompts"))
+        if not question_prompts:
+            check.error((*question_path, "prompts"), "a question needs a prompt")
+        questions.append(SurveyQuestion(question_prompts, check.variable(question, "variable", question_path)))
+    return SurveyNode(node_id, tuple(questions), int(check.number(raw, "timeout_s", path, 1, 30, 5) * 1000),
+                      check.exit(raw, "next", path))
+
+
+def _hangup(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+            context: _Context) -> Node:
+    return HangupNode(node_id, prompts)
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "play": _play, "menu": _menu, "input": _input, "say": _say, "set": _set, "branch": _branch, "hours": _hours,
+    "language": _language, "transfer": _transfer, "survey": _survey, "hangup": _hangup,
+}
+# Nodes that run without the caller (no prompt, no wait): a cycle made only of these never ends.
+_SILENT = (SetNode, BranchNode, HoursNode, LanguageNode)
+
+
+def _reachable(start: str, exits: Mapping[str, list[str]]) -> set[str]:
     seen = {start}
     pending = [start]
     while pending:
-        for _, target in exits.get(pending.pop(), []):
+        for target in exits.get(pending.pop(), []):
             if target and target not in seen:
                 seen.add(target)
                 pending.append(target)
     return seen
 
 
-def node_exits(node: Node) -> list[tuple[str, str]]:
-    """A node's exits as (label, target node id), in a stable order: for graphs, reachability and tests."""
-    if isinstance(node, PlayNode):
-        return [("next", node.next)]
-    if isinstance(node, MenuNode):
-        return [*((digit, target) for digit, target in node.options.items()), ("exhausted", node.exhausted)]
-    return []
+def _check_silent_loops(check: _Checker, nodes: Mapping[str, Node]) -> None:
+    """A cycle through set/branch/hours/language nodes alone would spin without the caller: reject it."""
+    silent = {node_id: node for node_id, node in nodes.items() if isinstance(node, _SILENT)}
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
 
+    def visit(node_id: str, trail: list[str]) -> None:
+        state[node_id] = 1
+        for _, target in node_exits(silent[node_id]):
+            if target not in silent:
+                continue
+            if state.get(target) == 1:
+                cycle = trail[trail.index(target):] + [target] if target in trail else [node_id, target]
+                check.error(("nodes", target), "loop without the caller: " + " -> ".join(cycle) +
+                            " never plays a prompt or waits, so it would repeat forever")
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node_id] = 2
 
-def reachable_nodes(flow: Flow) -> set[str]:
-    """Node ids a caller can reach from the start node."""
-    seen = {flow.start}
-    pending = [flow.start]
-    while pending:
-        for _, target in node_exits(flow.nodes[pending.pop()]):
-            if target in flow.nodes and target not in seen:
-                seen.add(target)
-                pending.append(target)
-    return seen
+    for node_id in silent:
+        if node_id not in state:
+            visit(node_id, [node_id])
 
 
 # ---------------------------------------------------------------- engine
@@ -285,11 +765,41 @@ class CollectDigit:
 
 
 @dataclass(frozen=True)
+class CollectDigits:
+    """Play prompts with barge-in, then collect up to max_digits (ended early by the terminator)."""
+
+    prompts: tuple[str, ...]
+    max_digits: int
+    timeout_ms: int
+    inter_digit_timeout_ms: int
+    terminator: str
+    secure: bool
+
+
+@dataclass(frozen=True)
+class Say:
+    kind: Literal["number", "digits"]
+    value: str
+
+
+@dataclass(frozen=True)
+class SetLanguage:
+    language: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    kind: Literal["extension", "number"]
+    target: str
+    ring_timeout_s: int
+
+
+@dataclass(frozen=True)
 class PlayAndHangUp:
     prompts: tuple[str, ...]
 
 
-Effect = Union[Play, CollectDigit, PlayAndHangUp]
+Effect = Union[Play, CollectDigit, CollectDigits, Say, SetLanguage, Transfer, PlayAndHangUp]
 
 
 @dataclass(frozen=True)
@@ -303,14 +813,25 @@ class DigitPressed:
 
 
 @dataclass(frozen=True)
+class DigitsEntered:
+    digits: str
+
+
+@dataclass(frozen=True)
 class NoInput:
     """The caller pressed nothing before the timeout."""
 
 
-Outcome = Union[Done, DigitPressed, NoInput]
+@dataclass(frozen=True)
+class TransferEnded:
+    """Dial() finished: ANSWER (the transferred call took place), or BUSY, NOANSWER, CHANUNAVAIL, ..."""
 
-PathResult = Literal["played", "digit", "invalid", "no_input", "exhausted", "hangup", "caller_hangup",
-                     "error", "shutdown", "step_limit"]
+    status: str
+
+
+Outcome = Union[Done, DigitPressed, DigitsEntered, NoInput, TransferEnded]
+
+PathResult = str  # played, digit, input, invalid, no_input, exhausted, said, set, open, closed, holiday, ...
 
 
 @dataclass(frozen=True)
@@ -334,6 +855,15 @@ class IvrState:
     path: tuple[PathStep, ...] = ()
     finished: bool = False
     end: PathResult | None = None
+    variables: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    secure_variables: frozenset[str] = frozenset()
+    language: str = "en"
+    facts: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    question: int = 0  # survey: the question being asked
+
+    def public_variables(self) -> dict[str, object]:
+        """Variables safe to store and show: every secure one is left out."""
+        return {k: v for k, v in self.variables.items() if k not in self.secure_variables}
 
 
 @dataclass(frozen=True)
@@ -346,9 +876,10 @@ class FlowError(RuntimeError):
     """The engine was asked to do something the flow does not allow (a bug, not caller input)."""
 
 
-def start(flow: Flow, now: datetime) -> Step:
-    """Enter the flow's start node."""
-    return _enter(flow, flow.start, (), now)
+def start(flow: Flow, now: datetime, facts: Mapping[str, object] | None = None) -> Step:
+    """Enter the flow's start node. `facts` are what expressions may read: caller.number, call.dialed, ..."""
+    state = IvrState(flow.start, language=flow.language, facts=MappingProxyType(dict(facts or {})))
+    return _enter(flow, flow.start, state, now)
 
 
 def advance(flow: Flow, state: IvrState, outcome: Outcome, now: datetime) -> Step:
@@ -358,47 +889,197 @@ def advance(flow: Flow, state: IvrState, outcome: Outcome, now: datetime) -> Ste
     if len(state.path) >= MAX_STEPS_PER_CALL:
         return finish(state, "step_limit", now)
     node = flow.nodes[state.node_id]
-    if isinstance(node, PlayNode):
-        _expect(outcome, Done, node)
-        return _enter(flow, node.next, (*state.path, PathStep(node.id, "played", now)), now)
-    if isinstance(node, HangupNode):
-        _expect(outcome, Done, node)
-        path = (*state.path, PathStep(node.id, "hangup", now))
-        return Step(IvrState(node.id, path=path, finished=True, end="hangup"))
-    if isinstance(outcome, DigitPressed):
-        target = node.options.get(outcome.digit)
-        if target is not None:
-            return _enter(flow, target, (*state.path, PathStep(node.id, "digit", now, outcome.digit)), now)
-        return _retry(flow, node, state, PathStep(node.id, "invalid", now, outcome.digit), node.invalid_prompts, now)
-    _expect(outcome, NoInput, node)
-    return _retry(flow, node, state, PathStep(node.id, "no_input", now), node.no_input_prompts, now)
+    handler = _ADVANCE.get(type(node))
+    if handler is None:
+        raise FlowError(f"node '{node.id}' takes no outcome")
+    return handler(flow, node, state, outcome, now)
 
 
 def finish(state: IvrState, result: PathResult, now: datetime) -> Step:
     """End the walk early (caller hung up, service error or shutdown), noting where it stopped."""
     path = (*state.path, PathStep(state.node_id, result, now))
-    return Step(IvrState(state.node_id, state.attempts, path, finished=True, end=result))
+    return Step(replace(state, path=path, finished=True, end=result))
 
 
-def _retry(
-    flow: Flow, node: MenuNode, state: IvrState, step: PathStep, apology: tuple[str, ...], now: datetime
-) -> Step:
+def expression_env(flow: Flow, state: IvrState, now: datetime) -> dict[str, object]:
+    """What an expression can read: caller facts, call.language, time.* in the flow's timezone, vars.*."""
+    local = now.astimezone(ZoneInfo(flow.timezone))
+    env: dict[str, object] = dict(state.facts)
+    env.update({
+        "call.language": state.language, "time.hour": local.hour, "time.minute": local.minute,
+        "time.weekday": WEEKDAYS[local.weekday()], "time.date": local.date().isoformat(),
+        "time.hhmm": local.strftime("%H:%M"),
+    })
+    env.update({f"vars.{name}": value for name, value in state.variables.items()})
+    return env
+
+
+def _step(state: IvrState, node: Node, result: PathResult, now: datetime, digit: str | None = None,
+          **changes: Any) -> IvrState:
+    return replace(state, path=(*state.path, PathStep(node.id, result, now, digit)), **changes)
+
+
+def _advance_play(flow: Flow, node: PlayNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    _expect(outcome, Done, node)
+    return _enter(flow, node.next, _step(state, node, "played", now), now)
+
+
+def _advance_hangup(flow: Flow, node: HangupNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    _expect(outcome, Done, node)
+    return Step(replace(_step(state, node, "hangup", now), finished=True, end="hangup"))
+
+
+def _advance_menu(flow: Flow, node: MenuNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    if isinstance(outcome, DigitPressed):
+        target = node.options.get(outcome.digit)
+        if target is not None:
+            return _enter(flow, target, _step(state, node, "digit", now, outcome.digit), now)
+        retry = _step(state, node, "invalid", now, outcome.digit)
+        return _retry(flow, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
+                      lambda apology: CollectDigit(apology + node.prompts, node.timeout_ms))
+    _expect(outcome, NoInput, node)
+    return _retry(flow, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
+                  node.exhausted, now, lambda apology: CollectDigit(apology + node.prompts, node.timeout_ms))
+
+
+def _collect_digits(node: InputNode, apology: tuple[str, ...] = ()) -> CollectDigits:
+    return CollectDigits(apology + node.prompts, node.max_digits, node.timeout_ms, node.inter_digit_timeout_ms,
+                         node.terminator, node.secure)
+
+
+def _advance_input(flow: Flow, node: InputNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    if isinstance(outcome, DigitsEntered):
+        digits = outcome.digits
+        shown = None if node.secure else digits
+        valid = (node.min_digits <= len(digits) <= node.max_digits and all(d in DIGITS for d in digits)
+                 and (node.pattern is None or node.pattern.fullmatch(digits) is not None))
+        if valid:
+            variables = MappingProxyType({**state.variables, node.variable: digits})
+            secure = state.secure_variables | {node.variable} if node.secure else state.secure_variables
+            done = _step(state, node, "input", now, shown, variables=variables, secure_variables=secure)
+            return _enter(flow, node.next, done, now)
+        retry = _step(state, node, "invalid", now, shown)
+        return _retry(flow, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
+                      lambda apology: _collect_digits(node, apology))
+    _expect(outcome, NoInput, node)
+    return _retry(flow, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
+                  node.exhausted, now, lambda apology: _collect_digits(node, apology))
+
+
+def _advance_done_then_next(result: PathResult) -> Callable[..., Step]:
+    def advance_node(flow: Flow, node: Any, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+        _expect(outcome, Done, node)
+        return _enter(flow, node.next, _step(state, node, result, now), now)
+    return advance_node
+
+
+def _advance_transfer(flow: Flow, node: TransferNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    _expect(outcome, TransferEnded, node)
+    assert isinstance(outcome, TransferEnded)
+    if outcome.status == "ANSWER":  # the caller talked to the destination, who then hung up
+        done = _step(state, node, "transferred", now)
+        if node.answered:
+            return _enter(flow, node.answered, done, now)
+        return Step(replace(done, finished=True, end="transferred"))
+    return _enter(flow, node.failed, _step(state, node, "transfer_failed", now, outcome.status.lower()), now)
+
+
+def _advance_survey(flow: Flow, node: SurveyNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    question = node.questions[state.question]
+    if isinstance(outcome, DigitPressed) and outcome.digit in SURVEY_SCORES:
+        variables = MappingProxyType({**state.variables, question.variable: int(outcome.digit)})
+        state = _step(state, node, "score", now, outcome.digit, variables=variables)
+    else:
+        state = _step(state, node, "no_score", now)  # unanswered or out of range: the question is skipped
+    if state.question + 1 < len(node.questions):
+        following = node.questions[state.question + 1]
+        return Step(replace(state, question=state.question + 1), CollectDigit(following.prompts, node.timeout_ms))
+    return _enter(flow, node.next, replace(state, question=0), now)
+
+
+_ADVANCE: dict[type, Callable[..., Step]] = {
+    PlayNode: _advance_play, HangupNode: _advance_hangup, MenuNode: _advance_menu, InputNode: _advance_input,
+    SayNode: _advance_done_then_next("said"), LanguageNode: _advance_done_then_next("language"),
+    TransferNode: _advance_transfer, SurveyNode: _advance_survey,
+}
+
+
+def _retry(flow: Flow, node: Node, state: IvrState, apology: tuple[str, ...], max_attempts: int, exhausted: str,
+           now: datetime, effect: Callable[[tuple[str, ...]], Effect]) -> Step:
     attempts = state.attempts + 1
-    path = (*state.path, step)
-    if attempts >= node.max_attempts:
-        return _enter(flow, node.exhausted, (*path, PathStep(node.id, "exhausted", now)), now)
-    effect = CollectDigit(apology + node.prompts, node.timeout_ms)
-    return Step(IvrState(node.id, attempts, path), effect)
+    if attempts >= max_attempts:
+        return _enter(flow, exhausted, _step(state, node, "exhausted", now), now)
+    return Step(replace(state, attempts=attempts), effect(apology))
 
 
-def _enter(flow: Flow, node_id: str, path: tuple[PathStep, ...], now: datetime) -> Step:
-    node = flow.nodes[node_id]
-    state = IvrState(node_id, 0, path)
-    if isinstance(node, PlayNode):
-        return Step(state, Play(node.prompts))
-    if isinstance(node, MenuNode):
-        return Step(state, CollectDigit(node.prompts, node.timeout_ms))
-    return Step(state, PlayAndHangUp(node.prompts))
+def _enter(flow: Flow, node_id: str, state: IvrState, now: datetime) -> Step:
+    """Enter a node; nodes that need no caller (set, branch, hours) are resolved here, in a loop."""
+    for _ in range(MAX_STEPS_PER_CALL):
+        if len(state.path) >= MAX_STEPS_PER_CALL:
+            return finish(replace(state, node_id=node_id), "step_limit", now)
+        node = flow.nodes[node_id]
+        state = replace(state, node_id=node_id, attempts=0)
+        if isinstance(node, PlayNode):
+            return Step(state, Play(node.prompts))
+        if isinstance(node, MenuNode):
+            return Step(state, CollectDigit(node.prompts, node.timeout_ms))
+        if isinstance(node, InputNode):
+            return Step(state, _collect_digits(node))
+        if isinstance(node, HangupNode):
+            return Step(state, PlayAndHangUp(node.prompts))
+        if isinstance(node, LanguageNode):
+            return Step(replace(state, language=node.language), SetLanguage(node.language))
+        if isinstance(node, TransferNode):
+            return Step(state, Transfer(node.kind, node.target, node.ring_timeout_s))
+        if isinstance(node, SurveyNode):
+            return Step(replace(state, question=0), CollectDigit(node.questions[0].prompts, node.timeout_ms))
+        if isinstance(node, SayNode):
+            value = _evaluate_say(flow, node, state, now)
+            if value is not None:
+                return Step(state, Say(node.kind, value))
+            state, node_id = _step(state, node, "error", now), node.error
+            continue
+        node_id, state = _resolve_silent(flow, node, state, now)
+    return finish(state, "step_limit", now)
+
+
+def _evaluate_say(flow: Flow, node: SayNode, state: IvrState, now: datetime) -> str | None:
+    try:
+        value = node.value.evaluate(expression_env(flow, state, now))
+    except EvaluationError:
+        return None
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    grammar = r"-?[0-9]{1,15}" if node.kind == "number" else r"[0-9]{1,32}"
+    return text if re.fullmatch(grammar, text) else None
+
+
+def _resolve_silent(flow: Flow, node: Node, state: IvrState, now: datetime) -> tuple[str, IvrState]:
+    """Take a set/branch/hours node at once; returns the next node id and the state after it."""
+    env = expression_env(flow, state, now)
+    if isinstance(node, SetNode):
+        variables = dict(state.variables)
+        try:
+            for name, expression in node.assignments:
+                variables[name] = expression.evaluate({**env, **{f"vars.{k}": v for k, v in variables.items()}})
+        except EvaluationError:
+            return node.error, _step(state, node, "error", now)
+        return node.next, _step(state, node, "set", now, variables=MappingProxyType(variables))
+    if isinstance(node, BranchNode):
+        for index, (expression, target) in enumerate(node.cases, start=1):
+            try:
+                matched = expression.evaluate(env)
+            except EvaluationError:
+                return node.error, _step(state, node, "error", now)
+            if matched is True:
+                return target, _step(state, node, f"case_{index}", now)
+            if matched is not False:  # a condition must be a yes/no question, not a number or text
+                return node.error, _step(state, node, "error", now)
+        return node.default, _step(state, node, "default", now)
+    if isinstance(node, HoursNode):
+        hours = node.schedule.state(now)
+        target = {"open": node.open, "closed": node.closed, "holiday": node.holiday or node.closed}[hours]
+        return target, _step(state, node, hours, now)
+    raise FlowError(f"node '{node.id}' is not a silent node")
 
 
 def _expect(outcome: Outcome, kind: type, node: Node) -> None:

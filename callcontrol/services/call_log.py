@@ -54,11 +54,12 @@ class CallLog:
         if record is not None:
             record.mark_answered(self._clock.now())
 
-    def ivr_ended(self, uniqueid: str, reason: EndReason, path: list[dict[str, Any]]) -> None:
+    def ivr_ended(self, uniqueid: str, reason: EndReason, path: list[dict[str, Any]],
+                  variables: dict[str, Any] | None = None) -> None:
         record = self._active.get(uniqueid)
         if record is None:
             return
-        record.mark_ivr_ended(reason, path, self._clock.now())
+        record.mark_ivr_ended(reason, path, self._clock.now(), variables)
         if record.ready_to_close:
             self._close_if_ready(record)
         else:  # the channel lives on (fallback, or its hangup not seen yet): keep the walk on disk now

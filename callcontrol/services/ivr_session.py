@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import callcontrol.core.ivr as ivr
 from callcontrol.core.calls import EndReason
@@ -18,6 +19,7 @@ class IvrResult:
     reason: EndReason
     path: tuple[ivr.PathStep, ...]
     error: str | None = None
+    variables: dict[str, object] = field(default_factory=dict)  # secure variables are never here
 
 
 _PATH_END_REASONS = {
@@ -26,6 +28,7 @@ _PATH_END_REASONS = {
     "error": EndReason.SERVICE_ERROR,
     "step_limit": EndReason.SERVICE_ERROR,
     "shutdown": EndReason.SERVICE_SHUTDOWN,
+    "transferred": EndReason.TRANSFERRED,
 }
 
 
@@ -35,13 +38,14 @@ async def run_flow(
     clock: Clock,
     on_step: Callable[[ivr.IvrState], None] = lambda state: None,
     on_answered: Callable[[], None] = lambda: None,
+    facts: Mapping[str, object] | None = None,
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
     Every flow ends in a hangup node; a walk that stops early (error, shutdown) returns with the
     channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     """
-    step = ivr.start(flow, clock.now())
+    step = ivr.start(flow, clock.now(), facts)
     error: str | None = None
     try:
         await channel.answer()
@@ -60,18 +64,52 @@ async def run_flow(
         raise
     on_step(step.state)
     assert step.state.end is not None
-    return IvrResult(_PATH_END_REASONS[step.state.end], step.state.path, error)
+    return IvrResult(_PATH_END_REASONS[step.state.end], step.state.path, error, step.state.public_variables())
 
 
-async def _perform(effect: ivr.Effect, channel: AgiChannel) -> ivr.Outcome:
-    if isinstance(effect, ivr.Play):
-        await channel.play(effect.prompts)
-        return ivr.Done()
-    if isinstance(effect, ivr.CollectDigit):
-        digit = await channel.play(effect.prompts, ALL_DIGITS)
-        if digit is None:
-            digit = await channel.wait_for_digit(effect.timeout_ms)
-        return ivr.NoInput() if digit is None else ivr.DigitPressed(digit)
+async def _play(effect: ivr.Play, channel: AgiChannel) -> ivr.Outcome:
+    await channel.play(effect.prompts)
+    return ivr.Done()
+
+
+async def _collect_digit(effect: ivr.CollectDigit, channel: AgiChannel) -> ivr.Outcome:
+    digit = await channel.play(effect.prompts, ALL_DIGITS)
+    if digit is None:
+        digit = await channel.wait_for_digit(effect.timeout_ms)
+    return ivr.NoInput() if digit is None else ivr.DigitPressed(digit)
+
+
+async def _collect_digits(effect: ivr.CollectDigits, channel: AgiChannel) -> ivr.Outcome:
+    digits = await channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
+                                          effect.inter_digit_timeout_ms, effect.terminator)
+    return ivr.DigitsEntered(digits) if digits else ivr.NoInput()
+
+
+async def _say(effect: ivr.Say, channel: AgiChannel) -> ivr.Outcome:
+    await channel.say(effect.kind, effect.value)
+    return ivr.Done()
+
+
+async def _set_language(effect: ivr.SetLanguage, channel: AgiChannel) -> ivr.Outcome:
+    await channel.set_language(effect.language)
+    return ivr.Done()
+
+
+async def _transfer(effect: ivr.Transfer, channel: AgiChannel) -> ivr.Outcome:
+    return ivr.TransferEnded(await channel.transfer(effect.kind, effect.target, effect.ring_timeout_s))
+
+
+async def _play_and_hang_up(effect: ivr.PlayAndHangUp, channel: AgiChannel) -> ivr.Outcome:
     await channel.play(effect.prompts)
     await channel.hangup()
     return ivr.Done()
+
+
+_PERFORMERS: dict[type, Callable[[Any, AgiChannel], Awaitable[ivr.Outcome]]] = {
+    ivr.Play: _play, ivr.CollectDigit: _collect_digit, ivr.CollectDigits: _collect_digits, ivr.Say: _say,
+    ivr.SetLanguage: _set_language, ivr.Transfer: _transfer, ivr.PlayAndHangUp: _play_and_hang_up,
+}
+
+
+async def _perform(effect: ivr.Effect, channel: AgiChannel) -> ivr.Outcome:
+    return await _PERFORMERS[type(effect)](effect, channel)

@@ -30,6 +30,21 @@ class AgiChannel(Protocol):
 
     async def set_variable(self, name: str, value: str) -> None: ...
 
+    async def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int,
+                             inter_digit_timeout_ms: int, terminator: str) -> str:
+        """Play prompts (barge-in), then gather digits until max_digits, the terminator or a pause; '' if none."""
+        ...
+
+    async def say(self, kind: str, value: str) -> None:
+        """Say a number ("number") or a digit string ("digits") in the channel's language."""
+        ...
+
+    async def set_language(self, language: str) -> None: ...
+
+    async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:
+        """Connect the caller to an allow-listed destination; returns Asterisk's DIALSTATUS."""
+        ...
+
     async def hangup(self) -> None: ...
 
 

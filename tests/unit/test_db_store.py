@@ -136,8 +136,8 @@ async def test_schema_is_current_after_upgrade_and_not_before(empty_url: str) ->
         assert "empty database" in before.describe() and "callcontrol db upgrade" in before.describe()
         await asyncio.to_thread(upgrade, MIGRATIONS, empty_url)
         after = await schema_status(engine, MIGRATIONS)
-        assert after.is_current and after.current == after.head == "0001_calls"
-        assert after.describe() == "schema at 0001_calls"
+        assert after.is_current and after.current == after.head
+        assert after.describe() == f"schema at {after.head}"
     finally:
         await engine.dispose()
 

@@ -71,6 +71,7 @@ def row_to_record(row: CallRow) -> CallRecord:
     for name, enum in _ENUMS.items():
         fields[name] = enum(fields[name]) if fields[name] else None
     fields["ivr_path"] = list(fields["ivr_path"] or [])
+    fields["variables"] = dict(fields["variables"] or {})
     return CallRecord(**fields)
 
 

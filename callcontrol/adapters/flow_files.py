@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from callcontrol.core.ivr import Flow, Problem, build_flow
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 32
+FLOW_TESTS_SUFFIXES = (".tests.yaml", ".tests.yml")  # test cases beside a flow, not flows themselves
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
 
 
@@ -84,40 +85,58 @@ class _Reader:
         return LocatedProblem(self.file, line, column, problem.message, problem.severity)
 
 
-def load_flow_text(text: bytes, file: str) -> tuple[Flow | None, list[LocatedProblem]]:
-    """Parse and validate one flow document; the version is a hash of its bytes."""
+def read_plain_yaml(
+    text: bytes, file: str, what: str = "flow"
+) -> tuple[Any, Callable[[Problem], LocatedProblem], list[LocatedProblem]]:
+    """Read one YAML document as plain data (size, depth, alias and tag limits), whatever the file format.
+
+    Returns the data (None after an error), a function that places a problem found in that data (a
+    Problem whose path is inside the document) at file:line:col, and the problems met while reading;
+    `what` names the kind of file in the message for an empty one.
+    """
+    def nowhere(problem: Problem) -> LocatedProblem:
+        return LocatedProblem(file, 1, 1, problem.message, problem.severity)
+
     if len(text) > MAX_FILE_BYTES:
-        return None, [LocatedProblem(file, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
+        return None, nowhere, [LocatedProblem(file, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
     try:
         root = yaml.compose(text.decode("utf-8"), Loader=yaml.SafeLoader)
     except UnicodeDecodeError:
-        return None, [LocatedProblem(file, 1, 1, "file is not UTF-8 text")]
+        return None, nowhere, [LocatedProblem(file, 1, 1, "file is not UTF-8 text")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [LocatedProblem(file, line, column, f"YAML syntax: {exc.problem or exc.context}")]
+        return None, nowhere, [LocatedProblem(file, line, column, f"YAML syntax: {exc.problem or exc.context}")]
     except (yaml.YAMLError, RecursionError) as exc:
-        return None, [LocatedProblem(file, 1, 1, f"YAML syntax: {exc}")]
+        return None, nowhere, [LocatedProblem(file, 1, 1, f"YAML syntax: {exc}")]
     if root is None:
-        return None, [LocatedProblem(file, 1, 1, "empty flow file")]
+        return None, nowhere, [LocatedProblem(file, 1, 1, f"empty {what} file")]
     reader = _Reader(file)
     data = reader.read(root)
     if any(p.severity == "error" for p in reader.problems):
-        return None, reader.problems
+        return None, reader.locate, reader.problems
+    return data, reader.locate, reader.problems
+
+
+def load_flow_text(text: bytes, file: str) -> tuple[Flow | None, list[LocatedProblem]]:
+    """Parse and validate one flow document; the version is a hash of its bytes."""
+    data, locate, read_problems = read_plain_yaml(text, file)
+    if any(p.severity == "error" for p in read_problems):
+        return None, read_problems
     version = hashlib.sha256(text).hexdigest()[:12]
     flow, problems = build_flow(data, source=file, version=version)
-    return flow, reader.problems + [reader.locate(problem) for problem in problems]
+    return flow, read_problems + [locate(problem) for problem in problems]
 
 
 def flow_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories to their *.yaml / *.yml files, sorted for a stable order."""
+    """Expand directories to their *.yaml / *.yml files, sorted for a stable order; flow test files are skipped."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
         else:
             found.append(path)
-    return found
+    return [path for path in found if not path.name.endswith(FLOW_TESTS_SUFFIXES)]
 
 
 def load_flows(paths: Iterable[Path]) -> tuple[list[Flow], list[LocatedProblem]]:

@@ -1,0 +1,367 @@
+"""Flow test files (<flow>.tests.yaml beside <flow>.yaml): reading them safely and the `flows test` command.
+
+A test file names the flow it tests by id and lists cases (see ivr_flows/main.tests.yaml for the
+format). Problems in a test file are reported at file:line:col like flow problems; a case with a
+problem is not run, a file whose top level is wrong runs no case.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from callcontrol.adapters.flow_files import (
+    FLOW_TESTS_SUFFIXES,
+    LocatedProblem,
+    flow_files,
+    load_flows,
+    read_plain_yaml,
+)
+from callcontrol.core import flow_tests
+from callcontrol.core.flow_tests import (
+    CallerAction,
+    CaseResult,
+    Enter,
+    FlowTestCase,
+    HangUp,
+    Press,
+    Silence,
+    TransferOutcome,
+)
+from callcontrol.core.ivr import DIGITS, Flow, Problem
+from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER
+
+if TYPE_CHECKING:
+    from callcontrol.settings import Settings
+
+
+_TOP_KEYS = {"flow": True, "cases": True, "description": False}
+_CASE_KEYS = {
+    "name": True, "expect": True, "caller": False, "dialed": False, "at": False, "input": False,
+    "http": False, "queue": False, "description": False,
+}
+_EXPECT_KEYS = {"path": True, "end": True}
+_ACTIONS = ("press", "enter", "silence", "transfer", "hangup")
+DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL")
+
+DocPath = tuple[str | int, ...]  # where a value sits inside the document
+Locate = Callable[[Problem], LocatedProblem]
+
+
+@dataclass(frozen=True)
+class FlowTestFile:
+    file: str
+    flow_id: str
+    cases: tuple[FlowTestCase, ...]
+
+
+@dataclass
+class FlowTestRun:
+    """Everything `flows test` found: case results per test file, problems, and flows nobody tests."""
+
+    results: list[tuple[FlowTestFile, Flow, list[CaseResult]]] = field(default_factory=list)
+    problems: list[LocatedProblem] = field(default_factory=list)
+    untested: list[Flow] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(result.passed for _, _, results in self.results for result in results)
+
+    @property
+    def failed(self) -> int:
+        return sum(not result.passed for _, _, results in self.results for result in results)
+
+    @property
+    def errors(self) -> int:
+        return sum(problem.severity == "error" for problem in self.problems)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.errors == 0
+
+
+# ---------------------------------------------------------------- reading one test file
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def error(self, path: DocPath, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: DocPath) -> bool:
+        before = len(self.problems)
+        for key in mapping:
+            if key not in spec:
+                self.error((*path, key), f"unknown key '{key}' (allowed: {', '.join(sorted(spec))})")
+        for key, required in spec.items():
+            if required and key not in mapping:
+                self.error(path, f"missing required key '{key}'")
+        return len(self.problems) == before
+
+
+def load_flow_test_text(
+    text: bytes, file: str, flows: Mapping[str, Flow]
+) -> tuple[FlowTestFile | None, list[LocatedProblem]]:
+    """Read one test file against the loaded flows (by id); cases with a problem are left out."""
+    data, locate, problems = read_plain_yaml(text, file, what="flow test")
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    check = _Checker()
+    suite = _build_file(check, data, file, flows, locate)
+    return suite, problems + [locate(problem) for problem in check.problems]
+
+
+def _build_file(
+    check: _Checker, data: Any, file: str, flows: Mapping[str, Flow], locate: Locate
+) -> FlowTestFile | None:
+    if not isinstance(data, Mapping):
+        check.error((), "a flow test file must be a mapping with flow and cases")
+        return None
+    top_ok = check.keys(data, _TOP_KEYS, ())
+    flow_id = data.get("flow")
+    flow: Flow | None = None
+    if "flow" in data:
+        if not isinstance(flow_id, str) or flow_id not in flows:
+            known = ", ".join(sorted(flows)) or "none"
+            check.error(("flow",), f"no flow with id {flow_id!r} was loaded (loaded: {known})")
+        else:
+            flow = flows[flow_id]
+    raw_cases = data.get("cases", [])
+    if not isinstance(raw_cases, list) or not raw_cases:
+        check.error(("cases",), "must be a non-empty list of test cases")
+        raw_cases = []
+    cases: list[FlowTestCase] = []
+    names: set[str] = set()
+    for index, raw in enumerate(raw_cases):
+        before = len(check.problems)
+        case = _build_case(check, raw, ("cases", index), flow)
+        if case is not None and case.name in names:
+            check.error(("cases", index, "name"), f"another case is already named '{case.name}'")
+        if case is not None and len(check.problems) == before:
+            names.add(case.name)
+            line = locate(Problem(("cases", index), "")).line
+            cases.append(replace(case, source=f"{file}:{line}"))
+    if not top_ok or flow is None:
+        return None
+    return FlowTestFile(file, flow.id, tuple(cases))
+
+
+def _build_case(check: _Checker, raw: Any, path: DocPath, flow: Flow | None) -> FlowTestCase | None:
+    if not isinstance(raw, Mapping):
+        check.error(path, "a case must be a mapping with name, input and expect")
+        return None
+    before = len(check.problems)
+    check.keys(raw, _CASE_KEYS, path)
+    name = raw.get("name")
+    if "name" in raw and not (isinstance(name, str) and name.strip()):
+        check.error((*path, "name"), "must be a non-empty text")
+    caller = raw.get("caller", flow_tests.DEFAULT_CALLER)
+    if not isinstance(caller, str) or not caller:
+        check.error((*path, "caller"), "must be the caller's number as text (quote it)")
+    dialed = raw.get("dialed")
+    if dialed is not None:
+        if not (isinstance(dialed, str) and DIALED_NUMBER.match(dialed)):
+            check.error((*path, "dialed"), f"{dialed!r} is not a dialled number (quote it; digits, * and # only)")
+        elif flow is not None and dialed not in flow.numbers:
+            check.error((*path, "dialed"), f"flow '{flow.id}' does not answer {dialed} "
+                        f"(its numbers: {', '.join(flow.numbers)})")
+    at = _time(check, raw.get("at"), (*path, "at"))
+    actions = _actions(check, raw.get("input", []), (*path, "input"), flow)
+    stubs = {}
+    for key in ("http", "queue"):
+        value = raw.get(key, {})
+        if not isinstance(value, Mapping):
+            check.error((*path, key), "must be a mapping")
+            value = {}
+        stubs[key] = value
+    expected_path: tuple[str, ...] = ()
+    expected_end = ""
+    expect = raw.get("expect")
+    if "expect" in raw:
+        if not isinstance(expect, Mapping):
+            check.error((*path, "expect"), "must be a mapping with path and end")
+        else:
+            check.keys(expect, _EXPECT_KEYS, (*path, "expect"))
+            labels = expect.get("path", [])
+            if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+                check.error((*path, "expect", "path"), "must be a list of path labels (node, node:digit, "
+                            "node[no_input], node:9[invalid], node[exhausted], ...)")
+            else:
+                expected_path = tuple(labels)
+            expected_end = expect.get("end", "")
+            # Any word: the engine's set of endings grows with its node types; a wrong one fails the case, named.
+            if "end" in expect and not (isinstance(expected_end, str) and IDENTIFIER.match(expected_end)):
+                check.error((*path, "expect", "end"), f"{expected_end!r} is not how a walk ends "
+                            "(hangup, caller_hangup, step_limit, ...)")
+    if len(check.problems) != before:
+        return None
+    return FlowTestCase(
+        name=str(name), expected_path=expected_path, expected_end=str(expected_end), input=actions,
+        caller=str(caller), dialed=dialed, at=at, http=stubs["http"], queue=stubs["queue"],
+    )
+
+
+def _time(check: _Checker, value: Any, path: DocPath) -> datetime:
+    if value is None:
+        return flow_tests.DEFAULT_CALL_TIME
+    message = "must be the time of the call as quoted ISO 8601 with a UTC offset, e.g. \"2026-11-23T10:00:00+01:00\""
+    if not isinstance(value, str):
+        check.error(path, message)
+        return flow_tests.DEFAULT_CALL_TIME
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        check.error(path, message)
+        return flow_tests.DEFAULT_CALL_TIME
+    if when.tzinfo is None:
+        check.error(path, message)
+    return when
+
+
+def _actions(check: _Checker, raw: Any, path: DocPath, flow: Flow | None) -> tuple[CallerAction, ...]:
+    if not isinstance(raw, list):
+        check.error(path, "must be a list of caller actions: {at: node, press: \"1\"}, {at: node, silence: true} "
+                    "or {hangup: true}")
+        return ()
+    actions: list[CallerAction] = []
+    for index, entry in enumerate(raw):
+        action = _action(check, entry, (*path, index), flow)
+        if action is not None:
+            actions.append(action)
+    return tuple(actions)
+
+
+def _action(check: _Checker, entry: Any, path: DocPath, flow: Flow | None) -> CallerAction | None:
+    if not isinstance(entry, Mapping):
+        check.error(path, "a caller action is a mapping: {at: node, press: \"1\"}, {at: node, silence: true} "
+                    "or {hangup: true}")
+        return None
+    kinds = [key for key in _ACTIONS if key in entry]
+    for key in entry:
+        if key not in (*_ACTIONS, "at"):
+            check.error((*path, key), f"unknown key '{key}' (allowed: at, {', '.join(_ACTIONS)})")
+    if len(kinds) != 1:
+        check.error(path, "give exactly one of press, enter, silence, transfer or hangup")
+        return None
+    kind = kinds[0]
+    at = entry.get("at")
+    if at is None and kind != "hangup":
+        check.error(path, f"missing required key 'at' (the node id where the caller does this {kind})")
+        return None
+    if at is not None:
+        if not isinstance(at, str):
+            check.error((*path, "at"), "must name a node")
+            return None
+        if flow is not None and at not in flow.nodes:
+            check.error((*path, "at"), f"'{at}' is not a node of flow '{flow.id}'")
+            return None
+    value = entry[kind]
+    if kind == "press":
+        digit = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not (isinstance(digit, str) and len(digit) == 1 and digit in DIGITS):
+            check.error((*path, "press"), f"{value!r} is not one digit 0-9, * or #")
+            return None
+        assert at is not None
+        return Press(digit, at)
+    if kind == "enter":
+        if not (isinstance(value, str) and value and all(d in DIGITS for d in value)):
+            check.error((*path, "enter"), f"{value!r} is not a string of digits (quote it: \"1234\")")
+            return None
+        assert at is not None
+        return Enter(value, at)
+    if kind == "transfer":
+        if value not in DIAL_STATUSES:
+            check.error((*path, "transfer"), f"{value!r} is not a dial status ({', '.join(DIAL_STATUSES)})")
+            return None
+        assert at is not None
+        return TransferOutcome(value, at)
+    if value is not True:
+        check.error((*path, kind), f"must be true ({kind}: true)")
+        return None
+    return Silence(at) if kind == "silence" else HangUp(at)
+
+
+# ---------------------------------------------------------------- finding files and running them
+
+
+def _display(path: Path) -> Path:
+    """A path relative to the working directory when it is below it, for shorter messages."""
+    try:
+        return Path(os.path.relpath(path)) if path.resolve().is_relative_to(Path.cwd()) else path
+    except ValueError:
+        return path
+
+
+def _is_test_file(path: Path) -> bool:
+    return path.name.endswith(FLOW_TESTS_SUFFIXES)
+
+
+def _siblings(path: Path, stem: str, suffixes: Iterable[str]) -> list[Path]:
+    return [sibling for suffix in suffixes if (sibling := path.with_name(stem + suffix)).is_file()]
+
+
+def _resolve(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    """Flow files and test files to use: a directory gives all of both, a file brings its sibling."""
+    flows: list[Path] = []
+    tests: list[Path] = []
+    for path in map(_display, paths):
+        if path.is_dir():
+            flows.extend(flow_files([path]))
+            tests.extend(sorted(p for p in path.iterdir() if _is_test_file(p) and p.is_file()))
+        elif _is_test_file(path):
+            tests.append(path)
+            stem = path.name[: -len(next(s for s in FLOW_TESTS_SUFFIXES if path.name.endswith(s)))]
+            flows.extend(_siblings(path, stem, (".yaml", ".yml")))
+        else:
+            flows.append(path)
+            tests.extend(_siblings(path, path.stem, FLOW_TESTS_SUFFIXES))
+    return list(dict.fromkeys(flows)), list(dict.fromkeys(tests))
+
+
+def run_flow_tests(paths: Iterable[Path]) -> FlowTestRun:
+    """Load the flows and their test files, run every case, and collect results and problems."""
+    flow_paths, test_paths = _resolve(paths)
+    flows, flow_problems = load_flows(flow_paths)
+    run = FlowTestRun(problems=[p for p in flow_problems if p.severity == "error"])
+    by_id = {flow.id: flow for flow in flows}
+    tested: set[str] = set()
+    for test_path in test_paths:
+        try:
+            text = test_path.read_bytes()
+        except OSError as exc:
+            run.problems.append(LocatedProblem(str(test_path), 1, 1, f"cannot read: {exc.strerror}"))
+            continue
+        suite, problems = load_flow_test_text(text, str(test_path), by_id)
+        run.problems.extend(problems)
+        if suite is None:
+            continue
+        flow = by_id[suite.flow_id]
+        tested.add(flow.id)
+        run.results.append((suite, flow, [flow_tests.run_case(flow, case) for case in suite.cases]))
+    run.untested = [flow for flow in flows if flow.id not in tested]
+    return run
+
+
+def flow_tests_command(settings: Settings, paths: list[Path]) -> int:
+    """`callcontrol flows test [PATH...]`: run the flows' test cases and print PASS/FAIL per case."""
+    run = run_flow_tests(paths or [settings.flows_dir])
+    for problem in run.problems:
+        print(problem)
+    for suite, flow, results in run.results:
+        print(f"{suite.file} (flow {flow.id}, {flow.source})")
+        for result in results:
+            for line in result.report():
+                print(f"  {line}")
+    for flow in run.untested:
+        print(f"no tests: flow {flow.id} ({flow.source})")
+    summary = f"{run.passed} passed, {run.failed} failed"
+    if run.errors:
+        summary += f", {run.errors} problem(s) in flow or test files"
+    print(summary)
+    return 0 if run.ok else 1

@@ -1,0 +1,253 @@
+"""Flow test cases: a simulated caller walked through a flow by the pure IVR engine, and the comparison of its path.
+
+A case scripts what the caller does at each prompt that listens; the caller answers every effect the
+engine asks for (through EFFECT_HANDLERS, one entry per effect type), on a simulated clock, with no
+Asterisk. The result compares the path labels (the ones call records log) and the way the walk ended.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Union
+
+import callcontrol.core.ivr as ivr
+
+# The same labels as CallRecord.summary()["path"].
+from callcontrol.core.calls import path_label
+
+DEFAULT_CALLER = "+15550000"
+DEFAULT_CALL_TIME = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)  # a Monday morning
+STEP_TIME = timedelta(seconds=1)  # simulated time each effect takes
+MAX_STEPS = 1000
+
+
+# ---------------------------------------------------------------- what a case says
+
+
+@dataclass(frozen=True)
+class Press:
+    """The caller presses one digit at a prompt of node `at`."""
+
+    digit: str
+    at: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    """The caller lets a prompt of node `at` time out."""
+
+    at: str
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """The caller hangs up at the next effect (or, with `at`, at the first effect of that node)."""
+
+    at: str | None = None
+
+
+@dataclass(frozen=True)
+class Enter:
+    """The caller keys several digits at an input node `at`."""
+
+    digits: str
+    at: str
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    """What happens to a transfer at node `at`: Asterisk's DIALSTATUS (ANSWER, BUSY, NOANSWER, ...)."""
+
+    status: str
+    at: str
+
+
+CallerAction = Union[Press, Enter, Silence, TransferOutcome, HangUp]
+
+
+@dataclass(frozen=True)
+class FlowTestCase:
+    name: str
+    expected_path: tuple[str, ...]
+    expected_end: str
+    input: tuple[CallerAction, ...] = ()
+    caller: str = DEFAULT_CALLER
+    dialed: str | None = None  # None: the flow's first number
+    at: datetime = DEFAULT_CALL_TIME
+    http: Mapping[str, Any] = field(default_factory=dict)  # stubbed http answers by node id (for later nodes)
+    queue: Mapping[str, Any] = field(default_factory=dict)  # queue state (for later nodes)
+    source: str = ""  # where the case is written, file:line
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    passed: bool
+    expected_path: tuple[str, ...]
+    actual_path: tuple[str, ...]
+    expected_end: str
+    actual_end: str | None
+    message: str = ""  # why it failed, one reason a line; empty when it passed
+    source: str = ""
+
+    def path_diff(self) -> list[str]:
+        """Expected against actual path, one label a line: '  ' both, '- ' expected only, '+ ' actual only."""
+        return [line for line in difflib.ndiff(list(self.expected_path), list(self.actual_path))
+                if not line.startswith("? ")]
+
+    def report(self) -> list[str]:
+        """The lines that show a case's outcome: PASS/FAIL and name, then for a failure why and the path diff."""
+        lines = [f"{'PASS' if self.passed else 'FAIL'} {self.name}"]
+        if self.passed:
+            return lines
+        if self.source:
+            lines[0] += f"  ({self.source})"
+        lines.extend(f"    {reason}" for reason in self.message.splitlines())
+        lines.append("    path (- expected, + actual):")
+        lines.extend(f"      {line}" for line in self.path_diff())
+        return lines
+
+
+# ---------------------------------------------------------------- the simulated caller
+
+
+class CaseFailed(Exception):
+    """The script and the flow disagree: the case fails with this message."""
+
+
+class SimulatedCall:
+    """One scripted caller: what it dialled, its stubs, and the actions not yet used."""
+
+    def __init__(self, flow: ivr.Flow, case: FlowTestCase) -> None:
+        self.flow = flow
+        self.case = case
+        self.caller = case.caller
+        self.dialed = case.dialed if case.dialed is not None else flow.numbers[0]
+        self.pending: list[CallerAction] = list(case.input)
+
+    def hangs_up_at(self, node_id: str) -> bool:
+        """Whether the caller hangs up now, at an effect of this node (using up the scripted hangup)."""
+        if self.pending and isinstance(self.pending[0], HangUp) and self.pending[0].at in (None, node_id):
+            self.pending.pop(0)
+            return True
+        return False
+
+    def listen(self, node_id: str) -> Press | Enter | Silence | TransferOutcome:
+        """The caller's answer to a prompt that listens; silence once the script has run out."""
+        if not self.pending:
+            return Silence(node_id)
+        action = self.pending[0]
+        if action.at != node_id:
+            what = "hangup" if isinstance(action, HangUp) else "input"
+            raise CaseFailed(f"expected {what} at {action.at} but the flow is at {node_id}")
+        assert not isinstance(action, HangUp)  # a hangup at this node was taken by hangs_up_at
+        return self.pending.pop(0)
+
+
+def _passive(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    return ivr.Done()
+
+
+def _collect_digit(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    action = call.listen(node_id)
+    if isinstance(action, Press):
+        return ivr.DigitPressed(action.digit)
+    if isinstance(action, Silence):
+        return ivr.NoInput()
+    raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} waits for one digit (use press)")
+
+
+def _collect_digits(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    action = call.listen(node_id)
+    if isinstance(action, (Press, Enter)):
+        return ivr.DigitsEntered(action.digit if isinstance(action, Press) else action.digits)
+    if isinstance(action, Silence):
+        return ivr.NoInput()
+    raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} collects digits (use enter)")
+
+
+def _transfer(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    if not call.pending:
+        raise CaseFailed(f"the flow transfers at {node_id}: script {{at: {node_id}, transfer: ANSWER}} "
+                         "(or BUSY, NOANSWER, CHANUNAVAIL)")
+    action = call.listen(node_id)
+    if not isinstance(action, TransferOutcome):
+        raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} transfers (use transfer: STATUS)")
+    return ivr.TransferEnded(action.status)
+
+
+EffectHandler = Callable[[SimulatedCall, Any, str], ivr.Outcome]
+
+# How the simulated caller answers each effect: the channel work ivr_session._perform does, without one.
+# A new effect type needs one entry here (it gets the call, the effect and the current node id).
+EFFECT_HANDLERS: dict[type, EffectHandler] = {
+    ivr.Play: _passive,
+    ivr.PlayAndHangUp: _passive,
+    ivr.Say: _passive,
+    ivr.SetLanguage: _passive,
+    ivr.CollectDigit: _collect_digit,
+    ivr.CollectDigits: _collect_digits,
+    ivr.Transfer: _transfer,
+}
+
+
+def _describe(action: CallerAction) -> str:
+    if isinstance(action, Press):
+        return f"press {action.digit} at {action.at}"
+    if isinstance(action, Enter):
+        return f"enter {action.digits} at {action.at}"
+    if isinstance(action, Silence):
+        return f"silence at {action.at}"
+    if isinstance(action, TransferOutcome):
+        return f"transfer {action.status} at {action.at}"
+    return "hangup" + (f" at {action.at}" if action.at else "")
+
+
+def run_case(flow: ivr.Flow, case: FlowTestCase, max_steps: int = MAX_STEPS) -> CaseResult:
+    """Walk the scripted caller through the flow with the engine and compare the path and end with the case's."""
+    call = SimulatedCall(flow, case)
+    now = case.at
+    step = ivr.start(flow, now, {"caller.number": call.caller, "caller.name": "", "call.dialed": call.dialed})
+    reasons: list[str] = []
+    try:
+        effects = 0
+        while step.effect is not None:
+            effects += 1
+            if effects > max_steps:
+                raise CaseFailed(f"flow did not end within {max_steps} steps")
+            node_id = step.state.node_id
+            now += STEP_TIME
+            if call.hangs_up_at(node_id):
+                step = ivr.finish(step.state, "caller_hangup", now)
+                break
+            handler = EFFECT_HANDLERS.get(type(step.effect))
+            if handler is None:
+                raise CaseFailed(f"the simulated caller cannot answer a {type(step.effect).__name__} effect yet "
+                                 f"(add it to EFFECT_HANDLERS in callcontrol/core/flow_tests.py)")
+            step = ivr.advance(flow, step.state, handler(call, step.effect, node_id), now)
+    except CaseFailed as exc:
+        reasons.append(str(exc))
+    except ivr.FlowError as exc:
+        reasons.append(f"the engine refused a step: {exc}")
+    actual_path = tuple(path_label(entry.as_dict()) for entry in step.state.path)
+    actual_end = step.state.end
+    if not reasons:
+        if call.pending:
+            reasons.append("the flow ended before the scripted " + ", ".join(map(_describe, call.pending)))
+        if actual_end != case.expected_end:
+            reasons.append(f"expected end {case.expected_end}, got {actual_end}")
+        if actual_path != case.expected_path:
+            reasons.append("the path differs")
+    return CaseResult(
+        name=case.name,
+        passed=not reasons,
+        expected_path=case.expected_path,
+        actual_path=actual_path,
+        expected_end=case.expected_end,
+        actual_end=actual_end,
+        message="\n".join(reasons),
+        source=case.source,
+    )

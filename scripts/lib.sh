@@ -16,6 +16,7 @@ require_root() {
 install_host_packages() {
   # debootstrap builds the Asterisk 22 sandbox (Debian sid chroot); sip-tester is SIPp 3.6 (test callers).
   local wanted=(debootstrap sip-tester ca-certificates)
+  wanted+=(graphviz)  # `callcontrol flows graph` and GET /api/flows/{id}/graph draw SVG with Graphviz's dot
   # Debian's python3 needs python3-venv for virtualenvs; another python3 (e.g. pyenv) has venv built in.
   command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || wanted+=(python3 python3-venv)
   local missing=()

@@ -12,7 +12,7 @@ from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
 from callcontrol.adapters.ami import AmiClient, translate
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
-from callcontrol.adapters.flow_files import load_flows
+from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.core.ivr import IvrState
@@ -39,6 +39,7 @@ class Service:
         self.settings = settings
         self.clock = SystemClock()
         self.catalog = FlowCatalog()
+        self.flow_watcher = FlowWatcher(settings.flows_dir, self.catalog, now=self.clock.now)
         self._engine = make_engine(settings.database_url)
         self.store = SqlCallRecordStore(self._engine)
         self.writer = RecordWriter(self.store)
@@ -51,7 +52,8 @@ class Service:
         )
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
-        self.http = HttpServer(make_app(self.not_ready_reasons), settings.http_host, settings.http_port)
+        self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog),
+                               settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
 
@@ -76,18 +78,10 @@ class Service:
             raise StartupError(f"database {where}: {status.describe()}")
         self._schema_problem = None
 
-    def _load_flows(self) -> None:
-        flows, problems = load_flows([self.settings.flows_dir])
-        for problem in problems:
-            log.warning("flows.problem", problem=str(problem))
-        self.catalog.replace(flows)
-        log.info("flows.loaded", flows={flow.id: flow.version for flow in flows},
-                 numbers=sorted(n for flow in flows for n in flow.numbers))
-
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order and return."""
         await self._check_database()
-        self._load_flows()
+        self.flow_watcher.reload_now()
         self.calls.adopt_unfinished(await self.store.load_active())
         await self.http.start()
         try:
@@ -95,6 +89,7 @@ class Service:
                 asyncio.create_task(self.writer.run(), name="record-writer"),
                 asyncio.create_task(self.ami.run(), name="ami-session"),
                 asyncio.create_task(self._dispatch_channel_events(), name="ami-dispatcher"),
+                asyncio.create_task(self.flow_watcher.run(), name="flow-watcher"),
             ]
             await self.agi.start()
             log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",
@@ -144,14 +139,17 @@ class Service:
                 return
             latest: deque[IvrState] = deque(maxlen=1)  # the newest state, for an interrupted walk
             try:
+                facts = {"caller.number": request.caller_number, "caller.name": request.caller_name,
+                         "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
-                                        on_answered=lambda: self.calls.answered(request.uniqueid))
+                                        on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts)
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise
             if result.error:
                 log.error("call.ivr_error", error=result.error)
-            self.calls.ivr_ended(request.uniqueid, result.reason, [step.as_dict() for step in result.path])
+            self.calls.ivr_ended(request.uniqueid, result.reason, [step.as_dict() for step in result.path],
+                                 result.variables)
 
 
 def _path(latest: deque[IvrState]) -> list[dict[str, str]]:

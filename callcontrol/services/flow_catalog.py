@@ -1,27 +1,207 @@
-"""The flows in service, looked up by the number the caller dialled."""
+"""The flows in service, looked up by the number the caller dialled, and what became of each flow file.
+
+The catalog is fed the whole flows directory at once (`apply`): one `FlowFile` per file, as the loader
+read it. It decides what goes live and swaps its lookup table in one assignment, so a new call sees
+either the old set or the new one, never a mix. A call already running holds its own `Flow` object and
+finishes on the version it started with.
+
+Rules, per file:
+- valid content goes live (status "ok", or "ok_with_warnings");
+- invalid content does not: the file's last good version, if any, stays live (status "error");
+- a deleted file's flow stops answering (status "removed");
+- a dialled number (or a flow id) claimed by two files stays with the file that already had it; the
+  other file is in error (and keeps its own last good version, if it had one).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
 from callcontrol.core.ivr import Flow
 
+FileStatus = Literal["ok", "ok_with_warnings", "error", "removed"]
+
+
+@dataclass(frozen=True)
+class FlowFile:
+    """What the loader made of one flow file: its Flow (None if invalid) and its problems as file:line:col text."""
+
+    source: str
+    flow: Flow | None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlowFileState:
+    """One flow file as the catalog sees it: the version live for new calls and the newest content's problems."""
+
+    source: str
+    status: FileStatus
+    flow: Flow | None = None  # live for new calls; None when nothing from this file answers
+    problems: tuple[str, ...] = ()  # of the file's newest content (or why it was not taken)
+    loaded_at: datetime | None = None  # when `flow` went live
+    last_id: str | None = None  # the id a removed file's flow had
+
+    @property
+    def id(self) -> str | None:
+        return self.flow.id if self.flow is not None else self.last_id
+
+    @property
+    def version(self) -> str | None:
+        return self.flow.version if self.flow is not None else None
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        return self.flow.numbers if self.flow is not None else ()
+
+
+@dataclass(frozen=True)
+class CatalogUpdate:
+    """The outcome of one `apply`: every file's state, and the ones that changed."""
+
+    files: tuple[FlowFileState, ...]
+    changed: tuple[FlowFileState, ...]
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Live flow id -> version."""
+        return {state.flow.id: state.flow.version for state in self.files if state.flow is not None}
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    by_number: Mapping[str, Flow] = field(default_factory=dict)
+    files: Mapping[str, FlowFileState] = field(default_factory=dict)
+
 
 class FlowCatalog:
-    def __init__(self, flows: Iterable[Flow] = ()) -> None:
-        self._by_number: dict[str, Flow] = {}
-        self._flows: list[Flow] = []
-        self.replace(flows)
+    def __init__(self) -> None:
+        self._snapshot = _Snapshot()
 
-    def replace(self, flows: Iterable[Flow]) -> None:
-        """Swap the whole set at once; calls already running keep the Flow object they started with."""
-        flows = list(flows)
-        self._by_number = {number: flow for flow in flows for number in flow.numbers}
-        self._flows = flows
+    def apply(self, files: Iterable[FlowFile], now: datetime) -> CatalogUpdate:
+        """Take what the loader read from the whole directory; swap what new calls see in one assignment."""
+        before = self._snapshot.files
+        results = {file.source: file for file in files}
+        live = self._resolve(results, before)
+
+        states: dict[str, FlowFileState] = {}
+        for source, result in sorted(results.items()):
+            flow, clash = live.get(source, (None, ()))
+            previous = before.get(source)
+            if result.flow is not None and flow is result.flow and not clash:
+                status: FileStatus = "ok_with_warnings" if result.problems else "ok"
+            else:
+                status = "error"
+            if flow is not None and previous is not None and previous.flow is not None \
+                    and previous.flow.version == flow.version and previous.flow.source == flow.source:
+                flow, loaded_at = previous.flow, previous.loaded_at  # same content: same object, same time
+            else:
+                loaded_at = now if flow is not None else None
+            states[source] = FlowFileState(source, status, flow, tuple(result.problems) + clash, loaded_at)
+        for source, previous in before.items():
+            if source not in results:
+                states[source] = previous if previous.status == "removed" else FlowFileState(
+                    source, "removed", last_id=previous.id)
+
+        ordered = tuple(states[source] for source in sorted(states))
+        by_number = {number: state.flow for state in ordered if state.flow is not None for number in state.flow.numbers}
+        self._snapshot = _Snapshot(by_number, {state.source: state for state in ordered})  # the one swap
+        changed = tuple(state for state in ordered if _differs(before.get(state.source), state))
+        return CatalogUpdate(ordered, changed)
+
+    @staticmethod
+    def _resolve(
+        results: Mapping[str, FlowFile], before: Mapping[str, FlowFileState]
+    ) -> dict[str, tuple[Flow | None, tuple[str, ...]]]:
+        """Choose each file's live flow: its new content, else its last good version, else nothing.
+
+        A number or flow id goes to the file whose live flow had it before, if that file still claims it;
+        otherwise to the first claimant (files that had a live flow first, then in file order). A file
+        that loses a claim to a file that loses none falls back to its last good version (whose claims
+        were all its own) or to nothing, and the choice is made again until no file loses a claim.
+        """
+        owners: dict[tuple[str, str], str] = {}
+        for state in before.values():
+            if state.flow is not None:
+                owners.update({key: state.source for key in _claims(state.flow)})
+        incumbents = {source for source, state in before.items() if state.flow is not None}
+        order = sorted(results, key=lambda source: (source not in incumbents, source))
+        choice: dict[str, Flow | None] = {}
+        for source in order:
+            previous = before.get(source)
+            choice[source] = results[source].flow or (previous.flow if previous is not None else None)
+        clashes: dict[str, tuple[str, ...]] = {}
+        while True:
+            winners: dict[tuple[str, str], str] = {}
+            for source in order:
+                flow = choice[source]
+                for key in _claims(flow) if flow is not None else ():
+                    if key not in winners or owners.get(key) == source:
+                        winners[key] = source
+            beaten_by: dict[str, list[tuple[tuple[str, str], str]]] = {}
+            for source in order:
+                flow = choice[source]
+                for key in _claims(flow) if flow is not None else ():
+                    if winners[key] != source:
+                        beaten_by.setdefault(source, []).append((key, winners[key]))
+            if not beaten_by:
+                return {source: (choice[source], clashes.get(source, ())) for source in order}
+            # revert the files beaten by a file that itself keeps all its claims; in a cycle, the last one
+            revert = [source for source, beats in beaten_by.items()
+                      if any(winner not in beaten_by for _, winner in beats)] or [max(beaten_by, key=order.index)]
+            for source in revert:
+                clashes[source] = tuple(_clash_message(source, key, winner, choice[winner])
+                                        for key, winner in beaten_by[source])
+                previous = before.get(source)
+                fallback = previous.flow if previous is not None else None
+                choice[source] = None if choice[source] is fallback else fallback
 
     def for_number(self, dialed_number: str) -> Flow | None:
-        return self._by_number.get(dialed_number)
+        return self._snapshot.by_number.get(dialed_number)
+
+    def files(self) -> list[FlowFileState]:
+        """Every flow file seen, in file order (removed ones included)."""
+        return list(self._snapshot.files.values())
+
+    def file(self, source: str) -> FlowFileState | None:
+        return self._snapshot.files.get(source)
+
+    def flow(self, flow_id: str) -> FlowFileState | None:
+        """The file whose live flow has this id."""
+        for state in self._snapshot.files.values():
+            if state.flow is not None and state.flow.id == flow_id:
+                return state
+        return None
 
     @property
     def flows(self) -> list[Flow]:
-        return list(self._flows)
+        """The flows live for new calls."""
+        return [state.flow for state in self._snapshot.files.values() if state.flow is not None]
+
+
+def _claims(flow: Flow) -> list[tuple[str, str]]:
+    """What a flow claims for itself alone: its id and each of its numbers."""
+    return [("id", flow.id), *(("number", number) for number in flow.numbers)]
+
+
+def _clash_message(source: str, key: tuple[str, str], winner: str, winner_flow: Flow | None) -> str:
+    kind, value = key
+    if kind == "id":
+        return f"{source}:1:1: error: flow id '{value}' is also used by {winner}"
+    flow_id = winner_flow.id if winner_flow is not None else "?"
+    return f"{source}:1:1: error: number {value} is already answered by flow '{flow_id}' ({winner})"
+
+
+def _differs(before: FlowFileState | None, after: FlowFileState) -> bool:
+    if before is None:
+        return True
+    return (before.status, before.version, before.problems, before.id) != (
+        after.status, after.version, after.problems, after.id)
+
+
+def describe(states: Sequence[FlowFileState]) -> list[dict[str, object]]:
+    """Compact log form of file states."""
+    return [{"source": s.source, "id": s.id, "version": s.version, "status": s.status} for s in states]

@@ -14,6 +14,7 @@ from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.http_api import HttpServer, make_app
+from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
@@ -54,6 +55,7 @@ class Service:
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog),
                                settings.http_host, settings.http_port)
+        self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
 
@@ -105,6 +107,7 @@ class Service:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.agi.stop(0)
             await self.http.stop()
+            await self.http_client.close()
             await self._engine.dispose()
             log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count)
 
@@ -142,7 +145,8 @@ class Service:
                 facts = {"caller.number": request.caller_number, "caller.name": request.caller_name,
                          "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
-                                        on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts)
+                                        on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
+                                        http=self.http_client)
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise

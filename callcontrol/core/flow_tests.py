@@ -179,6 +179,19 @@ def _transfer(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
     return ivr.TransferEnded(action.status)
 
 
+def _http(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    """The case's stub for this node: {status: 200, json: {...}}, "timeout" or "error"."""
+    stub = call.case.http.get(node_id)
+    if stub is None:
+        raise CaseFailed(f"the flow calls a service at {node_id}: stub it in the case, "
+                         f"http: {{{node_id}: {{status: 200, json: {{...}}}}}} (or timeout / error)")
+    if stub in ("timeout", "error"):
+        return ivr.HttpFailed(stub)
+    if not isinstance(stub, Mapping) or not isinstance(stub.get("status", 200), int):
+        raise CaseFailed(f"the http stub for {node_id} must be {{status: 200, json: ...}}, timeout or error")
+    return ivr.HttpAnswered(stub.get("status", 200), stub.get("json"))
+
+
 EffectHandler = Callable[[SimulatedCall, Any, str], ivr.Outcome]
 
 # How the simulated caller answers each effect: the channel work ivr_session._perform does, without one.
@@ -191,6 +204,7 @@ EFFECT_HANDLERS: dict[type, EffectHandler] = {
     ivr.CollectDigit: _collect_digit,
     ivr.CollectDigits: _collect_digits,
     ivr.Transfer: _transfer,
+    ivr.HttpRequest: _http,
 }
 
 

@@ -153,13 +153,29 @@ class SurveyNode:
 
 
 @dataclass(frozen=True)
+class HttpNode:
+    """A data dip: a request to an allow-listed URL; answer fields mapped into variables."""
+
+    id: str
+    method: Literal["GET", "POST"]
+    url: str
+    query: tuple[tuple[str, Expression], ...]
+    body: tuple[tuple[str, Expression], ...]
+    timeout_s: float
+    result: tuple[tuple[str, tuple[str, ...]], ...]  # variable <- path of keys into the JSON answer
+    ok: str
+    error: str
+    timeout: str
+
+
+@dataclass(frozen=True)
 class HangupNode:
     id: str
     prompts: tuple[str, ...]
 
 
 Node = Union[PlayNode, MenuNode, InputNode, SayNode, SetNode, BranchNode, HoursNode, LanguageNode, TransferNode,
-             SurveyNode, HangupNode]
+             SurveyNode, HttpNode, HangupNode]
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,7 @@ class Allow:
 
     extensions: frozenset[str] = frozenset()
     numbers: frozenset[str] = frozenset()
+    http: tuple[str, ...] = ()  # base URLs an http node's url must start with
 
 
 @dataclass(frozen=True)
@@ -209,6 +226,8 @@ def node_exits(node: Node) -> list[tuple[str, str]]:
         return exits + ([("holiday", node.holiday)] if node.holiday else [])
     if isinstance(node, TransferNode):
         return ([("answered", node.answered)] if node.answered else []) + [("failed", node.failed)]
+    if isinstance(node, HttpNode):
+        return [("ok", node.ok), ("error", node.error), ("timeout", node.timeout)]
     if isinstance(node, (PlayNode, LanguageNode, SurveyNode)):
         return [("next", node.next)]
     return []
@@ -248,6 +267,8 @@ _NODE_KEYS: dict[str, dict[str, bool]] = {
     "transfer": {**_COMMON, "extension": False, "number": False, "ring_timeout_s": False, "answered": False,
                  "failed": True},
     "survey": {**_COMMON, "questions": True, "timeout_s": False, "next": True},
+    "http": {**_COMMON, "method": False, "url": True, "query": False, "body": False, "timeout_s": False,
+             "result": False, "ok": True, "error": True, "timeout": True},
     "hangup": {**_COMMON, "prompts": False},
 }
 
@@ -423,8 +444,16 @@ def _allow(check: _Checker, raw: Any) -> Allow:
     if not isinstance(raw, Mapping):
         check.error(("allow",), "must map extensions/numbers to lists")
         return Allow()
-    check.keys(raw, {"extensions": False, "numbers": False}, ("allow",))
-    found: dict[str, frozenset[str]] = {}
+    check.keys(raw, {"extensions": False, "numbers": False, "http": False}, ("allow",))
+    bases = raw.get("http", [])
+    if not isinstance(bases, list):
+        check.error(("allow", "http"), "must be a list of base URLs")
+        bases = []
+    for index, base in enumerate(bases):
+        if not (isinstance(base, str) and _HTTP_BASE.match(base)):
+            check.error(("allow", "http", index), f"{base!r} is not a base URL (http(s)://host[:port]/path/ "
+                                                  "ending with /)")
+    found: dict[str, Any] = {"http": tuple(b for b in bases if isinstance(b, str) and _HTTP_BASE.match(b))}
     for key, grammar in (("extensions", EXTENSION), ("numbers", DIALED_NUMBER)):
         values = raw.get(key, [])
         if not isinstance(values, list):
@@ -472,6 +501,10 @@ def _schedules(check: _Checker, raw: Any, default_timezone: str) -> dict[str, Sc
         schedules[str(name)] = Schedule(timezone, MappingProxyType(weekly), frozenset(holidays))
     return schedules
 
+
+_HTTP_BASE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/([A-Za-z0-9._~/-]*/)?\Z")
+_HTTP_PATH = re.compile(r"^[A-Za-z0-9._~/-]*\Z")
+_JSON_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
 
 _INTERVAL = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\Z")
 
@@ -699,6 +732,54 @@ def _survey(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, 
                       check.exit(raw, "next", path))
 
 
+def _http(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+          context: _Context) -> Node:
+    method = raw.get("method", "GET")
+    if method not in ("GET", "POST"):
+        check.error((*path, "method"), "must be GET or POST")
+        method = "GET"
+    url = raw.get("url")
+    base = next((b for b in context.allow.http if isinstance(url, str) and url.startswith(b)), None)
+    if base is None:
+        check.error((*path, "url"), f"{url!r} is not under an allow-listed base URL (allow.http): a flow can "
+                                    "only call allow-listed services")
+    elif not _HTTP_PATH.match(str(url)[len(base):]):
+        check.error((*path, "url"), "the path after the base URL may only hold letters, digits and . _ ~ / - "
+                                    "(caller data goes in query or body, never in the URL)")
+    fields = {}
+    for key in ("query", "body"):
+        raw_fields = raw.get(key, {})
+        if not isinstance(raw_fields, Mapping):
+            check.error((*path, key), "must map field names to expressions")
+            raw_fields = {}
+        parsed = []
+        for name, text in raw_fields.items():
+            if not (isinstance(name, str) and _JSON_PATH.match(name) and "." not in name):
+                check.error((*path, key, str(name)), f"{name!r} is not a field name")
+                continue
+            expression = check.expression(text, (*path, key, name))
+            if expression is not None:
+                parsed.append((name, expression))
+        fields[key] = tuple(parsed)
+    if fields["body"] and method != "POST":
+        check.error((*path, "body"), "a body needs method: POST")
+    raw_result = raw.get("result", {})
+    result = []
+    if not isinstance(raw_result, Mapping):
+        check.error((*path, "result"), "must map variable names to paths in the JSON answer (customer.tier)")
+        raw_result = {}
+    for name, json_path in raw_result.items():
+        if not (isinstance(name, str) and IDENTIFIER.match(name)):
+            check.error((*path, "result", str(name)), f"{name!r} is not a variable name")
+        elif not (isinstance(json_path, str) and _JSON_PATH.match(json_path)):
+            check.error((*path, "result", name), f"{json_path!r} is not a path into the answer (a.b.c)")
+        else:
+            result.append((name, tuple(json_path.split("."))))
+    return HttpNode(node_id, method, str(url), fields["query"], fields["body"],  # type: ignore[arg-type]
+                    check.number(raw, "timeout_s", path, 0.1, 10, 2), tuple(result), check.exit(raw, "ok", path),
+                    check.exit(raw, "error", path), check.exit(raw, "timeout", path))
+
+
 def _hangup(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
             context: _Context) -> Node:
     return HangupNode(node_id, prompts)
@@ -706,7 +787,7 @@ def _hangup(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, 
 
 _BUILDERS: dict[str, _Builder] = {
     "play": _play, "menu": _menu, "input": _input, "say": _say, "set": _set, "branch": _branch, "hours": _hours,
-    "language": _language, "transfer": _transfer, "survey": _survey, "hangup": _hangup,
+    "language": _language, "transfer": _transfer, "survey": _survey, "http": _http, "hangup": _hangup,
 }
 # Nodes that run without the caller (no prompt, no wait): a cycle made only of these never ends.
 _SILENT = (SetNode, BranchNode, HoursNode, LanguageNode)
@@ -795,11 +876,22 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class HttpRequest:
+    """A request the service makes for the flow; query/body values are already evaluated text or numbers."""
+
+    method: Literal["GET", "POST"]
+    url: str
+    query: tuple[tuple[str, str], ...]
+    body: Mapping[str, object] | None
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class PlayAndHangUp:
     prompts: tuple[str, ...]
 
 
-Effect = Union[Play, CollectDigit, CollectDigits, Say, SetLanguage, Transfer, PlayAndHangUp]
+Effect = Union[Play, CollectDigit, CollectDigits, Say, SetLanguage, Transfer, HttpRequest, PlayAndHangUp]
 
 
 @dataclass(frozen=True)
@@ -829,7 +921,18 @@ class TransferEnded:
     status: str
 
 
-Outcome = Union[Done, DigitPressed, DigitsEntered, NoInput, TransferEnded]
+@dataclass(frozen=True)
+class HttpAnswered:
+    status: int
+    body: object  # the decoded JSON answer (None when it was not JSON)
+
+
+@dataclass(frozen=True)
+class HttpFailed:
+    reason: Literal["timeout", "error"]
+
+
+Outcome = Union[Done, DigitPressed, DigitsEntered, NoInput, TransferEnded, HttpAnswered, HttpFailed]
 
 PathResult = str  # played, digit, input, invalid, no_input, exhausted, said, set, open, closed, holiday, ...
 
@@ -997,10 +1100,29 @@ def _advance_survey(flow: Flow, node: SurveyNode, state: IvrState, outcome: Outc
     return _enter(flow, node.next, replace(state, question=0), now)
 
 
+def _advance_http(flow: Flow, node: HttpNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    if isinstance(outcome, HttpFailed):
+        target = node.timeout if outcome.reason == "timeout" else node.error
+        return _enter(flow, target, _step(state, node, outcome.reason, now), now)
+    _expect(outcome, HttpAnswered, node)
+    assert isinstance(outcome, HttpAnswered)
+    if not 200 <= outcome.status < 300:
+        return _enter(flow, node.error, _step(state, node, "error", now, str(outcome.status)), now)
+    variables = dict(state.variables)
+    for name, json_path in node.result:
+        value: object = outcome.body
+        for key in json_path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None or isinstance(value, (dict, list)):
+            return _enter(flow, node.error, _step(state, node, "error", now, "answer"), now)
+        variables[name] = value
+    return _enter(flow, node.ok, _step(state, node, "ok", now, variables=MappingProxyType(variables)), now)
+
+
 _ADVANCE: dict[type, Callable[..., Step]] = {
     PlayNode: _advance_play, HangupNode: _advance_hangup, MenuNode: _advance_menu, InputNode: _advance_input,
     SayNode: _advance_done_then_next("said"), LanguageNode: _advance_done_then_next("language"),
-    TransferNode: _advance_transfer, SurveyNode: _advance_survey,
+    TransferNode: _advance_transfer, SurveyNode: _advance_survey, HttpNode: _advance_http,
 }
 
 
@@ -1033,6 +1155,12 @@ def _enter(flow: Flow, node_id: str, state: IvrState, now: datetime) -> Step:
             return Step(state, Transfer(node.kind, node.target, node.ring_timeout_s))
         if isinstance(node, SurveyNode):
             return Step(replace(state, question=0), CollectDigit(node.questions[0].prompts, node.timeout_ms))
+        if isinstance(node, HttpNode):
+            request = _http_request(flow, node, state, now)
+            if request is not None:
+                return Step(state, request)
+            state, node_id = _step(state, node, "error", now), node.error
+            continue
         if isinstance(node, SayNode):
             value = _evaluate_say(flow, node, state, now)
             if value is not None:
@@ -1041,6 +1169,23 @@ def _enter(flow: Flow, node_id: str, state: IvrState, now: datetime) -> Step:
             continue
         node_id, state = _resolve_silent(flow, node, state, now)
     return finish(state, "step_limit", now)
+
+
+def _http_request(flow: Flow, node: HttpNode, state: IvrState, now: datetime) -> HttpRequest | None:
+    env = expression_env(flow, state, now)
+    try:
+        query = tuple((name, _scalar_text(expression.evaluate(env))) for name, expression in node.query)
+        body = {name: expression.evaluate(env) for name, expression in node.body}
+    except (EvaluationError, TypeError):
+        return None
+    return HttpRequest(node.method, node.url, query, MappingProxyType(body) if node.method == "POST" else None,
+                       node.timeout_s)
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, bool) or value is None or not isinstance(value, (str, int, float)):
+        raise TypeError(f"{value!r} cannot go in a query string")
+    return str(value)
 
 
 def _evaluate_say(flow: Flow, node: SayNode, state: IvrState, now: datetime) -> str | None:

@@ -9,9 +9,24 @@ from typing import Any
 
 import callcontrol.core.ivr as ivr
 from callcontrol.core.calls import EndReason
-from callcontrol.services.ports import AgiChannel, CallerHungUp, ChannelCommandFailed, Clock
+from callcontrol.services.ports import (
+    AgiChannel,
+    CallerHungUp,
+    ChannelCommandFailed,
+    Clock,
+    HttpClient,
+    HttpLookupFailed,
+)
 
 ALL_DIGITS = "0123456789*#"
+
+
+@dataclass(frozen=True)
+class CallIo:
+    """What a call's effects are performed with: its AGI channel and, for data dips, an HTTP client."""
+
+    channel: AgiChannel
+    http: HttpClient | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ async def run_flow(
     on_step: Callable[[ivr.IvrState], None] = lambda state: None,
     on_answered: Callable[[], None] = lambda: None,
     facts: Mapping[str, object] | None = None,
+    http: HttpClient | None = None,
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
@@ -46,13 +62,14 @@ async def run_flow(
     channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     """
     step = ivr.start(flow, clock.now(), facts)
+    io = CallIo(channel, http)
     error: str | None = None
     try:
         await channel.answer()
         on_answered()
         while step.effect is not None:
             on_step(step.state)
-            outcome = await _perform(step.effect, channel)
+            outcome = await _perform(step.effect, io)
             step = ivr.advance(flow, step.state, outcome, clock.now())
     except CallerHungUp:
         step = ivr.finish(step.state, "caller_hangup", clock.now())
@@ -67,49 +84,60 @@ async def run_flow(
     return IvrResult(_PATH_END_REASONS[step.state.end], step.state.path, error, step.state.public_variables())
 
 
-async def _play(effect: ivr.Play, channel: AgiChannel) -> ivr.Outcome:
-    await channel.play(effect.prompts)
+async def _play(effect: ivr.Play, io: CallIo) -> ivr.Outcome:
+    await io.channel.play(effect.prompts)
     return ivr.Done()
 
 
-async def _collect_digit(effect: ivr.CollectDigit, channel: AgiChannel) -> ivr.Outcome:
-    digit = await channel.play(effect.prompts, ALL_DIGITS)
+async def _collect_digit(effect: ivr.CollectDigit, io: CallIo) -> ivr.Outcome:
+    digit = await io.channel.play(effect.prompts, ALL_DIGITS)
     if digit is None:
-        digit = await channel.wait_for_digit(effect.timeout_ms)
+        digit = await io.channel.wait_for_digit(effect.timeout_ms)
     return ivr.NoInput() if digit is None else ivr.DigitPressed(digit)
 
 
-async def _collect_digits(effect: ivr.CollectDigits, channel: AgiChannel) -> ivr.Outcome:
-    digits = await channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
+async def _collect_digits(effect: ivr.CollectDigits, io: CallIo) -> ivr.Outcome:
+    digits = await io.channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
                                           effect.inter_digit_timeout_ms, effect.terminator)
     return ivr.DigitsEntered(digits) if digits else ivr.NoInput()
 
 
-async def _say(effect: ivr.Say, channel: AgiChannel) -> ivr.Outcome:
-    await channel.say(effect.kind, effect.value)
+async def _say(effect: ivr.Say, io: CallIo) -> ivr.Outcome:
+    await io.channel.say(effect.kind, effect.value)
     return ivr.Done()
 
 
-async def _set_language(effect: ivr.SetLanguage, channel: AgiChannel) -> ivr.Outcome:
-    await channel.set_language(effect.language)
+async def _set_language(effect: ivr.SetLanguage, io: CallIo) -> ivr.Outcome:
+    await io.channel.set_language(effect.language)
     return ivr.Done()
 
 
-async def _transfer(effect: ivr.Transfer, channel: AgiChannel) -> ivr.Outcome:
-    return ivr.TransferEnded(await channel.transfer(effect.kind, effect.target, effect.ring_timeout_s))
+async def _transfer(effect: ivr.Transfer, io: CallIo) -> ivr.Outcome:
+    return ivr.TransferEnded(await io.channel.transfer(effect.kind, effect.target, effect.ring_timeout_s))
 
 
-async def _play_and_hang_up(effect: ivr.PlayAndHangUp, channel: AgiChannel) -> ivr.Outcome:
-    await channel.play(effect.prompts)
-    await channel.hangup()
+async def _play_and_hang_up(effect: ivr.PlayAndHangUp, io: CallIo) -> ivr.Outcome:
+    await io.channel.play(effect.prompts)
+    await io.channel.hangup()
     return ivr.Done()
 
 
-_PERFORMERS: dict[type, Callable[[Any, AgiChannel], Awaitable[ivr.Outcome]]] = {
+async def _http(effect: ivr.HttpRequest, io: CallIo) -> ivr.Outcome:
+    if io.http is None:
+        return ivr.HttpFailed("error")
+    try:
+        status, body = await io.http.request(effect.method, effect.url, effect.query, effect.body, effect.timeout_s)
+    except HttpLookupFailed as exc:
+        return ivr.HttpFailed("timeout" if exc.reason == "timeout" else "error")
+    return ivr.HttpAnswered(status, body)
+
+
+_PERFORMERS: dict[type, Callable[[Any, CallIo], Awaitable[ivr.Outcome]]] = {
     ivr.Play: _play, ivr.CollectDigit: _collect_digit, ivr.CollectDigits: _collect_digits, ivr.Say: _say,
-    ivr.SetLanguage: _set_language, ivr.Transfer: _transfer, ivr.PlayAndHangUp: _play_and_hang_up,
+    ivr.SetLanguage: _set_language, ivr.Transfer: _transfer, ivr.HttpRequest: _http,
+    ivr.PlayAndHangUp: _play_and_hang_up,
 }
 
 
-async def _perform(effect: ivr.Effect, channel: AgiChannel) -> ivr.Outcome:
-    return await _PERFORMERS[type(effect)](effect, channel)
+async def _perform(effect: ivr.Effect, io: CallIo) -> ivr.Outcome:
+    return await _PERFORMERS[type(effect)](effect, io)

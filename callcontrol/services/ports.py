@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -15,6 +15,21 @@ class CallerHungUp(Exception):
 
 class ChannelCommandFailed(Exception):
     """Asterisk refused or failed a command on a live channel."""
+
+
+class HttpLookupFailed(Exception):
+    """A flow's data dip got no usable answer: reason is "timeout" or "error"."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+class HttpClient(Protocol):
+    async def request(self, method: str, url: str, query: Sequence[tuple[str, str]],
+                      body: Mapping[str, object] | None, timeout_s: float) -> tuple[int, object]:
+        """Returns (status, decoded JSON or None); raises HttpLookupFailed on timeout or transport errors."""
+        ...
 
 
 class AgiChannel(Protocol):

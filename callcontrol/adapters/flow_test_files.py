@@ -32,7 +32,7 @@ from callcontrol.core.flow_tests import (
     Silence,
     TransferOutcome,
 )
-from callcontrol.core.ivr import DIGITS, Flow, Problem
+from callcontrol.core.ivr import DIGITS, DocumentChecker, Flow, Problem
 from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER
 
 if TYPE_CHECKING:
@@ -87,22 +87,8 @@ class FlowTestRun:
 # ---------------------------------------------------------------- reading one test file
 
 
-class _Checker:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def error(self, path: DocPath, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: DocPath) -> bool:
-        before = len(self.problems)
-        for key in mapping:
-            if key not in spec:
-                self.error((*path, key), f"unknown key '{key}' (allowed: {', '.join(sorted(spec))})")
-        for key, required in spec.items():
-            if required and key not in mapping:
-                self.error(path, f"missing required key '{key}'")
-        return len(self.problems) == before
+class _Checker(DocumentChecker):
+    """Problems of one test file, located by path (the same rules as flow files)."""
 
 
 def load_flow_test_text(

@@ -273,10 +273,11 @@ _NODE_KEYS: dict[str, dict[str, bool]] = {
 }
 
 
-class _Checker:
+class DocumentChecker:
+    """Collects every problem of a YAML document (flows, flow tests), each located by its path."""
+
     def __init__(self) -> None:
         self.problems: list[Problem] = []
-        self.exits: list[tuple[_Path, str]] = []
 
     def error(self, path: _Path, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -284,13 +285,24 @@ class _Checker:
     def warning(self, path: _Path, message: str) -> None:
         self.problems.append(Problem(path, message, "warning"))
 
-    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: _Path) -> None:
+    def keys(self, mapping: Mapping[str, Any], spec: Mapping[str, bool], path: _Path) -> bool:
+        """Unknown keys and missing required ones are errors; True when there was none."""
+        before = len(self.problems)
         for key in mapping:
             if key not in spec:
                 self.error((*path, key), f"unknown key '{key}' (allowed: {', '.join(sorted(spec))})")
         for key, required in spec.items():
             if required and key not in mapping:
                 self.error(path, f"missing required key '{key}'")
+        return len(self.problems) == before
+
+
+class _Checker(DocumentChecker):
+    """The flow checker: also remembers every exit, for the graph pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exits: list[tuple[_Path, str]] = []
 
     def prompts(self, value: Any, path: _Path) -> tuple[str, ...]:
         if value is None:

@@ -109,7 +109,8 @@ class Service:
             await self.http.stop()
             await self.http_client.close()
             await self._engine.dispose()
-            log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count)
+            log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count,
+                     agi_digit_latency=self.agi.digit_latency.summary())
 
     async def _dispatch_channel_events(self) -> None:
         """The single consumer of AMI events: in order, and one bad event never stops the rest."""

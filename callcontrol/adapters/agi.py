@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -106,18 +108,43 @@ async def read_request(reader: asyncio.StreamReader) -> AgiRequest:
 AgiHandler = Callable[[AgiRequest, "AgiConnection"], Awaitable[None]]
 
 
+class DigitLatency:
+    """Time from an AGI reply that carries a caller's digit to the next command we send (the service's share
+    of how fast a menu reacts). Keeps the latest samples; summary() gives percentiles in milliseconds."""
+
+    def __init__(self, keep: int = 100_000) -> None:
+        self._samples: deque[float] = deque(maxlen=keep)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    def summary(self) -> dict[str, float | int]:
+        ordered = sorted(self._samples)
+        if not ordered:
+            return {"count": 0}
+        pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)  # noqa: E731
+        return {"count": len(ordered), "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99),
+                "max_ms": round(ordered[-1] * 1000, 3)}
+
+
 class AgiConnection:
     """One call's AGI socket; implements the AgiChannel port with validated command tokens."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 latency: DigitLatency | None = None) -> None:
         self._reader = reader
         self._writer = writer
         self.hangup_notified = False
+        self._latency = latency
+        self._digit_reply_at: float | None = None  # when the last reply carrying a digit was read
 
     async def command(self, *tokens: str) -> tuple[int, str]:
         """Send one command; return (result, data). Maps every failure to a port exception."""
         if self.hangup_notified:
             raise CallerHungUp("caller hung up")
+        if self._digit_reply_at is not None and self._latency is not None:
+            self._latency.add(time.perf_counter() - self._digit_reply_at)
+        self._digit_reply_at = None
         self._writer.write((" ".join(tokens) + "\n").encode())
         try:
             await self._writer.drain()
@@ -195,12 +222,16 @@ class AgiConnection:
                 raise UnsafeAgiArgument(f"sound name {prompt!r} is not a safe token")
             result, data = await self.command("STREAM FILE", prompt, f'"{digits}"')
             if result > 0:
+                self._digit_reply_at = time.perf_counter()
                 return chr(result)
         return None
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         result, _ = await self.command("WAIT FOR DIGIT", str(int(timeout_ms)))
-        return chr(result) if result > 0 else None
+        if result > 0:
+            self._digit_reply_at = time.perf_counter()
+            return chr(result)
+        return None
 
     async def set_variable(self, name: str, value: str) -> None:
         _token(name, VARIABLE_NAME.match, "variable name")
@@ -264,6 +295,7 @@ class FastAgiServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self.rejected = 0
+        self.digit_latency = DigitLatency()
 
     @property
     def active_sessions(self) -> int:
@@ -325,7 +357,7 @@ class FastAgiServer:
             log.warning("agi.rejected", peer=str(peer), reason=str(exc))
             return
         try:
-            await self._handler(request, AgiConnection(reader, writer))
+            await self._handler(request, AgiConnection(reader, writer, self.digit_latency))
         except asyncio.CancelledError:
             raise
         except Exception:

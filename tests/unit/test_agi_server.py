@@ -266,3 +266,19 @@ async def test_flow_hangup_uses_normal_clearing(serve):
     seen = await asterisk(server.port, ["200 result=-1\nHANGUP\n"])
     await asyncio.wait_for(handler.done.wait(), 2)
     assert seen == ["EXEC Hangup 16"] and handler.errors == []
+
+
+async def test_digit_latency_is_measured_from_the_digit_reply_to_the_next_command(serve):
+    """The time between reading a reply with a digit and sending the next command lands in digit_latency."""
+    async def body(request, channel):
+        digit = await channel.wait_for_digit(1000)
+        await asyncio.sleep(0.05)  # the service "thinking"
+        await channel.answer()
+        return digit
+
+    handler = Recorder(body)
+    server = await serve(handler)
+    await asterisk(server.port, ["200 result=49\n", "200 result=0\n"])
+    await asyncio.wait_for(handler.done.wait(), 2)
+    summary = server.digit_latency.summary()
+    assert summary["count"] == 1 and 45 <= summary["p50_ms"] < 500

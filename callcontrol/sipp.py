@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import socket
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from callcontrol.settings import REPO_ROOT
 
 SCENARIOS_DIR = REPO_ROOT / "sipp"
 DTMF_PCAPS = Path("/usr/share/sip-tester")
+# renumbered copies of the DTMF pcaps, see dtmf_pcap(); per user, as a root-owned one would refuse others
+DTMF_CACHE = Path(tempfile.gettempdir()) / f"callcontrol-sipp-dtmf-v1-{os.getuid()}"
 _PCAP_NAMES = {"*": "star", "#": "pound"}
 SANDBOX_SIP = "127.0.0.1:5060"
 
@@ -41,13 +45,46 @@ def free_media_port() -> int:
 def dtmf_block(digits: list[tuple[int, str]]) -> str:
     """SIPp XML for (pause_ms, digit) pairs, per sipp/caller.xml's @DTMF_BLOCK@ contract."""
     parts = []
-    for pause_ms, digit in digits:
+    for position, (pause_ms, digit) in enumerate(digits):
         if len(digit) != 1 or not DTMF_DIGITS.match(digit):
             raise ValueError(f"not a DTMF digit: {digit!r}")
-        pcap = DTMF_PCAPS / f"dtmf_2833_{_PCAP_NAMES.get(digit, digit)}.pcap"
+        pcap = dtmf_pcap(digit, position)
         parts.append(f'<pause milliseconds="{int(pause_ms)}"/>'
                      f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
     return "\n".join(parts)
+
+
+def dtmf_pcap(digit: str, position: int) -> Path:
+    """SIPp's RFC 4733 pcap for `digit`, renumbered as the call's digit number `position` (0, 1, ...).
+
+    play_pcap_audio replays a pcap's RTP headers as recorded, and each dtmf_2833_*.pcap carries fixed
+    sequence numbers and timestamps (lower for 7 than for #, the same for two 7s). Asterisk drops an event
+    whose timestamp is not newer than the last one's, so the second digit of "#7" or "77" would be lost. The copy
+    (cached in DTMF_CACHE) numbers digit N after digit N-1: any sequence of digits arrives.
+    """
+    name = _PCAP_NAMES.get(digit, digit)
+    target = DTMF_CACHE / f"dtmf_2833_{name}_{position}.pcap"
+    if target.exists():
+        return target
+    data = bytearray((DTMF_PCAPS / f"dtmf_2833_{name}.pcap").read_bytes())
+    if data[:4] != b"\xd4\xc3\xb2\xa1" or struct.unpack_from("<I", data, 20)[0] != 1:
+        raise ValueError(f"dtmf_2833_{name}.pcap: expected a little-endian Ethernet pcap")
+    offset, first_seq = 24, None
+    while offset + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, offset + 8)[0]
+        packet = offset + 16
+        rtp = packet + 14 + (data[packet + 14] & 0x0F) * 4 + 8  # Ethernet, IPv4 (its header length), UDP
+        seq = struct.unpack_from("!H", data, rtp + 2)[0]
+        first_seq = seq if first_seq is None else first_seq
+        # each pcap spans 8 sequence numbers (end packets repeated); timestamps 1 s (8000 samples) apart
+        struct.pack_into("!HI", data, rtp + 2, (1000 + 16 * position + seq - first_seq) & 0xFFFF,
+                         8000 * (position + 1))
+        offset = packet + caplen
+    DTMF_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    return target
 
 
 def scenario(digits: list[tuple[int, str]] | None = None, hangup_after_ms: int | None = None) -> str:
@@ -70,16 +107,76 @@ async def run_sipp(xml: str, number: str, caller: str, *, calls: int = 1, rate: 
     """Run one SIPp process on its own UDP port; returns its exit code and success/failure counts."""
     if not DIALED_NUMBER.match(number) or not DIALED_NUMBER.match(caller):
         raise ValueError("number and caller must be dialled numbers")
+    args = [SANDBOX_SIP, "-s", number, "-p", str(free_port(socket.SOCK_DGRAM)), "-key", "caller", caller,
+            "-l", str(limit)]
+    if rate is not None:
+        args += ["-r", str(rate)]
+    return await _run_sipp(xml, args, calls=calls, timeout_s=timeout_s)
+
+
+def agent_scenario(ring_ms: int, talk_ms: int) -> str:
+    """The agent phone scenario XML (sipp/agent_uas.xml): ring, answer, talk, then hang up (0: never)."""
+    if ring_ms < 0 or talk_ms < 0:
+        raise ValueError("ring_ms and talk_ms must not be negative")
+    return ((SCENARIOS_DIR / "agent_uas.xml").read_text()
+            .replace("@RING_MS@", str(int(ring_ms))).replace("@TALK_MS@", str(int(talk_ms))))
+
+
+async def run_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, timeout_s: float = 60) -> SippRun:
+    """An agent phone (UAS) on 127.0.0.1:<port>: answers `calls` calls after ring_ms, hangs up after talk_ms.
+
+    talk_ms=0: the agent never hangs up; it waits for Asterisk's BYE. Returns when SIPp exits (after
+    `calls` calls, or with an error after timeout_s).
+    """
+    return await _run_sipp(agent_scenario(ring_ms, talk_ms), ["-p", str(int(port))], calls=calls,
+                           timeout_s=timeout_s)
+
+
+async def start_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, timeout_s: float = 60,
+                      bind_timeout_s: float = 5) -> asyncio.Task[SippRun]:
+    """run_agent in the background; returns its task once SIPp listens on the port, so calls can follow.
+
+    Usage: ``agent = await start_agent(5101, 1000, 2000)``, then
+    ``call, answered = await asyncio.gather(place_call(...), agent)``. If SIPp exits before binding
+    (e.g. the port is busy), the task is returned at once and awaiting it gives SIPp's output.
+    """
+    task = asyncio.create_task(run_agent(port, ring_ms, talk_ms, calls=calls, timeout_s=timeout_s))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bind_timeout_s
+    while not task.done():
+        bound = udp_port_bound(port)
+        if bound is None:  # cannot tell: give SIPp the time it usually needs
+            await asyncio.sleep(0.3)
+            break
+        if bound:
+            break
+        if loop.time() > deadline:
+            task.cancel()
+            raise RuntimeError(f"SIPp agent did not bind 127.0.0.1:{port} within {bind_timeout_s}s")
+        await asyncio.sleep(0.05)
+    return task
+
+
+def udp_port_bound(port: int) -> bool | None:
+    """Whether a UDP socket is bound to 127.0.0.1:<port> (or 0.0.0.0), read from /proc/net/udp: a probe
+    bind() could steal the port from a process starting up. None if that file cannot be read."""
+    wanted = {f"0100007F:{port:04X}", f"00000000:{port:04X}"}
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    return any(fields[1] in wanted for fields in (line.split() for line in lines) if len(fields) > 1)
+
+
+async def _run_sipp(xml: str, args: list[str], *, calls: int, timeout_s: float) -> SippRun:
+    """One SIPp process on 127.0.0.1 with its own media port, running `xml` with the role-specific `args`."""
     workdir = Path(tempfile.mkdtemp(prefix="callcontrol-sipp-"))
     scenario_path = workdir / "scenario.xml"
     scenario_path.write_text(xml)
     stats = workdir / "stats.csv"
-    args = ["sipp", SANDBOX_SIP, "-sf", str(scenario_path), "-s", number, "-i", "127.0.0.1",
-            "-p", str(free_port(socket.SOCK_DGRAM)), "-mp", str(free_media_port()),
-            "-key", "caller", caller, "-m", str(calls), "-l", str(limit), "-nostdin",
-            "-timeout", str(int(timeout_s)), "-timeout_error", "-trace_stat", "-stf", str(stats), "-fd", "1"]
-    if rate is not None:
-        args += ["-r", str(rate)]
+    args = ["sipp", *args, "-sf", str(scenario_path), "-i", "127.0.0.1", "-mp", str(free_media_port()),
+            "-m", str(calls), "-nostdin", "-timeout", str(int(timeout_s)), "-timeout_error",
+            "-trace_stat", "-stf", str(stats), "-fd", "1"]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT, cwd=workdir)
     try:
@@ -87,6 +184,11 @@ async def run_sipp(xml: str, number: str, caller: str, *, calls: int = 1, rate: 
     except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
+    except asyncio.CancelledError:  # never leave a SIPp behind (it would hold its ports)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
     successful, failed = _final_counts(stats)
     return SippRun(proc.returncode if proc.returncode is not None else -1,
                    out.decode(errors="replace")[-3000:], successful, failed)

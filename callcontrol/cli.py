@@ -137,7 +137,7 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
     from callcontrol.adapters.flow_files import load_flows
 
     paths = args.paths or [settings.flows_dir]
-    flows, problems = load_flows(paths)
+    flows, problems = load_flows(paths, settings.sounds_dir)
     for problem in problems:
         print(problem)
     errors = sum(1 for p in problems if p.severity == "error")

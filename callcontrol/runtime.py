@@ -40,7 +40,8 @@ class Service:
         self.settings = settings
         self.clock = SystemClock()
         self.catalog = FlowCatalog()
-        self.flow_watcher = FlowWatcher(settings.flows_dir, self.catalog, now=self.clock.now)
+        self.flow_watcher = FlowWatcher(settings.flows_dir, self.catalog, now=self.clock.now,
+                                        sounds_dir=settings.sounds_dir)
         self._engine = make_engine(settings.database_url)
         self.store = SqlCallRecordStore(self._engine)
         self.writer = RecordWriter(self.store)

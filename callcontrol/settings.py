@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     migrations_dir: Path = REPO_ROOT / "migrations"
     recordings_dir: Path = REPO_ROOT / "recordings"
     flows_dir: Path = REPO_ROOT / "ivr_flows"
+    # When set, every prompt of a flow must exist as <sounds_dir>/<language>/<name>.<any format>.
+    sounds_dir: Path | None = None
 
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

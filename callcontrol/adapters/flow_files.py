@@ -12,7 +12,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from callcontrol.core.ivr import Flow, Problem, build_flow
+from callcontrol.core.ivr import Flow, Problem, build_flow, prompt_references
 
 MAX_FILE_BYTES = 1024 * 1024
 # libyaml's safe loader when PyYAML was built with it (about 13x faster), else the pure-Python one.
@@ -120,14 +120,39 @@ def read_plain_yaml(
     return data, reader.locate, reader.problems
 
 
-def load_flow_text(text: bytes, file: str) -> tuple[Flow | None, list[LocatedProblem]]:
-    """Parse and validate one flow document; the version is a hash of its bytes."""
+def load_flow_text(text: bytes, file: str, sounds_dir: Path | None = None) -> tuple[Flow | None, list[LocatedProblem]]:
+    """Parse and validate one flow document; the version is a hash of its bytes.
+
+    With a sounds directory, every prompt must exist there in each of the flow's languages.
+    """
     data, locate, read_problems = read_plain_yaml(text, file)
     if any(p.severity == "error" for p in read_problems):
         return None, read_problems
     version = hashlib.sha256(text).hexdigest()[:12]
     flow, problems = build_flow(data, source=file, version=version)
+    if flow is not None and sounds_dir is not None:
+        missing = missing_prompts(flow, sounds_dir)
+        problems = [*problems, *missing]
+        flow = None if missing else flow
     return flow, read_problems + [locate(problem) for problem in problems]
+
+
+def missing_prompts(flow: Flow, sounds_dir: Path) -> list[Problem]:
+    """Prompts with no sound file (any format) under sounds_dir/<language>/ for one of the flow's languages."""
+    problems = []
+    for path, name in prompt_references(flow):
+        absent = [language for language in flow.languages if not _sound_exists(sounds_dir, language, name)]
+        if absent:
+            problems.append(Problem(path, f"prompt '{name}' is not in the sounds directory {sounds_dir} "
+                                          f"for language(s) {', '.join(absent)}"))
+    return problems
+
+
+def _sound_exists(sounds_dir: Path, language: str, name: str) -> bool:
+    folder = sounds_dir / language
+    if not folder.is_dir():  # Asterisk's layout without language folders
+        folder = sounds_dir
+    return any(folder.glob(f"{name}.*"))
 
 
 def flow_files(paths: Iterable[Path]) -> list[Path]:
@@ -141,7 +166,7 @@ def flow_files(paths: Iterable[Path]) -> list[Path]:
     return [path for path in found if not path.name.endswith(FLOW_TESTS_SUFFIXES)]
 
 
-def load_flows(paths: Iterable[Path]) -> tuple[list[Flow], list[LocatedProblem]]:
+def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[list[Flow], list[LocatedProblem]]:
     """Load every flow file; also reports a dialled number claimed by two flows."""
     flows: list[Flow] = []
     problems: list[LocatedProblem] = []
@@ -153,7 +178,7 @@ def load_flows(paths: Iterable[Path]) -> tuple[list[Flow], list[LocatedProblem]]
         except OSError as exc:
             problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
             continue
-        flow, found = load_flow_text(text, str(path))
+        flow, found = load_flow_text(text, str(path), sounds_dir)
         problems.extend(found)
         if flow is None:
             continue

@@ -48,8 +48,9 @@ def _is_flow_file(_: Change, path: str) -> bool:
 class FlowDirReader:
     """Reads every flow file of a directory; content already read (same path, same bytes) is not parsed again."""
 
-    def __init__(self, flows_dir: Path) -> None:
+    def __init__(self, flows_dir: Path, sounds_dir: Path | None = None) -> None:
         self.flows_dir = flows_dir
+        self.sounds_dir = sounds_dir
         self._cache: dict[str, tuple[str, FlowFile]] = {}  # path -> (sha256 of the bytes, what they gave)
 
     def read(self) -> list[FlowFile]:
@@ -78,7 +79,7 @@ class FlowDirReader:
             if known is not None and known[0] == digest:
                 file = known[1]
             else:
-                flow, problems = load_flow_text(text, source)
+                flow, problems = load_flow_text(text, source, self.sounds_dir)
                 file = FlowFile(source, flow, tuple(str(problem) for problem in problems))
             cache[source] = (digest, file)
             files.append(file)
@@ -103,10 +104,11 @@ class FlowWatcher:
         rescan_ms: int = 5_000,
         retry_s: float = 5.0,
         force_polling: bool | None = None,
+        sounds_dir: Path | None = None,
     ) -> None:
         self.flows_dir = flows_dir
         self.catalog = catalog
-        self._reader = FlowDirReader(flows_dir)
+        self._reader = FlowDirReader(flows_dir, sounds_dir)
         self._now = now
         self._debounce_ms = debounce_ms
         self._rescan_ms = rescan_ms

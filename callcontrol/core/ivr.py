@@ -233,6 +233,20 @@ def node_exits(node: Node) -> list[tuple[str, str]]:
     return []
 
 
+def prompt_references(flow: Flow) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every sound a flow can play, with its path in the document (for checks against a sounds directory)."""
+    references: list[tuple[tuple[str | int, ...], str]] = []
+    for node_id, node in flow.nodes.items():
+        for key in ("prompts", "no_input_prompts", "invalid_prompts"):
+            references.extend((("nodes", node_id, key, index), name)
+                              for index, name in enumerate(getattr(node, key, ())))
+        if isinstance(node, SurveyNode):
+            for number, question in enumerate(node.questions):
+                references.extend((("nodes", node_id, "questions", number, "prompts", index), name)
+                                  for index, name in enumerate(question.prompts))
+    return references
+
+
 def reachable_nodes(flow: Flow) -> set[str]:
     """Node ids a caller can reach from the start node."""
     seen = {flow.start}

@@ -249,14 +249,8 @@ def prompt_references(flow: Flow) -> list[tuple[tuple[str | int, ...], str]]:
 
 def reachable_nodes(flow: Flow) -> set[str]:
     """Node ids a caller can reach from the start node."""
-    seen = {flow.start}
-    pending = [flow.start]
-    while pending:
-        for _, target in node_exits(flow.nodes[pending.pop()]):
-            if target in flow.nodes and target not in seen:
-                seen.add(target)
-                pending.append(target)
-    return seen
+    return _reachable(flow.start, {node_id: [target for _, target in node_exits(node)]
+                                   for node_id, node in flow.nodes.items()})
 
 
 # ---------------------------------------------------------------- validation
@@ -820,11 +814,12 @@ _SILENT = (SetNode, BranchNode, HoursNode, LanguageNode)
 
 
 def _reachable(start: str, exits: Mapping[str, list[str]]) -> set[str]:
+    """Breadth of a graph given as node -> exit targets (targets that are not nodes are not followed)."""
     seen = {start}
     pending = [start]
     while pending:
         for target in exits.get(pending.pop(), []):
-            if target and target not in seen:
+            if target and target in exits and target not in seen:
                 seen.add(target)
                 pending.append(target)
     return seen

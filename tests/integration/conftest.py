@@ -6,13 +6,16 @@ import asyncio
 import os
 import secrets
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from callcontrol.sandbox import AsteriskSandbox
 from tests.integration.harness import REPO, Records, ServiceProcess, eventually
+
+StartWithFlow = Callable[[str, str], Awaitable[ServiceProcess]]
 
 POSTGRES_ADMIN_URL = os.environ.get("CALLCONTROL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HOW_TO_ENABLE = ("real-Asterisk tests need root, debootstrap and sipp (Debian package sip-tester); "
@@ -101,3 +104,23 @@ async def records(sqlite_url: str) -> AsyncIterator[Records]:
     reader = Records(sqlite_url)
     yield reader
     await reader.close()
+
+
+@pytest.fixture
+async def service_with_flow(sandbox: AsteriskSandbox, ami_secret: str, sqlite_url: str,
+                            tmp_path: Path) -> AsyncIterator[StartWithFlow]:
+    """Starts the service on a flows directory holding main.yaml and one test flow; stops it (exit 0) after."""
+    started: list[ServiceProcess] = []
+
+    async def start(file_name: str, flow_yaml: str) -> ServiceProcess:
+        flows = tmp_path / "flows"
+        flows.mkdir()
+        shutil.copy(REPO / "ivr_flows" / "main.yaml", flows / "main.yaml")
+        (flows / file_name).write_text(flow_yaml)
+        service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows)})
+        started.append(service)
+        return await service.start()
+
+    yield start
+    for service in started:
+        assert await service.stop() == 0, service.log_tail()

@@ -16,8 +16,8 @@ import aiohttp
 
 from callcontrol.adapters.ami import AmiClient
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
-from callcontrol.core.calls import CallRecord, CallStatus
-from callcontrol.sipp import free_port, place_call  # noqa: F401  (re-exported for the tests)
+from callcontrol.core.calls import CallRecord, CallStatus, path_label
+from callcontrol.sipp import SippRun, free_port, place_call  # noqa: F401  (re-exported for the tests)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -167,3 +167,29 @@ class AmiObserver:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def labels(record: CallRecord) -> list[str]:
+    """The record's path as the labels logs and flow tests use."""
+    return [path_label(step) for step in record.ivr_path]
+
+
+async def call_and_record(records: Records, caller: str, digits: list[tuple[int, str]], flow_id: str,
+                          agent: asyncio.Task[SippRun] | None = None,
+                          number: str = "5002") -> tuple[SippRun, SippRun | None, CallRecord]:
+    """One call (with an agent SIPp running beside it, if any); returns both SIPp runs and the ended record."""
+    call = place_call(caller, number=number, digits=digits, timeout_s=40)
+    if agent is None:
+        runs = [await call, None]
+    else:
+        try:
+            runs = await asyncio.gather(call, agent)
+        finally:  # never leave an agent SIPp holding the port for the next test
+            agent.cancel()
+            await asyncio.gather(agent, return_exceptions=True)
+    (record,) = await records.ended(1)
+    assert runs[0].returncode == 0, f"{labels(record)}\n{runs[0].output}"
+    if runs[1] is not None:
+        assert runs[1].returncode == 0 and runs[1].successful == 1, f"{labels(record)}\n{runs[1].output}"
+    assert record.flow_id == flow_id and record.dialed_number == number and record.caller_number == caller
+    return runs[0], runs[1], record

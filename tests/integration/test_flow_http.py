@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
 
-from callcontrol.core.calls import CallRecord, EndReason, path_label
-from callcontrol.sipp import SippRun
-from tests.integration.harness import REPO, Records, ServiceProcess, place_call
+from callcontrol.core.calls import EndReason
+from tests.integration.harness import ServiceProcess, call_and_record, labels
 
 HTTP_TIMEOUT_S = 1  # the lookup node's
 SLOW_ANSWER_S = 3  # /api/slow answers this late: well past the node's timeout
@@ -80,46 +78,19 @@ nodes:
 """
 
 
-StartService = Callable[..., Awaitable[ServiceProcess]]
-
-
 @pytest.fixture
-async def start_service(sandbox, ami_secret, sqlite_url, tmp_path, accounts_service) -> AsyncIterator[StartService]:
-    """Starts the service on a flows directory with the test flow and main.yaml; stops it afterwards (exit 0)."""
-    started: list[ServiceProcess] = []
-
+def start_service(service_with_flow, accounts_service):
+    """The service with the lookup test flow calling the local accounts service (endpoint: accounts or slow)."""
     async def start(endpoint: str = "accounts") -> ServiceProcess:
-        flows = tmp_path / "flows"
-        flows.mkdir()
-        shutil.copy(REPO / "ivr_flows" / "main.yaml", flows / "main.yaml")
-        (flows / "lookup.yaml").write_text(http_flow(accounts_service.base_url, endpoint))
-        service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows)})
-        started.append(service)
-        return await service.start()
-
-    yield start
-    for service in started:
-        assert await service.stop() == 0, service.log_tail()
-
-
-async def call_and_record(records: Records, caller: str, digits: list[tuple[int, str]]) -> tuple[SippRun, CallRecord]:
-    """One call to 5002; returns the SIPp run and the ended record."""
-    run = await place_call(caller, number="5002", digits=digits, timeout_s=40)
-    (record,) = await records.ended(1)
-    assert run.returncode == 0, f"{labels(record)}\n{run.output}"
-    assert record.flow_id == "lookup" and record.dialed_number == "5002" and record.caller_number == caller
-    return run, record
-
-
-def labels(record: CallRecord) -> list[str]:
-    return [path_label(step) for step in record.ivr_path]
+        return await service_with_flow("lookup.yaml", http_flow(accounts_service.base_url, endpoint))
+    return start
 
 
 async def test_http_lookup_ok_maps_the_answer_and_branches(start_service, records, accounts_service,
                                                            no_channels_left):
     """A known account is looked up with the caller's number, its tier lands in a variable and picks the branch."""
     await start_service()
-    _, record = await call_and_record(records, "15550701", GOLD_ACCOUNT)
+    _, _, record = await call_and_record(records, "15550701", GOLD_ACCOUNT, "lookup")
 
     assert labels(record) == ["account:12", "lookup[ok]", "tier(case_1)", "gold"]
     assert record.variables == {"account": "12", "tier": "gold"}
@@ -130,7 +101,7 @@ async def test_http_lookup_ok_maps_the_answer_and_branches(start_service, record
 async def test_http_lookup_non_2xx_takes_the_error_exit(start_service, records, accounts_service, no_channels_left):
     """An unknown account gets a 404, recorded with its status, and the lookup takes its error exit."""
     await start_service()
-    _, record = await call_and_record(records, "15550702", UNKNOWN_ACCOUNT)
+    _, _, record = await call_and_record(records, "15550702", UNKNOWN_ACCOUNT, "lookup")
 
     assert labels(record) == ["account:99", "lookup:404[error]", "failed"]
     assert record.variables == {"account": "99"}
@@ -142,7 +113,7 @@ async def test_http_lookup_past_its_timeout_takes_the_timeout_exit(start_service
                                                                    no_channels_left):
     """A service answering after the node's timeout_s is abandoned and the lookup takes its timeout exit."""
     await start_service(endpoint="slow")
-    _, record = await call_and_record(records, "15550703", GOLD_ACCOUNT)
+    _, _, record = await call_and_record(records, "15550703", GOLD_ACCOUNT, "lookup")
 
     assert labels(record) == ["account:12", "lookup[timeout]", "late"]
     assert record.variables == {"account": "12"}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,9 +12,9 @@ import pytest
 import sqlalchemy
 
 from callcontrol.adapters.db.store import make_engine
-from callcontrol.core.calls import CallRecord, EndReason, path_label
-from callcontrol.sipp import SippRun, start_agent
-from tests.integration.harness import REPO, Records, ServiceProcess, place_call
+from callcontrol.core.calls import EndReason
+from callcontrol.sipp import start_agent
+from tests.integration.harness import ServiceProcess, call_and_record, labels
 
 FLOW_TIMEZONE = "Pacific/Kiritimati"  # UTC+14: "today" there is often not today in UTC
 AGENT_PORT = 5101  # agent1001's static contact (dialplan/pjsip.conf)
@@ -73,50 +71,12 @@ nodes:
 """
 
 
-StartService = Callable[..., Awaitable[ServiceProcess]]
-
-
 @pytest.fixture
-async def start_service(sandbox, ami_secret, sqlite_url, tmp_path) -> AsyncIterator[StartService]:
-    """Starts the service on a flows directory with the test flow and main.yaml; stops it afterwards (exit 0)."""
-    started: list[ServiceProcess] = []
-
+def start_service(service_with_flow):
+    """The service with the nodes test flow (holidays: dates its schedule is closed for)."""
     async def start(holidays: Iterable[date] = ()) -> ServiceProcess:
-        flows = tmp_path / "flows"
-        flows.mkdir()
-        shutil.copy(REPO / "ivr_flows" / "main.yaml", flows / "main.yaml")
-        (flows / "nodes.yaml").write_text(nodes_flow(holidays))
-        service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows)})
-        started.append(service)
-        return await service.start()
-
-    yield start
-    for service in started:
-        assert await service.stop() == 0, service.log_tail()
-
-
-async def call_and_record(records: Records, caller: str, digits: list[tuple[int, str]],
-                          agent: asyncio.Task[SippRun] | None = None) -> tuple[SippRun, SippRun | None, CallRecord]:
-    """One call to 5002 (with the agent running beside it, if any); returns both SIPp runs and the ended record."""
-    call = place_call(caller, number="5002", digits=digits, timeout_s=40)
-    if agent is None:
-        runs = [await call, None]
-    else:
-        try:
-            runs = await asyncio.gather(call, agent)
-        finally:  # never leave an agent SIPp holding the port for the next test
-            agent.cancel()
-            await asyncio.gather(agent, return_exceptions=True)
-    (record,) = await records.ended(1)
-    assert runs[0].returncode == 0, f"{labels(record)}\n{runs[0].output}"
-    if runs[1] is not None:
-        assert runs[1].returncode == 0 and runs[1].successful == 1, f"{labels(record)}\n{runs[1].output}"
-    assert record.flow_id == "nodes" and record.dialed_number == "5002" and record.caller_number == caller
-    return runs[0], runs[1], record
-
-
-def labels(record: CallRecord) -> list[str]:
-    return [path_label(step) for step in record.ivr_path]
+        return await service_with_flow("nodes.yaml", nodes_flow(holidays))
+    return start
 
 
 def standalone(digits: str) -> re.Pattern[str]:
@@ -144,7 +104,8 @@ async def test_transfer_answered_then_survey_walks_every_node(start_service, rec
     """Account, secure PIN, say, language, branch, set, a transfer the agent ends, and a survey score are recorded."""
     service = await start_service()
     agent = await start_agent(AGENT_PORT, RING_MS, TALK_MS, timeout_s=40)
-    _, answered, record = await call_and_record(records, "15550601", [*IDENTIFY, *PIN_KEYS, *SCORE_KEY], agent)
+    _, answered, record = await call_and_record(records, "15550601", [*IDENTIFY, *PIN_KEYS, *SCORE_KEY], "nodes",
+                                                agent)
 
     assert labels(record) == [*REACH_TRANSFER, "agent", f"survey:{SCORE}", "bye"]
     assert re.search(r"<-{10} BYE\s+1\s", answered.output), "the agent, not Asterisk, should have hung up"
@@ -164,7 +125,7 @@ async def test_transfer_nobody_answers_takes_the_failed_exit(start_service, reco
     # 32 s (Timer B), and a later test's agent phone would answer that stale INVITE instead of its own call.
     await start_service()
     agent = await start_agent(AGENT_PORT, (RING_TIMEOUT_S + 5) * 1000, 0, timeout_s=40)
-    _, rang, record = await call_and_record(records, "15550602", [*IDENTIFY, *PIN_KEYS], agent)
+    _, rang, record = await call_and_record(records, "15550602", [*IDENTIFY, *PIN_KEYS], "nodes", agent)
 
     assert labels(record) == [*REACH_TRANSFER, "agent:noanswer[transfer_failed]", "sorry", "bye"]
     assert re.search(r"-{10}> CANCEL\s+1\s", rang.output), "Asterisk should have cancelled the ringing agent"
@@ -175,7 +136,7 @@ async def test_transfer_nobody_answers_takes_the_failed_exit(start_service, reco
 async def test_hours_node_takes_the_holiday_exit_on_a_listed_date(start_service, records, no_channels_left):
     """When today (in the flow's timezone) is one of the schedule's holidays, the hours node takes its holiday exit."""
     await start_service(holidays=today_in_flow_timezone())
-    _, _, record = await call_and_record(records, "15550603", [])
+    _, _, record = await call_and_record(records, "15550603", [], "nodes")
 
     assert labels(record) == ["hours(holiday)", "holiday", "bye"]
     assert record.variables == {}
@@ -185,7 +146,7 @@ async def test_hours_node_takes_the_holiday_exit_on_a_listed_date(start_service,
 async def test_input_without_digits_times_out_and_is_exhausted(start_service, records, no_channels_left):
     """A caller who keys nothing at the account input gets no_input, then exhausted, then the goodbye."""
     await start_service()
-    _, _, record = await call_and_record(records, "15550604", [])
+    _, _, record = await call_and_record(records, "15550604", [], "nodes")
 
     assert labels(record) == ["hours(open)", "account[no_input]", "account[exhausted]", "bye"]
     assert record.variables == {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from panoramisk.utils import parse_agi_result
 
-from callcontrol.core.tokens import DTMF_DIGITS, VARIABLE_NAME, VARIABLE_VALUE, is_sound_name
+from callcontrol.core.tokens import DTMF_DIGITS, DTMF_KEYS, VARIABLE_NAME, VARIABLE_VALUE, is_sound_name
 from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 
 log = structlog.get_logger(__name__)
@@ -240,7 +240,7 @@ class AgiConnection:
 
     async def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int,
                              inter_digit_timeout_ms: int, terminator: str) -> str:
-        digits = await self.play(prompts, "0123456789*#") or ""
+        digits = await self.play(prompts, DTMF_KEYS) or ""
         if not digits:
             digits = await self.wait_for_digit(timeout_ms) or ""
         while digits and len(digits) < max_digits and not (terminator and digits.endswith(terminator)):

@@ -11,9 +11,9 @@ from typing import Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcontrol.core.expressions import EvaluationError, Expression, ExpressionError, parse
-from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER, is_sound_name
+from callcontrol.core.tokens import DIALED_NUMBER, DTMF_KEYS, IDENTIFIER, is_sound_name
 
-DIGITS = frozenset("0123456789*#")
+DIGITS = frozenset(DTMF_KEYS)
 MAX_STEPS_PER_CALL = 500
 LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 EXTENSION = re.compile(r"^[0-9]{2,8}\Z")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 # Anchored with \Z, not $: $ also matches before a trailing newline, which would end an AGI command early.
+DTMF_KEYS = "0123456789*#"  # every key a caller can press
+
 SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
 DTMF_DIGITS = re.compile(r"^[0-9*#]*\Z")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")

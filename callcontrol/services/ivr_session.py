@@ -9,6 +9,7 @@ from typing import Any
 
 import callcontrol.core.ivr as ivr
 from callcontrol.core.calls import EndReason
+from callcontrol.core.tokens import DTMF_KEYS
 from callcontrol.services.ports import (
     AgiChannel,
     CallerHungUp,
@@ -18,7 +19,6 @@ from callcontrol.services.ports import (
     HttpLookupFailed,
 )
 
-ALL_DIGITS = "0123456789*#"
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def _play(effect: ivr.Play, io: CallIo) -> ivr.Outcome:
 
 
 async def _collect_digit(effect: ivr.CollectDigit, io: CallIo) -> ivr.Outcome:
-    digit = await io.channel.play(effect.prompts, ALL_DIGITS)
+    digit = await io.channel.play(effect.prompts, DTMF_KEYS)
     if digit is None:
         digit = await io.channel.wait_for_digit(effect.timeout_ms)
     return ivr.NoInput() if digit is None else ivr.DigitPressed(digit)

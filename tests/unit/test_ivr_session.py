@@ -11,7 +11,8 @@ import pytest
 
 from callcontrol.core import ivr
 from callcontrol.core.calls import EndReason
-from callcontrol.services.ivr_session import ALL_DIGITS, run_flow
+from callcontrol.core.tokens import DTMF_KEYS as ALL_DIGITS
+from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)

@@ -13,6 +13,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callcontrol.core.ivr import Flow, Problem, build_flow, prompt_references
+from callcontrol.services.flow_catalog import FlowFile, resolve_claims
 
 MAX_FILE_BYTES = 1024 * 1024
 # libyaml's safe loader when PyYAML was built with it (about 13x faster), else the pure-Python one.
@@ -167,11 +168,9 @@ def flow_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[list[Flow], list[LocatedProblem]]:
-    """Load every flow file; also reports a dialled number claimed by two flows."""
-    flows: list[Flow] = []
+    """Load every flow file; a number or flow id claimed twice stays with the first file (the catalog's rule)."""
     problems: list[LocatedProblem] = []
-    owners: dict[str, Flow] = {}
-    ids: dict[str, Flow] = {}
+    results: dict[str, FlowFile] = {}
     for path in flow_files(paths):
         try:
             text = path.read_bytes()
@@ -180,21 +179,10 @@ def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[l
             continue
         flow, found = load_flow_text(text, str(path), sounds_dir)
         problems.extend(found)
-        if flow is None:
-            continue
-        clash = False
-        if flow.id in ids:
-            problems.append(LocatedProblem(str(path), 1, 1, f"flow id '{flow.id}' is also used by {ids[flow.id].source}"))
-            clash = True
-        for number in flow.numbers:
-            if number in owners:
-                problems.append(LocatedProblem(
-                    str(path), 1, 1, f"number {number} is already answered by flow '{owners[number].id}' "
-                    f"({owners[number].source})"))
-                clash = True
-        if clash:
-            continue
-        ids[flow.id] = flow
-        owners.update({number: flow for number in flow.numbers})
-        flows.append(flow)
+        results[str(path)] = FlowFile(str(path), flow, tuple(str(problem) for problem in found))
+    flows = []
+    for source, (flow, lost) in resolve_claims(results, {}).items():
+        problems.extend(LocatedProblem(source, 1, 1, message) for message in lost)
+        if flow is not None:
+            flows.append(flow)
     return flows, problems

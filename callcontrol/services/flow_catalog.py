@@ -85,7 +85,7 @@ class FlowCatalog:
         """Take what the loader read from the whole directory; swap what new calls see in one assignment."""
         before = self._snapshot.files
         results = {file.source: file for file in files}
-        live = self._resolve(results, before)
+        live = resolve_claims(results, before)
 
         states: dict[str, FlowFileState] = {}
         for source, result in sorted(results.items()):
@@ -100,7 +100,8 @@ class FlowCatalog:
                 flow, loaded_at = previous.flow, previous.loaded_at  # same content: same object, same time
             else:
                 loaded_at = now if flow is not None else None
-            states[source] = FlowFileState(source, status, flow, tuple(result.problems) + clash, loaded_at)
+            lost = tuple(f"{source}:1:1: error: {message}" for message in clash)
+            states[source] = FlowFileState(source, status, flow, tuple(result.problems) + lost, loaded_at)
         for source, previous in before.items():
             if source not in results:
                 states[source] = previous if previous.status == "removed" else FlowFileState(
@@ -111,53 +112,6 @@ class FlowCatalog:
         self._snapshot = _Snapshot(by_number, {state.source: state for state in ordered})  # the one swap
         changed = tuple(state for state in ordered if _differs(before.get(state.source), state))
         return CatalogUpdate(ordered, changed)
-
-    @staticmethod
-    def _resolve(
-        results: Mapping[str, FlowFile], before: Mapping[str, FlowFileState]
-    ) -> dict[str, tuple[Flow | None, tuple[str, ...]]]:
-        """Choose each file's live flow: its new content, else its last good version, else nothing.
-
-        A number or flow id goes to the file whose live flow had it before, if that file still claims it;
-        otherwise to the first claimant (files that had a live flow first, then in file order). A file
-        that loses a claim to a file that loses none falls back to its last good version (whose claims
-        were all its own) or to nothing, and the choice is made again until no file loses a claim.
-        """
-        owners: dict[tuple[str, str], str] = {}
-        for state in before.values():
-            if state.flow is not None:
-                owners.update({key: state.source for key in _claims(state.flow)})
-        incumbents = {source for source, state in before.items() if state.flow is not None}
-        order = sorted(results, key=lambda source: (source not in incumbents, source))
-        choice: dict[str, Flow | None] = {}
-        for source in order:
-            previous = before.get(source)
-            choice[source] = results[source].flow or (previous.flow if previous is not None else None)
-        clashes: dict[str, tuple[str, ...]] = {}
-        while True:
-            winners: dict[tuple[str, str], str] = {}
-            for source in order:
-                flow = choice[source]
-                for key in _claims(flow) if flow is not None else ():
-                    if key not in winners or owners.get(key) == source:
-                        winners[key] = source
-            beaten_by: dict[str, list[tuple[tuple[str, str], str]]] = {}
-            for source in order:
-                flow = choice[source]
-                for key in _claims(flow) if flow is not None else ():
-                    if winners[key] != source:
-                        beaten_by.setdefault(source, []).append((key, winners[key]))
-            if not beaten_by:
-                return {source: (choice[source], clashes.get(source, ())) for source in order}
-            # revert the files beaten by a file that itself keeps all its claims; in a cycle, the last one
-            revert = [source for source, beats in beaten_by.items()
-                      if any(winner not in beaten_by for _, winner in beats)] or [max(beaten_by, key=order.index)]
-            for source in revert:
-                clashes[source] = tuple(_clash_message(source, key, winner, choice[winner])
-                                        for key, winner in beaten_by[source])
-                previous = before.get(source)
-                fallback = previous.flow if previous is not None else None
-                choice[source] = None if choice[source] is fallback else fallback
 
     def for_number(self, dialed_number: str) -> Flow | None:
         return self._snapshot.by_number.get(dialed_number)
@@ -182,17 +136,67 @@ class FlowCatalog:
         return [state.flow for state in self._snapshot.files.values() if state.flow is not None]
 
 
+def resolve_claims(
+    results: Mapping[str, FlowFile], before: Mapping[str, FlowFileState]
+) -> dict[str, tuple[Flow | None, tuple[str, ...]]]:
+    """Choose each file's live flow: its new content, else its last good version, else nothing.
+
+    The one rule for numbers and flow ids claimed twice (the service's catalog and `flows check` use it);
+    returns each file's live flow and the messages of the claims it lost.
+
+    A number or flow id goes to the file whose live flow had it before, if that file still claims it;
+    otherwise to the first claimant (files that had a live flow first, then in file order). A file
+    that loses a claim to a file that loses none falls back to its last good version (whose claims
+    were all its own) or to nothing, and the choice is made again until no file loses a claim.
+    """
+    owners: dict[tuple[str, str], str] = {}
+    for state in before.values():
+        if state.flow is not None:
+            owners.update({key: state.source for key in _claims(state.flow)})
+    incumbents = {source for source, state in before.items() if state.flow is not None}
+    order = sorted(results, key=lambda source: (source not in incumbents, source))
+    choice: dict[str, Flow | None] = {}
+    for source in order:
+        previous = before.get(source)
+        choice[source] = results[source].flow or (previous.flow if previous is not None else None)
+    clashes: dict[str, tuple[str, ...]] = {}
+    while True:
+        winners: dict[tuple[str, str], str] = {}
+        for source in order:
+            flow = choice[source]
+            for key in _claims(flow) if flow is not None else ():
+                if key not in winners or owners.get(key) == source:
+                    winners[key] = source
+        beaten_by: dict[str, list[tuple[tuple[str, str], str]]] = {}
+        for source in order:
+            flow = choice[source]
+            for key in _claims(flow) if flow is not None else ():
+                if winners[key] != source:
+                    beaten_by.setdefault(source, []).append((key, winners[key]))
+        if not beaten_by:
+            return {source: (choice[source], clashes.get(source, ())) for source in order}
+        # revert the files beaten by a file that itself keeps all its claims; in a cycle, the last one
+        revert = [source for source, beats in beaten_by.items()
+                  if any(winner not in beaten_by for _, winner in beats)] or [max(beaten_by, key=order.index)]
+        for source in revert:
+            clashes[source] = tuple(_clash_message(key, winner, choice[winner])
+                                    for key, winner in beaten_by[source])
+            previous = before.get(source)
+            fallback = previous.flow if previous is not None else None
+            choice[source] = None if choice[source] is fallback else fallback
+
+
 def _claims(flow: Flow) -> list[tuple[str, str]]:
     """What a flow claims for itself alone: its id and each of its numbers."""
     return [("id", flow.id), *(("number", number) for number in flow.numbers)]
 
 
-def _clash_message(source: str, key: tuple[str, str], winner: str, winner_flow: Flow | None) -> str:
+def _clash_message(key: tuple[str, str], winner: str, winner_flow: Flow | None) -> str:
     kind, value = key
     if kind == "id":
-        return f"{source}:1:1: error: flow id '{value}' is also used by {winner}"
+        return f"flow id '{value}' is also used by {winner}"
     flow_id = winner_flow.id if winner_flow is not None else "?"
-    return f"{source}:1:1: error: number {value} is already answered by flow '{flow_id}' ({winner})"
+    return f"number {value} is already answered by flow '{flow_id}' ({winner})"
 
 
 def _differs(before: FlowFileState | None, after: FlowFileState) -> bool:

@@ -257,7 +257,8 @@ def reachable_nodes(flow: Flow) -> set[str]:
 
 _Path = tuple[Union[str, int], ...]
 _TOP_KEYS = {"id": True, "numbers": True, "start": True, "nodes": True, "description": False, "language": False,
-             "languages": False, "timezone": False, "allow": False, "schedules": False}
+             "languages": False, "timezone": False, "allow": False, "schedules": False,
+             "tests": False}  # tests: flow test cases, read by the flow test runner, not by the engine
 _COMMON = {"type": True, "description": False}
 _NODE_KEYS: dict[str, dict[str, bool]] = {
     "play": {**_COMMON, "prompts": True, "next": True},

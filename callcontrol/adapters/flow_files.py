@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from callcontrol.core.ivr import Flow, Problem, build_flow, prompt_references
-from callcontrol.services.flow_catalog import FlowFile, resolve_claims
+from callcontrol.services.flow_catalog import Claim, FlowFile, resolve_claims
 
 MAX_FILE_BYTES = 1024 * 1024
 # libyaml's safe loader when PyYAML was built with it (about 13x faster), else the pure-Python one.
@@ -40,7 +40,8 @@ class _Reader:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.positions: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.positions: dict[tuple[Any, ...], tuple[int, int]] = {}  # a mapping's value: where its key is
+        self.value_positions: dict[tuple[Any, ...], tuple[int, int]] = {}  # where the value itself starts
         self.problems: list[LocatedProblem] = []
         self._seen: set[int] = set()
         self._scalars = SafeConstructor()
@@ -49,7 +50,7 @@ class _Reader:
         self.problems.append(LocatedProblem(self.file, node.start_mark.line + 1, node.start_mark.column + 1, message))
 
     def read(self, node: Node, path: tuple[Any, ...] = (), depth: int = 0) -> Any:
-        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.positions[path] = self.value_positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if id(node) in self._seen:
             self._problem(node, "YAML anchors and aliases are not allowed in flows")
             return None
@@ -97,28 +98,37 @@ def read_plain_yaml(
     Problem whose path is inside the document) at file:line:col, and the problems met while reading;
     `what` names the kind of file in the message for an empty one.
     """
+    data, reader, problems = _read_document(text, file, what)
+    if reader is not None:
+        return data, reader.locate, problems
+
     def nowhere(problem: Problem) -> LocatedProblem:
         return LocatedProblem(file, 1, 1, problem.message, problem.severity)
 
+    return None, nowhere, problems
+
+
+def _read_document(text: bytes, file: str, what: str) -> tuple[Any, _Reader | None, list[LocatedProblem]]:
+    """read_plain_yaml's work; the reader (None when the text was not even YAML) knows where every path is."""
     if len(text) > MAX_FILE_BYTES:
-        return None, nowhere, [LocatedProblem(file, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
+        return None, None, [LocatedProblem(file, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
     try:
         root = yaml.compose(text.decode("utf-8"), Loader=_SAFE_LOADER)
     except UnicodeDecodeError:
-        return None, nowhere, [LocatedProblem(file, 1, 1, "file is not UTF-8 text")]
+        return None, None, [LocatedProblem(file, 1, 1, "file is not UTF-8 text")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, nowhere, [LocatedProblem(file, line, column, f"YAML syntax: {exc.problem or exc.context}")]
+        return None, None, [LocatedProblem(file, line, column, f"YAML syntax: {exc.problem or exc.context}")]
     except (yaml.YAMLError, RecursionError) as exc:
-        return None, nowhere, [LocatedProblem(file, 1, 1, f"YAML syntax: {exc}")]
+        return None, None, [LocatedProblem(file, 1, 1, f"YAML syntax: {exc}")]
     if root is None:
-        return None, nowhere, [LocatedProblem(file, 1, 1, f"empty {what} file")]
+        return None, None, [LocatedProblem(file, 1, 1, f"empty {what} file")]
     reader = _Reader(file)
     data = reader.read(root)
     if any(p.severity == "error" for p in reader.problems):
-        return None, reader.locate, reader.problems
-    return data, reader.locate, reader.problems
+        return None, reader, reader.problems
+    return data, reader, reader.problems
 
 
 def load_flow_text(text: bytes, file: str, sounds_dir: Path | None = None) -> tuple[Flow | None, list[LocatedProblem]]:
@@ -126,16 +136,37 @@ def load_flow_text(text: bytes, file: str, sounds_dir: Path | None = None) -> tu
 
     With a sounds directory, every prompt must exist there in each of the flow's languages.
     """
-    data, locate, read_problems = read_plain_yaml(text, file)
-    if any(p.severity == "error" for p in read_problems):
-        return None, read_problems
+    flow_file, problems = load_flow_file(text, file, sounds_dir)
+    return flow_file.flow, problems
+
+
+def load_flow_file(text: bytes, file: str, sounds_dir: Path | None = None) -> tuple[FlowFile, list[LocatedProblem]]:
+    """load_flow_text, as the catalog takes it: also where the file writes its id and numbers (for clashes)."""
+    data, reader, read_problems = _read_document(text, file, "flow")
+    if reader is None or any(p.severity == "error" for p in read_problems):
+        return FlowFile(file, None, tuple(str(problem) for problem in read_problems)), read_problems
     version = hashlib.sha256(text).hexdigest()[:12]
     flow, problems = build_flow(data, source=file, version=version)
     if flow is not None and sounds_dir is not None:
         missing = missing_prompts(flow, sounds_dir)
         problems = [*problems, *missing]
         flow = None if missing else flow
-    return flow, read_problems + [locate(problem) for problem in problems]
+    located = read_problems + [reader.locate(problem) for problem in problems]
+    return FlowFile(file, flow, tuple(str(problem) for problem in located), _claim_positions(data, reader)), located
+
+
+def _claim_positions(data: Any, reader: _Reader) -> dict[Claim, tuple[int, int]]:
+    """Where a flow document writes its id value and each of its numbers."""
+    if not isinstance(data, Mapping):
+        return {}
+    positions: dict[Claim, tuple[int, int]] = {}
+    flow_id, numbers = data.get("id"), data.get("numbers")
+    if isinstance(flow_id, str):
+        positions[("id", flow_id)] = reader.value_positions[("id",)]
+    for index, number in enumerate(numbers if isinstance(numbers, list) else []):
+        if isinstance(number, str):
+            positions.setdefault(("number", number), reader.value_positions[("numbers", index)])
+    return positions
 
 
 def missing_prompts(flow: Flow, sounds_dir: Path) -> list[Problem]:
@@ -177,12 +208,11 @@ def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[l
         except OSError as exc:
             problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
             continue
-        flow, found = load_flow_text(text, str(path), sounds_dir)
+        results[str(path)], found = load_flow_file(text, str(path), sounds_dir)
         problems.extend(found)
-        results[str(path)] = FlowFile(str(path), flow, tuple(str(problem) for problem in found))
     flows = []
     for source, (flow, lost) in resolve_claims(results, {}).items():
-        problems.extend(LocatedProblem(source, 1, 1, message) for message in lost)
+        problems.extend(LocatedProblem(source, claim.line, claim.column, claim.message) for claim in lost)
         if flow is not None:
             flows.append(flow)
     return flows, problems

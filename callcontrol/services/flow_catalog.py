@@ -25,13 +25,29 @@ from callcontrol.core.ivr import Flow
 FileStatus = Literal["ok", "ok_with_warnings", "error", "removed"]
 
 
+Claim = tuple[str, str]  # ("id", flow id) or ("number", dialled number): what a flow claims for itself alone
+
+
 @dataclass(frozen=True)
 class FlowFile:
-    """What the loader made of one flow file: its Flow (None if invalid) and its problems as file:line:col text."""
+    """What the loader made of one flow file: its Flow (None if invalid) and its problems as file:line:col text.
+
+    claim_positions: where the file writes each of its claims, (line, column); 1:1 for a claim not in it.
+    """
 
     source: str
     flow: Flow | None
     problems: tuple[str, ...] = ()
+    claim_positions: Mapping[Claim, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LostClaim:
+    """A number or flow id that a file claims and another file keeps, with where the losing file writes it."""
+
+    message: str
+    line: int = 1
+    column: int = 1
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,7 @@ class FlowCatalog:
                 flow, loaded_at = previous.flow, previous.loaded_at  # same content: same object, same time
             else:
                 loaded_at = now if flow is not None else None
-            lost = tuple(f"{source}:1:1: error: {message}" for message in clash)
+            lost = tuple(f"{source}:{claim.line}:{claim.column}: error: {claim.message}" for claim in clash)
             states[source] = FlowFileState(source, status, flow, tuple(result.problems) + lost, loaded_at)
         for source, previous in before.items():
             if source not in results:
@@ -138,11 +154,11 @@ class FlowCatalog:
 
 def resolve_claims(
     results: Mapping[str, FlowFile], before: Mapping[str, FlowFileState]
-) -> dict[str, tuple[Flow | None, tuple[str, ...]]]:
+) -> dict[str, tuple[Flow | None, tuple[LostClaim, ...]]]:
     """Choose each file's live flow: its new content, else its last good version, else nothing.
 
     The one rule for numbers and flow ids claimed twice (the service's catalog and `flows check` use it);
-    returns each file's live flow and the messages of the claims it lost.
+    returns each file's live flow and the claims it lost, each at the line:col where that file writes it.
 
     A number or flow id goes to the file whose live flow had it before, if that file still claims it;
     otherwise to the first claimant (files that had a live flow first, then in file order). A file
@@ -159,7 +175,7 @@ def resolve_claims(
     for source in order:
         previous = before.get(source)
         choice[source] = results[source].flow or (previous.flow if previous is not None else None)
-    clashes: dict[str, tuple[str, ...]] = {}
+    clashes: dict[str, tuple[LostClaim, ...]] = {}
     while True:
         winners: dict[tuple[str, str], str] = {}
         for source in order:
@@ -179,7 +195,8 @@ def resolve_claims(
         revert = [source for source, beats in beaten_by.items()
                   if any(winner not in beaten_by for _, winner in beats)] or [max(beaten_by, key=order.index)]
         for source in revert:
-            clashes[source] = tuple(_clash_message(key, winner, choice[winner])
+            positions = results[source].claim_positions
+            clashes[source] = tuple(LostClaim(_clash_message(key, winner, choice[winner]), *positions.get(key, (1, 1)))
                                     for key, winner in beaten_by[source])
             previous = before.get(source)
             fallback = previous.flow if previous is not None else None

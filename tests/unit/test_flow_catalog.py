@@ -119,7 +119,8 @@ def test_deleted_file_is_removed_and_its_numbers_stop_answering() -> None:
     update = catalog.apply([good(make_flow())], T1)
     assert catalog.for_number("6000") is None and catalog.for_number("5000") is not None
     state = catalog.file(SALES)
-    assert state is not None and (state.status, state.id, state.version, state.numbers) == ("removed", "sales", None, ())
+    assert state is not None
+    assert (state.status, state.id, state.version, state.numbers) == ("removed", "sales", None, ())
     assert [(s.source, s.status) for s in update.changed] == [(SALES, "removed")]
     assert catalog.apply([good(make_flow())], T2).changed == ()  # removed once, not again
 
@@ -175,6 +176,20 @@ def test_newcomer_reusing_a_flow_id_is_an_error() -> None:
     assert catalog.for_number("6000") is None and catalog.for_number("5000") is main
 
 
+def test_lost_claims_are_reported_where_the_file_writes_them() -> None:
+    """With the loader's claim positions, each lost claim is at its line:col; a claim with no position is at 1:1."""
+    catalog = FlowCatalog()
+    main = make_flow()
+    catalog.apply([good(main)], T0)
+    newcomer = make_flow("main", ["7000", "5000"], "n1", A_FIRST)
+    positions = {("id", "main"): (1, 5), ("number", "7000"): (2, 11)}  # no position for 5000
+    catalog.apply([FlowFile(A_FIRST, newcomer, (), positions), good(main)], T1)
+    state = catalog.file(A_FIRST)
+    assert state is not None and state.status == "error"
+    assert state.problems == (f"{A_FIRST}:1:5: error: flow id 'main' is also used by {MAIN}",
+                              f"{A_FIRST}:1:1: error: number 5000 is already answered by flow 'main' ({MAIN})")
+
+
 def test_edit_that_claims_another_flows_number_falls_back_to_the_last_good_version() -> None:
     """An edit adding a number another file answers is refused; the file's previous version stays live."""
     catalog = FlowCatalog()
@@ -190,7 +205,8 @@ def test_edit_that_claims_another_flows_number_falls_back_to_the_last_good_versi
 def test_two_newcomers_on_one_number_the_first_file_wins() -> None:
     """Two new files claiming the same number at once: the first in file order gets it, the other is in error."""
     catalog = FlowCatalog()
-    first, second = make_flow("one", ["8000"], "o1", "flows/one.yaml"), make_flow("two", ["8000"], "t1", "flows/two.yaml")
+    first = make_flow("one", ["8000"], "o1", "flows/one.yaml")
+    second = make_flow("two", ["8000"], "t1", "flows/two.yaml")
     catalog.apply([good(second), good(first)], T0)
     assert catalog.for_number("8000") is first
     state = catalog.file("flows/two.yaml")

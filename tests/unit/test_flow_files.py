@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.adapters.flow_files import MAX_DEPTH, MAX_FILE_BYTES, LocatedProblem, load_flow_text, load_flows
+from callcontrol.adapters.flow_files import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    LocatedProblem,
+    load_flow_file,
+    load_flow_text,
+    load_flows,
+)
+from callcontrol.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN_YAML = (REPO / "ivr_flows" / "main.yaml").read_bytes()
@@ -238,22 +246,50 @@ def write(tmp_path: Path, name: str, text: bytes) -> Path:
 
 
 def test_two_flows_claiming_one_number_reject_the_second(tmp_path: Path) -> None:
-    """When two files answer the same number, the later one is refused with a message naming the first."""
+    """When two files answer the same number, the later one is refused at that number's line:col, naming the first."""
     first = write(tmp_path, "a.yaml", GOOD)
     second = write(tmp_path, "b.yaml", GOOD.replace(b"id: demo", b"id: other"))
     flows, problems = load_flows([tmp_path])
     assert [f.id for f in flows] == ["demo"]
     assert messages(problems) == [
-        f"{second}:1:1: error: number 6000 is already answered by flow 'demo' ({first})"]
+        f"{second}:2:11: error: number 6000 is already answered by flow 'demo' ({first})"]
+
+
+def test_a_clashing_number_in_a_block_list_is_located_at_its_item(tmp_path: Path) -> None:
+    """In a block list of numbers, the clash points at the item that is taken, not at the other numbers."""
+    write(tmp_path, "a.yaml", GOOD)
+    second = write(tmp_path, "b.yaml", GOOD.replace(b"id: demo", b"id: other").replace(
+        b'numbers: ["6000"]', b'numbers:\n  - "6001"\n  - "6000"'))
+    flows, problems = load_flows([tmp_path])
+    assert [f.id for f in flows] == ["demo"]
+    assert [(p.file, p.line, p.column) for p in problems] == [(str(second), 4, 5)]
+    assert "number 6000 is already answered by flow 'demo'" in problems[0].message
 
 
 def test_two_flows_with_one_id_reject_the_second(tmp_path: Path) -> None:
-    """Flow ids are unique across files."""
-    write(tmp_path, "a.yaml", GOOD)
+    """Flow ids are unique across files; the clash points at the second file's id value."""
+    first = write(tmp_path, "a.yaml", GOOD)
     second = write(tmp_path, "b.yml", GOOD.replace(b'"6000"', b'"6001"'))
     flows, problems = load_flows([tmp_path])
     assert [f.numbers for f in flows] == [("6000",)]
-    assert len(problems) == 1 and problems[0].file == str(second) and "flow id 'demo'" in problems[0].message
+    assert messages(problems) == [f"{second}:1:5: error: flow id 'demo' is also used by {first}"]
+
+
+def test_flows_check_prints_clashes_at_their_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`callcontrol flows check` shows a lost claim at the line:col of the claim, and exits 1."""
+    write(tmp_path, "a.yaml", GOOD)
+    second = write(tmp_path, "b.yaml", GOOD.replace(b"id: demo", b"id: other"))
+    assert main(["flows", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{second}:2:11: error: number 6000 is already answered by flow 'demo'" in out
+
+
+def test_flow_file_records_where_its_claims_are_written() -> None:
+    """The catalog's view of a file carries the line:col of its id value and of each number."""
+    flow_file, problems = load_flow_file(GOOD.replace(b'["6000"]', b'["6000", "6001"]'), "demo.yaml")
+    assert problems == [] and flow_file.flow is not None
+    assert dict(flow_file.claim_positions) == {("id", "demo"): (1, 5), ("number", "6000"): (2, 11),
+                                               ("number", "6001"): (2, 19)}
 
 
 def test_directory_expansion_takes_only_yaml_files_in_sorted_order(tmp_path: Path) -> None:

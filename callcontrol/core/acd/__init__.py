@@ -1,0 +1,1 @@
+"""Automatic call distribution, pure: agent states, queues with skills and escalation, and the router."""

@@ -1,0 +1,289 @@
+"""ACD model: agents, queues, calls, skill requirements and escalation rules, as validated immutable values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Union
+
+MIN_LEVEL = 1
+MAX_LEVEL = 10
+
+
+class InvalidConfig(ValueError):
+    """An agent, queue or call definition that cannot be used (the message names the field)."""
+
+
+class Strategy(StrEnum):
+    """How a queue picks among several free agents eligible for one call (see docs/acd.md)."""
+
+    LONGEST_IDLE = "longest_idle"  # earliest available-since first
+    BEST_SKILL = "best_skill"  # highest sum of levels on the call's required skills, ties by idle time
+    FEWEST_CALLS = "fewest_calls"  # fewest answered calls today, ties by idle time
+    LEAST_TALK_TIME = "least_talk_time"  # least talk time today, ties by idle time
+    ROUND_ROBIN = "round_robin"  # next agent id after the one last offered a call from this queue
+    RANDOM = "random"  # a draw from the Distributor's own random.Random (seeded: deterministic)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A person who takes queue calls: skills with levels 1-10, teams, and an optional wrap-up override."""
+
+    id: str
+    name: str
+    endpoint: str  # what to dial, e.g. PJSIP/agent1001
+    skills: Mapping[str, int] = field(default_factory=dict)
+    teams: frozenset[str] = frozenset()
+    wrap_up_s: float | None = None  # None: the wrap-up time of the queue the call came from
+
+    def __post_init__(self) -> None:
+        _require_text(self.id, "agent id")
+        _require_text(self.endpoint, f"agent {self.id}: endpoint")
+        object.__setattr__(self, "skills", _levels(self.skills, f"agent {self.id}: skill", MIN_LEVEL))
+        object.__setattr__(self, "teams", frozenset(self.teams))
+        if self.wrap_up_s is not None and self.wrap_up_s < 0:
+            raise InvalidConfig(f"agent {self.id}: wrap_up_s must be >= 0")
+
+
+# ---------------------------------------------------------------- escalation
+
+
+@dataclass(frozen=True)
+class RelaxSkill:
+    """Lower the minimum level of a skill (queue's or call's); 0 means the skill is no longer required."""
+
+    skill: str
+    min_level: int
+
+
+@dataclass(frozen=True)
+class DropPreferred:
+    """Stop requiring one of the queue's preferred skills."""
+
+    skill: str
+
+
+@dataclass(frozen=True)
+class AddTeam:
+    """Also accept agents of this team (no effect on a queue that already accepts any team)."""
+
+    team: str
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """Move the call to another queue: it keeps its original arrival time and starts a new stint there."""
+
+    queue_id: str
+
+
+EscalationAction = Union[RelaxSkill, DropPreferred, AddTeam, Overflow]
+
+
+@dataclass(frozen=True)
+class EscalationRule:
+    """After the call has waited `after_s` seconds in this queue, apply `action` (rules accumulate)."""
+
+    after_s: float
+    action: EscalationAction
+
+
+# ---------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A queue: who may serve it (skills, teams), how agents are picked, and its limits and thresholds.
+
+    Preferred skills are required like the others until an escalation rule drops them; required skills can
+    only be relaxed (RelaxSkill). `priority` is the default priority of its calls (higher first); `weight`
+    scales wait time when an agent serving several queues chooses among their callers of equal priority.
+    """
+
+    id: str
+    name: str
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    preferred_skills: Mapping[str, int] = field(default_factory=dict)
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    priority: int = 0
+    weight: float = 1.0
+    ring_timeout_s: float = 15.0
+    wrap_up_s: float = 0.0
+    max_wait_s: float | None = None  # the call times out of the queue (Outcome.timed_out) after this wait
+    max_length: int | None = None  # calls in the queue (waiting or ringing); more are refused (QueueFull)
+    service_level_s: float = 20.0
+    callback_allowed: bool = False
+    short_abandon_s: float = 5.0
+    teams: frozenset[str] = frozenset()  # empty: any team
+    escalations: tuple[EscalationRule, ...] = ()
+    expected_handle_s: float = 180.0  # handle time assumed by the wait estimate before any call was handled
+
+    def __post_init__(self) -> None:
+        _require_text(self.id, "queue id")
+        where = f"queue {self.id}"
+        object.__setattr__(self, "required_skills", _levels(self.required_skills, f"{where}: required skill",
+                                                            MIN_LEVEL))
+        object.__setattr__(self, "preferred_skills", _levels(self.preferred_skills, f"{where}: preferred skill",
+                                                             MIN_LEVEL))
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
+        object.__setattr__(self, "teams", frozenset(self.teams))
+        if self.weight <= 0:
+            raise InvalidConfig(f"{where}: weight must be > 0")
+        if self.ring_timeout_s <= 0:
+            raise InvalidConfig(f"{where}: ring_timeout_s must be > 0")
+        for name in ("wrap_up_s", "service_level_s", "short_abandon_s"):
+            if getattr(self, name) < 0:
+                raise InvalidConfig(f"{where}: {name} must be >= 0")
+        if self.expected_handle_s <= 0:
+            raise InvalidConfig(f"{where}: expected_handle_s must be > 0")
+        if self.max_wait_s is not None and self.max_wait_s <= 0:
+            raise InvalidConfig(f"{where}: max_wait_s must be > 0")
+        if self.max_length is not None and self.max_length < 1:
+            raise InvalidConfig(f"{where}: max_length must be >= 1")
+        rules = tuple(sorted(self.escalations, key=lambda rule: rule.after_s))  # stable: equal times keep order
+        object.__setattr__(self, "escalations", rules)
+        for index, rule in enumerate(rules):
+            _check_rule(where, rule, self)
+            if isinstance(rule.action, Overflow) and index != len(rules) - 1:
+                raise InvalidConfig(f"{where}: rules after an overflow are never reached")
+
+    @property
+    def overflow(self) -> EscalationRule | None:
+        """The overflow rule, if any (always the last rule)."""
+        last = self.escalations[-1] if self.escalations else None
+        return last if last is not None and isinstance(last.action, Overflow) else None
+
+
+def _check_rule(where: str, rule: EscalationRule, queue: Queue) -> None:
+    if rule.after_s < 0:
+        raise InvalidConfig(f"{where}: escalation after_s must be >= 0")
+    action = rule.action
+    if isinstance(action, RelaxSkill):
+        _require_text(action.skill, f"{where}: relaxed skill")
+        if not 0 <= action.min_level <= MAX_LEVEL:
+            raise InvalidConfig(f"{where}: relaxed level of {action.skill} must be 0-{MAX_LEVEL}")
+    elif isinstance(action, DropPreferred):
+        if action.skill not in queue.preferred_skills:
+            raise InvalidConfig(f"{where}: cannot drop {action.skill}: not a preferred skill")
+    elif isinstance(action, AddTeam):
+        _require_text(action.team, f"{where}: added team")
+    elif isinstance(action, Overflow):
+        if action.queue_id == queue.id:
+            raise InvalidConfig(f"{where}: a queue cannot overflow to itself")
+    else:
+        raise InvalidConfig(f"{where}: unknown escalation action {action!r}")
+
+
+# ---------------------------------------------------------------- call
+
+
+@dataclass(frozen=True)
+class Call:
+    """A caller asking for a queue: `arrived_at` is the original arrival, kept when the caller comes back.
+
+    `skills` are the call's own requirements (from the IVR's queue node) on top of the queue's; `priority`
+    None means the queue's default priority.
+    """
+
+    id: str
+    queue_id: str
+    arrived_at: datetime
+    priority: int | None = None
+    skills: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_text(self.id, "call id")
+        if self.arrived_at.tzinfo is None:
+            raise InvalidConfig(f"call {self.id}: arrived_at must be timezone-aware")
+        object.__setattr__(self, "skills", _levels(self.skills, f"call {self.id}: skill", MIN_LEVEL))
+
+
+# ---------------------------------------------------------------- requirements
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What an agent needs to take a call at a given escalation level: skills >= levels, and a team."""
+
+    skills: tuple[tuple[str, int], ...]  # (skill, minimum level), sorted by skill
+    teams: frozenset[str] | None  # None: any team
+
+    def admits(self, skills: Mapping[str, int], teams: frozenset[str]) -> bool:
+        """True when an agent with these skills and teams qualifies (the router's hot path)."""
+        if self.teams is not None and self.teams.isdisjoint(teams):
+            return False
+        for skill, level in self.skills:
+            if skills.get(skill, 0) < level:
+                return False
+        return True
+
+    def shortfalls(self, skills: Mapping[str, int], teams: frozenset[str]) -> list[str]:
+        """Why an agent does not qualify, one phrase per unmet condition (empty when it qualifies)."""
+        reasons = []
+        if self.teams is not None and self.teams.isdisjoint(teams):
+            reasons.append(f"not in team {' or '.join(sorted(self.teams))}")
+        for skill, level in self.skills:
+            have = skills.get(skill, 0)
+            if have == 0:
+                reasons.append(f"skill {skill} missing (required {level})")
+            elif have < level:
+                reasons.append(f"skill {skill} level {have} < required {level}")
+        return reasons
+
+    def score(self, skills: Mapping[str, int]) -> int:
+        """The agent's summed levels on the required skills (the best_skill strategy's measure)."""
+        return sum(skills.get(skill, 0) for skill, _ in self.skills)
+
+    def __str__(self) -> str:
+        skills = ", ".join(f"{skill}>={level}" for skill, level in self.skills) or "no skills"
+        teams = "any team" if self.teams is None else "team " + " or ".join(sorted(self.teams))
+        return f"{skills}; {teams}"
+
+
+def requirement(queue: Queue, level: int, call_skills: Mapping[str, int] | None = None) -> Requirement:
+    """The requirement of a call in `queue` once its first `level` escalation rules have applied.
+
+    Required, still-preferred and call skills merge (highest minimum wins); then every reached RelaxSkill caps
+    its skill's minimum (0 removes it); every reached AddTeam widens the teams. Overflow rules do not change it.
+    """
+    preferred = dict(queue.preferred_skills)
+    relaxed: dict[str, int] = {}
+    teams = set(queue.teams) if queue.teams else None
+    for rule in queue.escalations[:level]:
+        action = rule.action
+        if isinstance(action, RelaxSkill):
+            relaxed[action.skill] = min(relaxed.get(action.skill, MAX_LEVEL), action.min_level)
+        elif isinstance(action, DropPreferred):
+            preferred.pop(action.skill, None)
+        elif isinstance(action, AddTeam) and teams is not None:
+            teams.add(action.team)
+    merged = dict(queue.required_skills)
+    for source in (preferred, call_skills or {}):
+        for skill, minimum in source.items():
+            merged[skill] = max(merged.get(skill, 0), minimum)
+    for skill, cap in relaxed.items():
+        if skill in merged:
+            merged[skill] = min(merged[skill], cap)
+    skills = tuple(sorted((skill, minimum) for skill, minimum in merged.items() if minimum > 0))
+    return Requirement(skills, frozenset(teams) if teams is not None else None)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _require_text(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidConfig(f"{what} must be a non-empty string")
+
+
+def _levels(levels: Mapping[str, int], what: str, lowest: int) -> Mapping[str, int]:
+    checked = {}
+    for skill, level in dict(levels).items():
+        _require_text(skill, what)
+        if isinstance(level, bool) or not isinstance(level, int) or not lowest <= level <= MAX_LEVEL:
+            raise InvalidConfig(f"{what} {skill}: level must be an integer {lowest}-{MAX_LEVEL}, not {level!r}")
+        checked[skill] = level
+    return MappingProxyType(checked)

@@ -1,8 +1,9 @@
-"""Flow test files (<flow>.tests.yaml beside <flow>.yaml): reading them safely and the `flows test` command.
+"""Flow test cases (a flow file's `tests:` key, or <flow>.tests.yaml beside it): reading them and `flows test`.
 
 A test file names the flow it tests by id and lists cases (see ivr_flows/main.tests.yaml for the
-format). Problems in a test file are reported at file:line:col like flow problems; a case with a
-problem is not run, a file whose top level is wrong runs no case.
+format); a flow file's `tests:` key is such a list of cases for the flow in that file. Both are read by
+the same case parser. Problems are reported at file:line:col like flow problems; a case with a problem
+is not run, a test file whose top level is wrong runs no case.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ Locate = Callable[[Problem], LocatedProblem]
 
 @dataclass(frozen=True)
 class FlowTestFile:
+    """Cases for one flow, read from `file`: a test file, or the flow file itself (its `tests:` key)."""
+
     file: str
     flow_id: str
     cases: tuple[FlowTestCase, ...]
@@ -103,6 +106,16 @@ def load_flow_test_text(
     return suite, problems + [locate(problem) for problem in check.problems]
 
 
+def load_in_file_tests(text: bytes, file: str, flow: Flow) -> tuple[FlowTestFile | None, list[LocatedProblem]]:
+    """Read the `tests:` key of the flow file that holds `flow` (None when it has none); bad cases are left out."""
+    data, locate, problems = read_plain_yaml(text, file)
+    if any(p.severity == "error" for p in problems) or not isinstance(data, Mapping) or "tests" not in data:
+        return None, [problem for problem in problems if problem.severity == "error"]
+    check = _Checker()
+    cases = _build_cases(check, data["tests"], ("tests",), file, flow, locate)
+    return FlowTestFile(file, flow.id, cases), [locate(problem) for problem in check.problems]
+
+
 def _build_file(
     check: _Checker, data: Any, file: str, flows: Mapping[str, Flow], locate: Locate
 ) -> FlowTestFile | None:
@@ -118,24 +131,31 @@ def _build_file(
             check.error(("flow",), f"no flow with id {flow_id!r} was loaded (loaded: {known})")
         else:
             flow = flows[flow_id]
-    raw_cases = data.get("cases", [])
+    cases = _build_cases(check, data.get("cases", []), ("cases",), file, flow, locate)
+    if not top_ok or flow is None:
+        return None
+    return FlowTestFile(file, flow.id, cases)
+
+
+def _build_cases(
+    check: _Checker, raw_cases: Any, path: DocPath, file: str, flow: Flow | None, locate: Locate
+) -> tuple[FlowTestCase, ...]:
+    """The list of cases at `path` (a test file's `cases`, a flow file's `tests`), each named by file:line."""
     if not isinstance(raw_cases, list) or not raw_cases:
-        check.error(("cases",), "must be a non-empty list of test cases")
+        check.error(path, "must be a non-empty list of test cases")
         raw_cases = []
     cases: list[FlowTestCase] = []
     names: set[str] = set()
     for index, raw in enumerate(raw_cases):
         before = len(check.problems)
-        case = _build_case(check, raw, ("cases", index), flow)
+        case = _build_case(check, raw, (*path, index), flow)
         if case is not None and case.name in names:
-            check.error(("cases", index, "name"), f"another case is already named '{case.name}'")
+            check.error((*path, index, "name"), f"another case is already named '{case.name}'")
         if case is not None and len(check.problems) == before:
             names.add(case.name)
-            line = locate(Problem(("cases", index), "")).line
+            line = locate(Problem((*path, index), "")).line
             cases.append(replace(case, source=f"{file}:{line}"))
-    if not top_ok or flow is None:
-        return None
-    return FlowTestFile(file, flow.id, tuple(cases))
+    return tuple(cases)
 
 
 def _build_case(check: _Checker, raw: Any, path: DocPath, flow: Flow | None) -> FlowTestCase | None:
@@ -311,19 +331,22 @@ def _resolve(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def run_flow_tests(paths: Iterable[Path]) -> FlowTestRun:
-    """Load the flows and their test files, run every case, and collect results and problems."""
+    """Load the flows and their cases (a flow file's `tests:`, then test files), run every case, collect problems."""
     flow_paths, test_paths = _resolve(paths)
     flows, flow_problems = load_flows(flow_paths)
     run = FlowTestRun(problems=[p for p in flow_problems if p.severity == "error"])
     by_id = {flow.id: flow for flow in flows}
-    tested: set[str] = set()
+    loaded: list[tuple[FlowTestFile | None, list[LocatedProblem]]] = []
+    for flow in flows:
+        text = _read(Path(flow.source), run.problems)
+        if text is not None:
+            loaded.append(load_in_file_tests(text, flow.source, flow))
     for test_path in test_paths:
-        try:
-            text = test_path.read_bytes()
-        except OSError as exc:
-            run.problems.append(LocatedProblem(str(test_path), 1, 1, f"cannot read: {exc.strerror}"))
-            continue
-        suite, problems = load_flow_test_text(text, str(test_path), by_id)
+        text = _read(test_path, run.problems)
+        if text is not None:
+            loaded.append(load_flow_test_text(text, str(test_path), by_id))
+    tested: set[str] = set()
+    for suite, problems in loaded:
         run.problems.extend(problems)
         if suite is None:
             continue
@@ -334,13 +357,23 @@ def run_flow_tests(paths: Iterable[Path]) -> FlowTestRun:
     return run
 
 
+def _read(path: Path, problems: list[LocatedProblem]) -> bytes | None:
+    """The file's bytes, or None after adding why it cannot be read to problems."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
+        return None
+
+
 def flow_tests_command(settings: Settings, paths: list[Path]) -> int:
     """`callcontrol flows test [PATH...]`: run the flows' test cases and print PASS/FAIL per case."""
     run = run_flow_tests(paths or [settings.flows_dir])
     for problem in run.problems:
         print(problem)
     for suite, flow, results in run.results:
-        print(f"{suite.file} (flow {flow.id}, {flow.source})")
+        print(f"{suite.file} (flow {flow.id})" if suite.file == flow.source else
+              f"{suite.file} (flow {flow.id}, {flow.source})")
         for result in results:
             for line in result.report():
                 print(f"  {line}")

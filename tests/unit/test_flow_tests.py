@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from callcontrol.adapters.flow_files import load_flow_text, load_flows
-from callcontrol.adapters.flow_test_files import flow_tests_command, load_flow_test_text
+from callcontrol.adapters.flow_test_files import (
+    flow_tests_command,
+    load_flow_test_text,
+    load_in_file_tests,
+)
 from callcontrol.core import flow_tests, ivr
 from callcontrol.core.flow_tests import FlowTestCase, HangUp, Press, Silence, run_case
 from callcontrol.settings import Settings
@@ -30,6 +34,9 @@ cases:
       end: hangup
 """
 
+IN_FILE_TESTS = "tests:\n" + ONE_CASE.split("cases:\n")[1]  # ONE_CASE's case under a flow file's own `tests:` key
+IN_FILE_CASE_LINE = MAIN_YAML.count(b"\n") + 2  # main.yaml, then "tests:", then the case's "- name:"
+
 
 def case(*actions: flow_tests.CallerAction, path: tuple[str, ...] = (), end: str = "hangup") -> FlowTestCase:
     return FlowTestCase(name="case", expected_path=path, expected_end=end, input=actions)
@@ -41,6 +48,13 @@ def flows_dir(tmp_path: Path, tests_text: str | None) -> Path:
     if tests_text is not None:
         (tmp_path / "main.tests.yaml").write_text(tests_text)
     return tmp_path
+
+
+def flow_with_tests(tmp_path: Path, tests_text: str) -> Path:
+    """A copy of main.yaml in tmp_path with tests_text (a `tests:` key) appended."""
+    path = tmp_path / "main.yaml"
+    path.write_bytes(MAIN_YAML + tests_text.encode())
+    return path
 
 
 def run_command(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, str]:
@@ -254,3 +268,78 @@ def test_case_fields_are_kept() -> None:
     assert (loaded.caller, loaded.dialed, loaded.at.isoformat()) == ("+15550001", "5000", "2026-11-23T10:00:00+01:00")
     assert loaded.http == {"crm": {"status": 200}} and loaded.queue["waiting"] == 3
     assert loaded.input == (Press("2", "main_menu"),) and loaded.source == "t.yaml:3"
+
+
+# ---------------------------------------------------------------- cases inside the flow file (`tests:`)
+
+
+def test_in_file_tests_run_and_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Cases under a flow file's own `tests:` key run like a test file's; the flow counts as tested."""
+    path = flow_with_tests(tmp_path, IN_FILE_TESTS.replace("main_menu:1, sales", "main_menu:2, support"))
+    code, out = run_command(capsys, tmp_path)
+    assert code == 0, out
+    assert f"{path} (flow main)\n  PASS presses 2 for support\n" in out
+    assert "no tests" not in out and out.rstrip().endswith("1 passed, 0 failed")
+
+
+def test_failing_in_file_case_shows_the_flow_file_line_and_a_diff(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A failing in-file case is named by the flow file's path and the case's line, with the path diff."""
+    path = flow_with_tests(tmp_path, IN_FILE_TESTS)
+    code, out = run_command(capsys, path)
+    assert code == 1
+    assert f"FAIL presses 2 for support  ({path}:{IN_FILE_CASE_LINE})" in out
+    assert "- main_menu:1\n        + main_menu:2\n        - sales\n        + support\n" in out
+    assert out.rstrip().endswith("0 passed, 1 failed")
+
+
+def test_in_file_and_sibling_cases_both_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A flow with a `tests:` key and a <name>.tests.yaml beside it runs the cases of both."""
+    flow_with_tests(tmp_path, IN_FILE_TESTS.replace("main_menu:1, sales", "main_menu:2, support"))
+    (tmp_path / "main.tests.yaml").write_text(ONE_CASE.replace("presses 2 for support", "from the sibling"))
+    code, out = run_command(capsys, tmp_path / "main.yaml")
+    assert code == 1
+    assert "PASS presses 2 for support" in out and "FAIL from the sibling" in out
+    assert out.rstrip().endswith("1 passed, 1 failed")
+
+
+@pytest.mark.parametrize(("mistake", "line_offset", "column", "message"), [
+    (("    input:", "    inptu:"), 1, 5, "unknown key 'inptu'"),
+    (('press: "2"', 'press: "22"'), 2, 25, "'22' is not one digit 0-9, * or #"),
+    (("at: main_menu", "at: main_manu"), 2, 10, "'main_manu' is not a node of flow 'main'"),
+])
+def test_malformed_in_file_case_is_reported_at_its_line_in_the_flow_file(
+        mistake: tuple[str, str], line_offset: int, column: int, message: str) -> None:
+    """A mistake in an in-file case is a problem at flow file:line:col; that case is left out, the flow still loads."""
+    text = MAIN_YAML + IN_FILE_TESTS.replace(*mistake).encode()
+    flow, flow_problems = load_flow_text(text, "main.yaml")
+    assert flow is not None and flow_problems == []
+    suite, problems = load_in_file_tests(text, "main.yaml", flow)
+    assert suite is not None and suite.cases == ()
+    assert len(problems) == 1
+    assert str(problems[0]).startswith(f"main.yaml:{IN_FILE_CASE_LINE + line_offset}:{column}: error: {message}")
+
+
+def test_malformed_in_file_case_fails_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command prints an in-file case's problem at the flow file's line and exits 1."""
+    path = flow_with_tests(tmp_path, IN_FILE_TESTS.replace("    input:", "    inptu:"))
+    code, out = run_command(capsys, tmp_path)
+    assert code == 1
+    assert f"{path}:{IN_FILE_CASE_LINE + 1}:5: error: unknown key 'inptu'" in out
+    assert out.rstrip().endswith("0 passed, 0 failed, 1 problem(s) in flow or test files")
+
+
+def test_empty_tests_key_is_a_problem() -> None:
+    """`tests:` with no cases is reported at the key, like a test file's empty `cases`."""
+    text = MAIN_YAML + b"tests: []\n"
+    flow, _ = load_flow_text(text, "main.yaml")
+    assert flow is not None
+    suite, problems = load_in_file_tests(text, "main.yaml", flow)
+    assert suite is not None and suite.cases == ()
+    assert [str(p) for p in problems] == [
+        f"main.yaml:{IN_FILE_CASE_LINE - 1}:1: error: must be a non-empty list of test cases"]
+
+
+def test_flow_file_without_tests_key_has_no_in_file_suite() -> None:
+    """A flow file with no `tests:` key gives no in-file suite and no problem."""
+    assert load_in_file_tests(MAIN_YAML, "main.yaml", MAIN) == (None, [])

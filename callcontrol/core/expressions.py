@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Union
@@ -194,10 +194,40 @@ class Expression:
         """The value of the expression with names read from env; lists come back as tuples."""
         return _evaluate(self.root, env)
 
+    def comparisons(self) -> Iterator[Comparison]:
+        """Every comparison in the tree (== != < <= > >= in, not in, starts_with, ends_with, contains), short-circuited
+        or not, each before those inside it (walk's order): for checks that read expressions without evaluating."""
+        return (node for node in walk(self.root) if isinstance(node, Comparison))
+
 
 def parse(text: str) -> Expression:
     """Parse expression text; raises ExpressionError with the column of the first problem."""
     return Expression(text)
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """A syntax tree's nodes, read-only: node first, then each operand's subtree from left to right."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        pending.extend(reversed(_operands(current)))
+
+
+def _operands(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, ListOf):
+        return node.items
+    if isinstance(node, (Not, Negate)):
+        return (node.operand,)
+    if isinstance(node, Logical):
+        return node.operands
+    if isinstance(node, Arithmetic):
+        return (node.first, *(operand for _, _, operand in node.rest))
+    if isinstance(node, Comparison):
+        return (node.left, node.right)
+    if isinstance(node, Match):
+        return (node.subject, node.pattern)
+    return ()  # Literal, Name
 
 
 # ---------------------------------------------------------------- tokenizer

@@ -566,6 +566,33 @@ def test_environment_lists_are_bounded() -> None:
     assert "holds a value" in str(evaluation_error("v == 1", {"v": deep}))
 
 
+def test_walk_reads_every_node_in_reading_order() -> None:
+    """walk yields each node before its operands, operands left to right, through every kind of node."""
+    root = parse("not (a + -1 * 2 > 0) or [x, 'y'] contains z and s matches 'p'").root
+    seen = [type(node).__name__ + (f":{node.name}" if isinstance(node, expressions.Name) else "")
+            for node in expressions.walk(root)]
+    assert seen == [
+        "Logical", "Not", "Comparison", "Arithmetic", "Name:a", "Arithmetic", "Negate", "Literal", "Literal",
+        "Literal", "Logical", "Comparison", "ListOf", "Name:x", "Literal", "Name:z", "Match", "Name:s", "Literal"]
+
+
+def test_comparisons_lists_each_comparison_with_its_operands() -> None:
+    """comparisons() gives every comparison, nested and short-circuited ones too, an outer one before inner ones."""
+    expression = parse("false and vars.a == 1 or (vars.b in [1, 2]) == true")
+    found = [(c.op, c.column) for c in expression.comparisons()]
+    assert found == [("==", 18), ("==", 45), ("in", 34)]
+    assert [c.left for c in expression.comparisons()][0] == expressions.Name("vars.a", 11)
+    assert list(parse("vars.a matches '1'").comparisons()) == [] and list(parse("1").comparisons()) == []
+
+
+def test_walking_does_not_change_evaluation() -> None:
+    """Reading the tree leaves the expression as it was: same value before and after."""
+    expression = parse("vars.tries + 1 >= 3 and vars.account starts_with '12'")
+    before = expression.evaluate(ENV)
+    assert len(list(expressions.walk(expression.root))) == 9 and len(list(expression.comparisons())) == 2
+    assert expression.evaluate(ENV) is before is True
+
+
 # ---------------------------------------------------------------- fuzz
 
 

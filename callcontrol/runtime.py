@@ -19,6 +19,7 @@ from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.call_log import CallLog
+from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import SystemClock
@@ -40,6 +41,7 @@ class Service:
         self.settings = settings
         self.clock = SystemClock()
         self.catalog = FlowCatalog()
+        self.queue_desk = DialplanQueueDesk()  # until the ACD distributes calls itself
         self.flow_watcher = FlowWatcher(settings.flows_dir, self.catalog, now=self.clock.now,
                                         sounds_dir=settings.sounds_dir)
         self._engine = make_engine(settings.database_url)
@@ -131,7 +133,7 @@ class Service:
             return
         call_id = request.arg(1) if ASTERISK_ID.match(request.arg(1)) else request.uniqueid
         with structlog.contextvars.bound_contextvars(call_id=call_id):
-            flow = self.catalog.for_number(request.dialed_number)
+            flow, library = self.catalog.for_call(request.dialed_number)
             self.calls.call_started(CallRecord(
                 call_id=call_id, uniqueid=request.uniqueid, channel=request.channel,
                 caller_number=request.caller_number, caller_name=request.caller_name,
@@ -148,7 +150,7 @@ class Service:
                          "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
                                         on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
-                                        http=self.http_client)
+                                        http=self.http_client, queues=self.queue_desk, library=library)
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise

@@ -25,8 +25,19 @@ SAY_NUMBER = re.compile(r"^-?[0-9]{1,15}\Z")
 SAY_DIGITS = re.compile(r"^[0-9]{1,32}\Z")
 LANGUAGE_CODE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 DESTINATION = re.compile(r"^\+?[0-9]{2,20}\Z")
-# Dialplan contexts (dialplan/extensions.conf) that own how extensions and outside numbers are reached.
-TRANSFER_CONTEXTS = {"extension": "callcontrol-extensions", "number": "callcontrol-outbound"}
+QUEUE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
+MAILBOX = re.compile(r"^[0-9]{2,10}\Z")
+# Dialplan contexts (dialplan/extensions.conf) that own how extensions, outside numbers and (until the ACD
+# distributes calls itself) queues are reached, with each one's destination grammar and Dial() options:
+# g: the caller comes back to the flow when the other side hangs up (e.g. for a survey); m: music on hold
+# instead of ringing while the caller waits.
+TRANSFER_CONTEXTS = {
+    "extension": ("callcontrol-extensions", DESTINATION, "g"),
+    "number": ("callcontrol-outbound", DESTINATION, "g"),
+    "queue": ("callcontrol-queues", QUEUE_ID, "gm"),
+}
+VOICEMAIL_CONTEXT = "callcontrol"  # the mailboxes' context in dialplan/voicemail.conf
+VOICEMAIL_GREETINGS = {"unavailable": "u", "busy": "b", "none": "s"}  # s: only the beep
 
 
 class AgiProtocolError(Exception):
@@ -262,13 +273,22 @@ class AgiConnection:
 
     async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:
         """Dial through the operator's dialplan contexts (never a raw channel string); returns DIALSTATUS."""
-        context = TRANSFER_CONTEXTS.get(kind)
-        if context is None or not DESTINATION.match(target):
+        route = TRANSFER_CONTEXTS.get(kind)
+        if route is None or not route[1].match(target):
             raise UnsafeAgiArgument(f"cannot transfer to {kind} {target!r}")
-        # g: when the destination hangs up, the caller comes back to the flow (e.g. for a survey)
-        await self.command("EXEC", "Dial", f"Local/{target}@{context},{int(ring_timeout_s)},g")
+        context, _, options = route
+        await self.command("EXEC", "Dial", f"Local/{target}@{context},{int(ring_timeout_s)},{options}")
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return data if result == 1 and data.isalpha() else "UNKNOWN"
+
+    async def voicemail(self, mailbox: str, greeting: str) -> str:
+        """Record a message in an allow-listed mailbox; returns VMSTATUS (SUCCESS, USEREXIT or FAILED)."""
+        option = VOICEMAIL_GREETINGS.get(greeting)
+        if option is None or not MAILBOX.match(mailbox):
+            raise UnsafeAgiArgument(f"cannot leave a message in mailbox {mailbox!r} with greeting {greeting!r}")
+        await self.command("EXEC", "VoiceMail", f"{mailbox}@{VOICEMAIL_CONTEXT},{option}")
+        result, data = await self.command("GET VARIABLE", "VMSTATUS")
+        return data if result == 1 and data.isalpha() else "FAILED"
 
     async def hangup(self) -> None:
         """Hang up with Q.850 cause 16 (normal clearing); AGI's own HANGUP would leave cause 0 (unknown)."""

@@ -12,8 +12,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from callcontrol.core.flow_lint import digit_comparison_warnings
 from callcontrol.core.ivr import Flow, Problem, build_flow, prompt_references
-from callcontrol.services.flow_catalog import Claim, FlowFile, resolve_claims
+from callcontrol.services.flow_catalog import Claim, FlowFile, resolve_claims, resolve_references
 
 MAX_FILE_BYTES = 1024 * 1024
 # libyaml's safe loader when PyYAML was built with it (about 13x faster), else the pure-Python one.
@@ -147,12 +148,15 @@ def load_flow_file(text: bytes, file: str, sounds_dir: Path | None = None) -> tu
         return FlowFile(file, None, tuple(str(problem) for problem in read_problems)), read_problems
     version = hashlib.sha256(text).hexdigest()[:12]
     flow, problems = build_flow(data, source=file, version=version)
+    if flow is not None:
+        problems = [*problems, *digit_comparison_warnings(flow)]
     if flow is not None and sounds_dir is not None:
         missing = missing_prompts(flow, sounds_dir)
         problems = [*problems, *missing]
         flow = None if missing else flow
     located = read_problems + [reader.locate(problem) for problem in problems]
-    return FlowFile(file, flow, tuple(str(problem) for problem in located), _claim_positions(data, reader)), located
+    return FlowFile(file, flow, tuple(str(problem) for problem in located), _claim_positions(data, reader),
+                    _reference_positions(data, reader)), located
 
 
 def _claim_positions(data: Any, reader: _Reader) -> dict[Claim, tuple[int, int]]:
@@ -167,6 +171,15 @@ def _claim_positions(data: Any, reader: _Reader) -> dict[Claim, tuple[int, int]]
         if isinstance(number, str):
             positions.setdefault(("number", number), reader.value_positions[("numbers", index)])
     return positions
+
+
+def _reference_positions(data: Any, reader: _Reader) -> dict[str, tuple[int, int]]:
+    """Where each node that names another flow (subflow, goto) writes that flow's id, by node id."""
+    nodes = data.get("nodes") if isinstance(data, Mapping) else None
+    if not isinstance(nodes, Mapping):
+        return {}
+    return {node_id: reader.value_positions[("nodes", node_id, "flow")] for node_id, node in nodes.items()
+            if isinstance(node, Mapping) and ("nodes", node_id, "flow") in reader.value_positions}
 
 
 def missing_prompts(flow: Flow, sounds_dir: Path) -> list[Problem]:
@@ -199,20 +212,40 @@ def flow_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[list[Flow], list[LocatedProblem]]:
-    """Load every flow file; a number or flow id claimed twice stays with the first file (the catalog's rule)."""
+    """Load every flow file; a number or flow id claimed twice stays with the first file (the catalog's rule).
+
+    A file named on its own is checked among the other flow files of its directory, as the service would
+    load it: their numbers and ids can clash with it and its subflows can be theirs. Only the named files'
+    flows and problems are returned.
+    """
+    requested = flow_files(paths)
+    context = [sibling for directory in dict.fromkeys(path.parent for path in requested if not path.is_dir())
+               for sibling in flow_files([directory]) if sibling not in requested]
     problems: list[LocatedProblem] = []
     results: dict[str, FlowFile] = {}
-    for path in flow_files(paths):
+    for path in [*requested, *context]:
         try:
             text = path.read_bytes()
         except OSError as exc:
-            problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
+            if path in requested:
+                problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))
             continue
         results[str(path)], found = load_flow_file(text, str(path), sounds_dir)
-        problems.extend(found)
+        if path in requested:
+            problems.extend(found)
+    wanted = {str(path) for path in requested}
     flows = []
-    for source, (flow, lost) in resolve_claims(results, {}).items():
+    for source, (flow, lost) in resolve_references(results, {}, resolve_claims(results, {})).items():
+        if source not in wanted:
+            continue
         problems.extend(LocatedProblem(source, claim.line, claim.column, claim.message) for claim in lost)
         if flow is not None:
             flows.append(flow)
     return flows, problems
+
+
+def load_flow_library(paths: Iterable[Path]) -> dict[str, Flow]:
+    """Every valid flow of the directories holding these paths, by id: what subflow and goto nodes can reach."""
+    directories = dict.fromkeys(path if path.is_dir() else path.parent for path in paths)
+    flows, _ = load_flows(list(directories))
+    return {flow.id: flow for flow in flows}

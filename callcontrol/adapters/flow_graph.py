@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from callcontrol.core.ivr import Flow, HangupNode, MenuNode, Node, PlayNode, node_exits, reachable_nodes
+from callcontrol.core.ivr import (
+    Flow,
+    GotoNode,
+    HangupNode,
+    MenuNode,
+    Node,
+    PlayNode,
+    QueueNode,
+    SubflowNode,
+    VoicemailNode,
+    node_exits,
+    reachable_nodes,
+)
 from callcontrol.core.tokens import IDENTIFIER
 
 if TYPE_CHECKING:
@@ -46,6 +58,7 @@ class _Box:
     prompts: tuple[str, ...]
     start: bool
     reachable: bool
+    detail: str = ""  # where the node sends the caller: a queue, a mailbox, another flow
 
 
 @dataclass(frozen=True)
@@ -62,11 +75,21 @@ def _type_name(node: Node) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def _detail(node: Node) -> str:
+    if isinstance(node, QueueNode):
+        return f"queue {node.queue}"
+    if isinstance(node, VoicemailNode):
+        return f"mailbox {node.mailbox}"
+    if isinstance(node, (SubflowNode, GotoNode)):
+        return f"flow {node.flow}"
+    return ""
+
+
 def _describe(flow: Flow) -> tuple[list[_Box], list[_Arrow]]:
     reachable = reachable_nodes(flow) if flow.start in flow.nodes else set()
     boxes = [
         _Box(node_id, type(node), _type_name(node), tuple(getattr(node, "prompts", ()) or ()),
-             node_id == flow.start, node_id in reachable)
+             node_id == flow.start, node_id in reachable, _detail(node))
         for node_id, node in flow.nodes.items()
     ]
     arrows: list[_Arrow] = []
@@ -83,6 +106,8 @@ def _describe(flow: Flow) -> tuple[list[_Box], list[_Arrow]]:
 
 def _label_lines(box: _Box) -> list[str]:
     lines = [box.id, f"({box.type_name})"]
+    if box.detail:
+        lines.append(box.detail)
     if box.prompts:
         more = f" (+{len(box.prompts) - 1} more)" if len(box.prompts) > 1 else ""
         lines.append(f"\u266a {box.prompts[0]}{more}")
@@ -92,6 +117,8 @@ def _label_lines(box: _Box) -> list[str]:
 
 
 def _title(flow: Flow) -> str:
+    if not flow.numbers:
+        return f"flow {flow.id} (no numbers: reached from other flows)"
     return f"flow {flow.id}, numbers {', '.join(flow.numbers)}"
 
 

@@ -19,6 +19,7 @@ from callcontrol.adapters.flow_files import (
     FLOW_TESTS_SUFFIXES,
     LocatedProblem,
     flow_files,
+    load_flow_library,
     load_flows,
     read_plain_yaml,
 )
@@ -30,10 +31,12 @@ from callcontrol.core.flow_tests import (
     FlowTestCase,
     HangUp,
     Press,
+    QueueOutcome,
     Silence,
     TransferOutcome,
+    VoicemailOutcome,
 )
-from callcontrol.core.ivr import DIGITS, DocumentChecker, Flow, Problem
+from callcontrol.core.ivr import DIGITS, QUEUE_STATUS_FIELDS, DocumentChecker, Flow, Problem, QueueStatus
 from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER
 
 if TYPE_CHECKING:
@@ -43,10 +46,10 @@ if TYPE_CHECKING:
 _TOP_KEYS = {"flow": True, "cases": True, "description": False}
 _CASE_KEYS = {
     "name": True, "expect": True, "caller": False, "dialed": False, "at": False, "input": False,
-    "http": False, "queue": False, "description": False,
+    "http": False, "queues": False, "description": False,
 }
 _EXPECT_KEYS = {"path": True, "end": True}
-_ACTIONS = ("press", "enter", "silence", "transfer", "hangup")
+_ACTIONS = ("press", "enter", "silence", "transfer", "queue", "voicemail", "hangup")
 DIAL_STATUSES = ("ANSWER", "BUSY", "NOANSWER", "CHANUNAVAIL", "CONGESTION", "CANCEL")
 
 DocPath = tuple[str | int, ...]  # where a value sits inside the document
@@ -179,13 +182,11 @@ def _build_case(check: _Checker, raw: Any, path: DocPath, flow: Flow | None) -> 
                         f"(its numbers: {', '.join(flow.numbers)})")
     at = _time(check, raw.get("at"), (*path, "at"))
     actions = _actions(check, raw.get("input", []), (*path, "input"), flow)
-    stubs = {}
-    for key in ("http", "queue"):
-        value = raw.get(key, {})
-        if not isinstance(value, Mapping):
-            check.error((*path, key), "must be a mapping")
-            value = {}
-        stubs[key] = value
+    http = raw.get("http", {})
+    if not isinstance(http, Mapping):
+        check.error((*path, "http"), "must be a mapping")
+        http = {}
+    queues = _queue_statuses(check, raw.get("queues", {}), (*path, "queues"))
     expected_path: tuple[str, ...] = ()
     expected_end = ""
     expect = raw.get("expect")
@@ -209,8 +210,30 @@ def _build_case(check: _Checker, raw: Any, path: DocPath, flow: Flow | None) -> 
         return None
     return FlowTestCase(
         name=str(name), expected_path=expected_path, expected_end=str(expected_end), input=actions,
-        caller=str(caller), dialed=dialed, at=at, http=stubs["http"], queue=stubs["queue"],
+        caller=str(caller), dialed=dialed, at=at, http=http, queues=queues,
     )
+
+
+def _queue_statuses(check: _Checker, raw: Any, path: DocPath) -> dict[str, QueueStatus]:
+    """queues: {sales: {agents_available: 2, callers_waiting: 0, estimated_wait_s: 30}}, for branch conditions."""
+    shape = "must map queue ids to {" + ", ".join(f"{name}: N" for name in QUEUE_STATUS_FIELDS) + "}"
+    if not isinstance(raw, Mapping):
+        check.error(path, shape)
+        return {}
+    statuses = {}
+    for queue_id, fields in raw.items():
+        where = (*path, str(queue_id))
+        if not (isinstance(queue_id, str) and IDENTIFIER.match(queue_id)) or not isinstance(fields, Mapping):
+            check.error(where, shape)
+            continue
+        if not check.keys(fields, dict.fromkeys(QUEUE_STATUS_FIELDS, True), where):
+            continue
+        values = [fields[name] for name in QUEUE_STATUS_FIELDS]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            check.error(where, "each field must be a whole number, 0 or more")
+            continue
+        statuses[queue_id] = QueueStatus(*values)
+    return statuses
 
 
 def _time(check: _Checker, value: Any, path: DocPath) -> datetime:
@@ -253,7 +276,7 @@ def _action(check: _Checker, entry: Any, path: DocPath, flow: Flow | None) -> Ca
         if key not in (*_ACTIONS, "at"):
             check.error((*path, key), f"unknown key '{key}' (allowed: at, {', '.join(_ACTIONS)})")
     if len(kinds) != 1:
-        check.error(path, "give exactly one of press, enter, silence, transfer or hangup")
+        check.error(path, "give exactly one of press, enter, silence, transfer, queue, voicemail or hangup")
         return None
     kind = kinds[0]
     at = entry.get("at")
@@ -264,8 +287,10 @@ def _action(check: _Checker, entry: Any, path: DocPath, flow: Flow | None) -> Ca
         if not isinstance(at, str):
             check.error((*path, "at"), "must name a node")
             return None
-        if flow is not None and at not in flow.nodes:
-            check.error((*path, "at"), f"'{at}' is not a node of flow '{flow.id}'")
+        subflow_node = at.count("/") == 1 and all(IDENTIFIER.match(part) for part in at.split("/"))
+        if flow is not None and at not in flow.nodes and not subflow_node:
+            check.error((*path, "at"), f"'{at}' is not a node of flow '{flow.id}' (a subflow's node is "
+                                       "written flow/node)")
             return None
     value = entry[kind]
     if kind == "press":
@@ -287,6 +312,20 @@ def _action(check: _Checker, entry: Any, path: DocPath, flow: Flow | None) -> Ca
             return None
         assert at is not None
         return TransferOutcome(value, at)
+    if kind == "queue":
+        if value not in flow_tests.QUEUE_RESULTS:
+            check.error((*path, "queue"), f"{value!r} is not how a queue wait ends "
+                        f"({', '.join(flow_tests.QUEUE_RESULTS)}; a key that leaves the queue is press)")
+            return None
+        assert at is not None
+        return QueueOutcome(value, at)
+    if kind == "voicemail":
+        if value not in flow_tests.VOICEMAIL_STATUSES:
+            check.error((*path, "voicemail"), f"{value!r} is not a voicemail status "
+                        f"({', '.join(flow_tests.VOICEMAIL_STATUSES)})")
+            return None
+        assert at is not None
+        return VoicemailOutcome(value, at)
     if value is not True:
         check.error((*path, kind), f"must be true ({kind}: true)")
         return None
@@ -336,6 +375,7 @@ def run_flow_tests(paths: Iterable[Path]) -> FlowTestRun:
     flows, flow_problems = load_flows(flow_paths)
     run = FlowTestRun(problems=[p for p in flow_problems if p.severity == "error"])
     by_id = {flow.id: flow for flow in flows}
+    library = {**load_flow_library(flow_paths), **by_id}  # what subflow and goto nodes reach
     loaded: list[tuple[FlowTestFile | None, list[LocatedProblem]]] = []
     for flow in flows:
         text = _read(Path(flow.source), run.problems)
@@ -352,7 +392,7 @@ def run_flow_tests(paths: Iterable[Path]) -> FlowTestRun:
             continue
         flow = by_id[suite.flow_id]
         tested.add(flow.id)
-        run.results.append((suite, flow, [flow_tests.run_case(flow, case) for case in suite.cases]))
+        run.results.append((suite, flow, [flow_tests.run_case(flow, case, library=library) for case in suite.cases]))
     run.untested = [flow for flow in flows if flow.id not in tested]
     return run
 

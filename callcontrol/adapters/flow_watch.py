@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 from watchfiles import Change, awatch
 
-from callcontrol.adapters.flow_files import MAX_FILE_BYTES, LocatedProblem, flow_files, load_flow_text
+from callcontrol.adapters.flow_files import MAX_FILE_BYTES, LocatedProblem, flow_files, load_flow_file
 from callcontrol.services.flow_catalog import CatalogUpdate, FlowCatalog, FlowFile, describe
 
 log = structlog.get_logger(__name__)
@@ -79,8 +79,7 @@ class FlowDirReader:
             if known is not None and known[0] == digest:
                 file = known[1]
             else:
-                flow, problems = load_flow_text(text, source, self.sounds_dir)
-                file = FlowFile(source, flow, tuple(str(problem) for problem in problems))
+                file, _ = load_flow_file(text, source, self.sounds_dir)
             cache[source] = (digest, file)
             files.append(file)
         self._cache = cache

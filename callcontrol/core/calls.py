@@ -24,10 +24,12 @@ class EndReason(StrEnum):
     SERVICE_SHUTDOWN = "service_shutdown"  # the service stopped mid-call; sent to the dialplan fallback
     SERVICE_RESTARTED = "service_restarted"  # found unfinished after a restart; the channel was gone
     TRANSFERRED = "transferred"  # the flow connected the caller to an allow-listed destination
+    AGENT_ANSWERED = "agent_answered"  # a queue node connected the caller to an agent, and the call ended there
 
 
 # IVR endings after which the channel is gone too (the others hand the caller back to the dialplan).
-CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGUP, EndReason.TRANSFERRED})
+CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGUP, EndReason.TRANSFERRED,
+                                   EndReason.AGENT_ANSWERED})
 
 
 class EndObservedBy(StrEnum):
@@ -138,19 +140,22 @@ class CallRecord:
 # Path results that are a routing decision, shown as node(result): hours and branch nodes.
 _DECISIONS = frozenset({"open", "closed", "holiday", "default"})
 # Results of a node doing its job, shown as the node alone (or node:digits when digits were chosen).
-_PLAIN = frozenset({"played", "digit", "hangup", "input", "said", "set", "language", "transferred", "score"})
+_PLAIN = frozenset({"played", "digit", "hangup", "input", "said", "set", "language", "transferred", "score",
+                    "subflow", "goto", "return"})
 
 
 def path_label(step: dict[str, Any]) -> str:
     """How a path step reads in logs, summaries and flow tests.
 
     'main_menu:1' an option chosen, 'main_menu[no_input]' a retry or early end, 'office_hours(open)' a
-    routing decision, 'tier(case_1)' the first branch case that matched; otherwise the node id.
+    routing decision, 'tier(case_1)' the first branch case that matched; otherwise the node id. A node of
+    a subflow is prefixed with its flow: 'billing/ask_amount'.
     """
     result = step["result"]
+    node = (f"{step['flow']}/" if "flow" in step else "") + step["node"]  # a subflow's node: 'billing/ask'
     if result in _DECISIONS or result.startswith("case_"):
-        return f"{step['node']}({result})"
-    label = step["node"] + (f":{step['digit']}" if "digit" in step else "")
+        return f"{node}({result})"
+    label = node + (f":{step['digit']}" if "digit" in step else "")
     return label if result in _PLAIN else f"{label}[{result}]"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from callcontrol.core.expressions import Comparison, Expression, ListOf, Literal, Name, Negate, Node
-from callcontrol.core.ivr import BranchNode, Flow, HttpNode, InputNode, Problem, SayNode, SetNode, SurveyNode
+from callcontrol.core.ivr import Flow, HttpNode, InputNode, Problem, SetNode, SurveyNode, node_expressions
 
 _EQUALITIES_AND_ORDERINGS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 _MEMBERSHIPS = frozenset({"in", "not in"})
@@ -55,17 +55,8 @@ def _digit_variables(flow: Flow) -> dict[str, list[str]]:
 def _expressions(flow: Flow) -> Iterator[tuple[tuple[str | int, ...], Expression]]:
     """Every expression of the flow with its path in the document (where its warning is shown)."""
     for node_id, node in flow.nodes.items():
-        path = ("nodes", node_id)
-        if isinstance(node, BranchNode):
-            yield from (((*path, "cases", index, "when"), expression)
-                        for index, (expression, _) in enumerate(node.cases))
-        elif isinstance(node, SetNode):
-            yield from (((*path, "assign", variable), expression) for variable, expression in node.assignments)
-        elif isinstance(node, SayNode):
-            yield (*path, node.kind), node.value
-        elif isinstance(node, HttpNode):
-            yield from (((*path, "query", field), expression) for field, expression in node.query)
-            yield from (((*path, "body", field), expression) for field, expression in node.body)
+        for where, expression in node_expressions(node):
+            yield ("nodes", node_id, *where), expression
 
 
 def _digits_against_number(comparison: Comparison, entered_at: dict[str, list[str]]) -> tuple[str, Node] | None:

@@ -65,7 +65,28 @@ class TransferOutcome:
     at: str
 
 
-CallerAction = Union[Press, Enter, Silence, TransferOutcome, HangUp]
+@dataclass(frozen=True)
+class QueueOutcome:
+    """How the caller's wait in the queue of node `at` ends: answered, timeout or no_agents.
+
+    (A caller leaving the queue with a key is scripted as `press` at the queue node.)"""
+
+    result: str
+    at: str
+
+
+@dataclass(frozen=True)
+class VoicemailOutcome:
+    """What VoiceMail() answers at node `at`: SUCCESS (message left), USEREXIT or FAILED."""
+
+    status: str
+    at: str
+
+
+QUEUE_RESULTS = ("answered", "timeout", "no_agents")
+VOICEMAIL_STATUSES = ("SUCCESS", "USEREXIT", "FAILED")
+
+CallerAction = Union[Press, Enter, Silence, TransferOutcome, QueueOutcome, VoicemailOutcome, HangUp]
 
 
 @dataclass(frozen=True)
@@ -78,7 +99,7 @@ class FlowTestCase:
     dialed: str | None = None  # None: the flow's first number
     at: datetime = DEFAULT_CALL_TIME
     http: Mapping[str, Any] = field(default_factory=dict)  # stubbed http answers by node id (for later nodes)
-    queue: Mapping[str, Any] = field(default_factory=dict)  # queue state (for later nodes)
+    queues: Mapping[str, ivr.QueueStatus] = field(default_factory=dict)  # queue status for branch conditions
     source: str = ""  # where the case is written, file:line
 
 
@@ -125,7 +146,7 @@ class SimulatedCall:
         self.flow = flow
         self.case = case
         self.caller = case.caller
-        self.dialed = case.dialed if case.dialed is not None else flow.numbers[0]
+        self.dialed = case.dialed if case.dialed is not None else (flow.numbers[0] if flow.numbers else "")
         self.pending: list[CallerAction] = list(case.input)
 
     def hangs_up_at(self, node_id: str) -> bool:
@@ -135,7 +156,7 @@ class SimulatedCall:
             return True
         return False
 
-    def listen(self, node_id: str) -> Press | Enter | Silence | TransferOutcome:
+    def listen(self, node_id: str) -> CallerAction:
         """The caller's answer to a prompt that listens; silence once the script has run out."""
         if not self.pending:
             return Silence(node_id)
@@ -179,6 +200,31 @@ def _transfer(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
     return ivr.TransferEnded(action.status)
 
 
+def _queue(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    if not call.pending:
+        raise CaseFailed(f"the flow queues the caller at {node_id}: script {{at: {node_id}, queue: answered}} "
+                         "(or timeout, no_agents, or press: KEY to leave with an exit key)")
+    action = call.listen(node_id)
+    if isinstance(action, QueueOutcome):
+        return ivr.QueueLeft(action.result)  # type: ignore[arg-type]
+    if isinstance(action, Press):
+        if action.digit not in effect.exit_keys:
+            raise CaseFailed(f"press {action.digit} at {node_id}, but that queue node has no exit key {action.digit}")
+        return ivr.QueueLeft("exited_by_key", action.digit)
+    raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} queues the caller (use queue: RESULT "
+                     "or press: KEY)")
+
+
+def _voicemail(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    if not call.pending:
+        raise CaseFailed(f"the flow takes a message at {node_id}: script {{at: {node_id}, voicemail: SUCCESS}} "
+                         "(or USEREXIT, FAILED)")
+    action = call.listen(node_id)
+    if not isinstance(action, VoicemailOutcome):
+        raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} takes a message (use voicemail: STATUS)")
+    return ivr.VoicemailEnded(action.status)
+
+
 def _http(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
     """The case's stub for this node: {status: 200, json: {...}}, "timeout" or "error"."""
     stub = call.case.http.get(node_id)
@@ -205,6 +251,8 @@ EFFECT_HANDLERS: dict[type, EffectHandler] = {
     ivr.CollectDigits: _collect_digits,
     ivr.Transfer: _transfer,
     ivr.HttpRequest: _http,
+    ivr.Enqueue: _queue,
+    ivr.LeaveVoicemail: _voicemail,
 }
 
 
@@ -217,14 +265,23 @@ def _describe(action: CallerAction) -> str:
         return f"silence at {action.at}"
     if isinstance(action, TransferOutcome):
         return f"transfer {action.status} at {action.at}"
+    if isinstance(action, QueueOutcome):
+        return f"queue {action.result} at {action.at}"
+    if isinstance(action, VoicemailOutcome):
+        return f"voicemail {action.status} at {action.at}"
     return "hangup" + (f" at {action.at}" if action.at else "")
 
 
-def run_case(flow: ivr.Flow, case: FlowTestCase, max_steps: int = MAX_STEPS) -> CaseResult:
-    """Walk the scripted caller through the flow with the engine and compare the path and end with the case's."""
+def run_case(flow: ivr.Flow, case: FlowTestCase, max_steps: int = MAX_STEPS,
+             library: Mapping[str, ivr.Flow] | None = None) -> CaseResult:
+    """Walk the scripted caller through the flow with the engine and compare the path and end with the case's.
+
+    `library`: the other flows, by id, for subflow and goto nodes.
+    """
     call = SimulatedCall(flow, case)
     now = case.at
-    step = ivr.start(flow, now, {"caller.number": call.caller, "caller.name": "", "call.dialed": call.dialed})
+    facts = {"caller.number": call.caller, "caller.name": "", "call.dialed": call.dialed}
+    step = ivr.start(flow, now, facts, library, case.queues)
     reasons: list[str] = []
     try:
         effects = 0
@@ -232,7 +289,9 @@ def run_case(flow: ivr.Flow, case: FlowTestCase, max_steps: int = MAX_STEPS) -> 
             effects += 1
             if effects > max_steps:
                 raise CaseFailed(f"flow did not end within {max_steps} steps")
-            node_id = step.state.node_id
+            node_id = step.state.node_id  # a subflow's node is named like its path label: billing/ask_amount
+            if step.state.flow_id is not None:
+                node_id = f"{step.state.flow_id}/{node_id}"
             now += STEP_TIME
             if call.hangs_up_at(node_id):
                 step = ivr.finish(step.state, "caller_hangup", now)
@@ -241,7 +300,7 @@ def run_case(flow: ivr.Flow, case: FlowTestCase, max_steps: int = MAX_STEPS) -> 
             if handler is None:
                 raise CaseFailed(f"the simulated caller cannot answer a {type(step.effect).__name__} effect yet "
                                  f"(add it to EFFECT_HANDLERS in callcontrol/core/flow_tests.py)")
-            step = ivr.advance(flow, step.state, handler(call, step.effect, node_id), now)
+            step = ivr.advance(flow, step.state, handler(call, step.effect, node_id), now, library, case.queues)
     except CaseFailed as exc:
         reasons.append(str(exc))
     except ivr.FlowError as exc:

@@ -15,10 +15,13 @@ from callcontrol.core.tokens import DIALED_NUMBER, DTMF_KEYS, IDENTIFIER, is_sou
 
 DIGITS = frozenset(DTMF_KEYS)
 MAX_STEPS_PER_CALL = 500
+MAX_SUBFLOW_DEPTH = 8  # subflows inside subflows; recursion is rejected by check_flow_references
 LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 EXTENSION = re.compile(r"^[0-9]{2,8}\Z")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SURVEY_SCORES = frozenset("12345")
+MAILBOX = re.compile(r"^[0-9]{2,10}\Z")
+SKILL_LEVELS = range(1, 11)
 
 
 # ---------------------------------------------------------------- flow model
@@ -174,8 +177,74 @@ class HangupNode:
     prompts: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class QueueAnnouncements:
+    """What a waiting caller hears besides music on hold, every `every_s` seconds."""
+
+    position: bool = False
+    estimated_wait: bool = False
+    every_s: int = 60
+    prompts: tuple[str, ...] = ()  # a periodic message
+
+
+@dataclass(frozen=True)
+class QueueNode:
+    """Hand the caller to the ACD: an allow-listed queue, extra skills, a priority, a maximum wait.
+
+    Exits: `answered` (optional: where the caller goes when the agent hangs up first; without it the call
+    ends with the conversation), `timeout` (max_wait_s reached), `no_agents` (nobody can take the call),
+    and one exit per key in `exit_keys` (the caller chose to leave the queue).
+    """
+
+    id: str
+    queue: str
+    skills: Mapping[str, int]  # extra requirements for this caller: skill -> minimum level (1-10)
+    priority: int | None  # None: the queue's default
+    max_wait_s: int
+    announcements: QueueAnnouncements
+    exit_keys: Mapping[str, str]  # digit -> node
+    answered: str | None
+    timeout: str
+    no_agents: str
+
+
+@dataclass(frozen=True)
+class VoicemailNode:
+    """Let the caller leave a message in an allow-listed mailbox; `failed` when the mailbox cannot take it."""
+
+    id: str
+    mailbox: str
+    greeting: Literal["unavailable", "busy", "none"]
+    next: str
+    failed: str
+
+
+@dataclass(frozen=True)
+class SubflowNode:
+    """Run another flow (one with `return` nodes), then carry on at `next` when it returns."""
+
+    id: str
+    flow: str
+    next: str
+
+
+@dataclass(frozen=True)
+class GotoNode:
+    """Continue the call in another flow, for good."""
+
+    id: str
+    flow: str
+
+
+@dataclass(frozen=True)
+class ReturnNode:
+    """End a subflow: the caller goes back to the calling flow's subflow node's `next`."""
+
+    id: str
+
+
 Node = Union[PlayNode, MenuNode, InputNode, SayNode, SetNode, BranchNode, HoursNode, LanguageNode, TransferNode,
-             SurveyNode, HttpNode, HangupNode]
+             SurveyNode, HttpNode, HangupNode, QueueNode, VoicemailNode, SubflowNode, GotoNode, ReturnNode]
 
 
 @dataclass(frozen=True)
@@ -185,6 +254,8 @@ class Allow:
     extensions: frozenset[str] = frozenset()
     numbers: frozenset[str] = frozenset()
     http: tuple[str, ...] = ()  # base URLs an http node's url must start with
+    queues: frozenset[str] = frozenset()
+    mailboxes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -228,7 +299,12 @@ def node_exits(node: Node) -> list[tuple[str, str]]:
         return ([("answered", node.answered)] if node.answered else []) + [("failed", node.failed)]
     if isinstance(node, HttpNode):
         return [("ok", node.ok), ("error", node.error), ("timeout", node.timeout)]
-    if isinstance(node, (PlayNode, LanguageNode, SurveyNode)):
+    if isinstance(node, QueueNode):
+        return [*([("answered", node.answered)] if node.answered else []), ("timeout", node.timeout),
+                ("no_agents", node.no_agents), *((f"key {digit}", target) for digit, target in node.exit_keys.items())]
+    if isinstance(node, VoicemailNode):
+        return [("next", node.next), ("failed", node.failed)]
+    if isinstance(node, (PlayNode, LanguageNode, SurveyNode, SubflowNode)):
         return [("next", node.next)]
     return []
 
@@ -244,7 +320,24 @@ def prompt_references(flow: Flow) -> list[tuple[tuple[str | int, ...], str]]:
             for number, question in enumerate(node.questions):
                 references.extend((("nodes", node_id, "questions", number, "prompts", index), name)
                                   for index, name in enumerate(question.prompts))
+        if isinstance(node, QueueNode):
+            references.extend((("nodes", node_id, "announce", "prompts", index), name)
+                              for index, name in enumerate(node.announcements.prompts))
     return references
+
+
+def node_expressions(node: Node) -> list[tuple[tuple[str | int, ...], Expression]]:
+    """A node's expressions, each with its path inside the node (for checks over names and comparisons)."""
+    if isinstance(node, BranchNode):
+        return [(("cases", index, "when"), expression) for index, (expression, _) in enumerate(node.cases)]
+    if isinstance(node, SetNode):
+        return [(("assign", name), expression) for name, expression in node.assignments]
+    if isinstance(node, SayNode):
+        return [((node.kind,), node.value)]
+    if isinstance(node, HttpNode):
+        return [*((("query", name), expression) for name, expression in node.query),
+                *((("body", name), expression) for name, expression in node.body)]
+    return []
 
 
 def reachable_nodes(flow: Flow) -> set[str]:
@@ -253,10 +346,58 @@ def reachable_nodes(flow: Flow) -> set[str]:
                                    for node_id, node in flow.nodes.items()})
 
 
+def check_flow_references(flows: Mapping[str, Flow]) -> dict[str, list[Problem]]:
+    """What is wrong between flows (by flow id): subflow/goto to a flow that is not there, goto into a subflow,
+    and subflows that call themselves again (a call would recurse without end)."""
+    problems: dict[str, list[Problem]] = {}
+    calls: dict[str, list[tuple[str, str]]] = {}  # flow id -> [(node id, subflow id)]
+    for flow_id, flow in flows.items():
+        for node_id, node in flow.nodes.items():
+            if not isinstance(node, (SubflowNode, GotoNode)):
+                continue
+            path = ("nodes", node_id, "flow")
+            target = flows.get(node.flow)
+            if target is None:
+                problems.setdefault(flow_id, []).append(Problem(path, f"unknown flow '{node.flow}'"))
+            elif isinstance(node, GotoNode) and _returns(target):
+                problems.setdefault(flow_id, []).append(Problem(
+                    path, f"flow '{node.flow}' is a subflow (it has return nodes): use a subflow node to call it"))
+            elif isinstance(node, SubflowNode):
+                calls.setdefault(flow_id, []).append((node_id, node.flow))
+    for flow_id, cycle_node, cycle in _subflow_cycles(calls):
+        problems.setdefault(flow_id, []).append(Problem(
+            ("nodes", cycle_node, "flow"), "subflows call each other without end: " + " -> ".join(cycle)))
+    return problems
+
+
+def _returns(flow: Flow) -> bool:
+    return any(isinstance(node, ReturnNode) for node in flow.nodes.values())
+
+
+def _subflow_cycles(calls: Mapping[str, list[tuple[str, str]]]) -> list[tuple[str, str, list[str]]]:
+    """Each subflow call that closes a cycle: (calling flow, its node, the cycle of flow ids)."""
+    found: list[tuple[str, str, list[str]]] = []
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+
+    def visit(flow_id: str, trail: list[str]) -> None:
+        state[flow_id] = 1
+        for node_id, target in calls.get(flow_id, []):
+            if state.get(target) == 1:
+                found.append((flow_id, node_id, trail[trail.index(target):] + [target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[flow_id] = 2
+
+    for flow_id in sorted(calls):
+        if flow_id not in state:
+            visit(flow_id, [flow_id])
+    return found
+
+
 # ---------------------------------------------------------------- validation
 
 _Path = tuple[Union[str, int], ...]
-_TOP_KEYS = {"id": True, "numbers": True, "start": True, "nodes": True, "description": False, "language": False,
+_TOP_KEYS = {"id": True, "numbers": False, "start": True, "nodes": True, "description": False, "language": False,
              "languages": False, "timezone": False, "allow": False, "schedules": False,
              "tests": False}  # tests: flow test cases, read by the flow test runner, not by the engine
 _COMMON = {"type": True, "description": False}
@@ -279,6 +420,12 @@ _NODE_KEYS: dict[str, dict[str, bool]] = {
     "http": {**_COMMON, "method": False, "url": True, "query": False, "body": False, "timeout_s": False,
              "result": False, "ok": True, "error": True, "timeout": True},
     "hangup": {**_COMMON, "prompts": False},
+    "queue": {**_COMMON, "queue": True, "skills": False, "priority": False, "max_wait_s": True, "announce": False,
+              "exit_keys": False, "answered": False, "timeout": True, "no_agents": True},
+    "voicemail": {**_COMMON, "mailbox": True, "greeting": False, "next": True, "failed": True},
+    "subflow": {**_COMMON, "flow": True, "next": True},
+    "goto": {**_COMMON, "flow": True},
+    "return": {**_COMMON},
 }
 
 
@@ -379,8 +526,9 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
     if "id" in data and not (isinstance(flow_id, str) and IDENTIFIER.match(flow_id)):
         check.error(("id",), "must be a lowercase identifier (a-z, 0-9, _ and -, starting with a letter)")
     numbers = data.get("numbers", [])
-    if not isinstance(numbers, list) or not numbers:
-        check.error(("numbers",), "must be a non-empty list of dialled numbers (DNIS)")
+    if not isinstance(numbers, list):
+        check.error(("numbers",), "must be a list of dialled numbers (DNIS); leave it out for a flow that only "
+                                  "other flows use")
         numbers = []
     for index, number in enumerate(numbers):
         if not (isinstance(number, str) and DIALED_NUMBER.match(number)):
@@ -420,6 +568,12 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
             if node_id not in reachable:
                 check.warning(("nodes", node_id), f"node '{node_id}' is unreachable from start '{start}'")
         _check_silent_loops(check, nodes)
+
+    _check_queue_names(check, nodes, allow)
+    returns = [node_id for node_id, node in nodes.items() if isinstance(node, ReturnNode)]
+    if returns and numbers:
+        check.error(("numbers",), f"a flow with return nodes ({', '.join(returns)}) is a subflow: it cannot answer "
+                                  "numbers, since a caller reaching 'return' would have no flow to go back to")
 
     if any(p.severity == "error" for p in check.problems):
         return None, check.problems
@@ -465,7 +619,8 @@ def _allow(check: _Checker, raw: Any) -> Allow:
     if not isinstance(raw, Mapping):
         check.error(("allow",), "must map extensions/numbers to lists")
         return Allow()
-    check.keys(raw, {"extensions": False, "numbers": False, "http": False}, ("allow",))
+    check.keys(raw, {"extensions": False, "numbers": False, "http": False, "queues": False, "mailboxes": False},
+               ("allow",))
     bases = raw.get("http", [])
     if not isinstance(bases, list):
         check.error(("allow", "http"), "must be a list of base URLs")
@@ -475,14 +630,17 @@ def _allow(check: _Checker, raw: Any) -> Allow:
             check.error(("allow", "http", index), f"{base!r} is not a base URL (http(s)://host[:port]/path/ "
                                                   "ending with /)")
     found: dict[str, Any] = {"http": tuple(b for b in bases if isinstance(b, str) and _HTTP_BASE.match(b))}
-    for key, grammar in (("extensions", EXTENSION), ("numbers", DIALED_NUMBER)):
+    digits = "quote it; digits"
+    for key, grammar, form in (("extensions", EXTENSION, digits), ("numbers", DIALED_NUMBER, digits),
+                               ("queues", IDENTIFIER, "a lowercase identifier"), ("mailboxes", MAILBOX, digits)):
         values = raw.get(key, [])
         if not isinstance(values, list):
             check.error(("allow", key), "must be a list")
             values = []
         for index, value in enumerate(values):
             if not (isinstance(value, str) and grammar.match(value)):
-                check.error(("allow", key, index), f"{value!r} is not a valid {key[:-1]} (quote it; digits)")
+                what = key[:-2] if key == "mailboxes" else key[:-1]
+                check.error(("allow", key, index), f"{value!r} is not a valid {what} ({form})")
         found[key] = frozenset(v for v in values if isinstance(v, str))
     return Allow(**found)
 
@@ -806,12 +964,115 @@ def _hangup(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, 
     return HangupNode(node_id, prompts)
 
 
+def _queue(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+           context: _Context) -> Node:
+    queue = raw.get("queue")
+    if not isinstance(queue, str) or queue not in context.allow.queues:
+        check.error((*path, "queue"), f"queue {queue!r} is not on the flow's allow list (allow.queues)")
+    raw_skills = raw.get("skills", {})
+    skills: dict[str, int] = {}
+    if not isinstance(raw_skills, Mapping):
+        check.error((*path, "skills"), "must map skill names to minimum levels (1-10)")
+        raw_skills = {}
+    for skill, level in raw_skills.items():
+        if not (isinstance(skill, str) and IDENTIFIER.match(skill)):
+            check.error((*path, "skills", str(skill)), f"{skill!r} is not a skill name (a lowercase identifier)")
+        elif isinstance(level, bool) or not isinstance(level, int) or level not in SKILL_LEVELS:
+            check.error((*path, "skills", skill), "must be a minimum level, a whole number from 1 to 10")
+        else:
+            skills[skill] = level
+    priority = int(check.number(raw, "priority", path, 0, 9, 0, whole=True)) if "priority" in raw else None
+    announcements = _announcements(check, raw.get("announce", {}), (*path, "announce"))
+    raw_keys = raw.get("exit_keys", {})
+    exit_keys: dict[str, str] = {}
+    if not isinstance(raw_keys, Mapping):
+        check.error((*path, "exit_keys"), 'must map keys to nodes, e.g. {"1": leave_message}')
+        raw_keys = {}
+    for digit in raw_keys:
+        if not (isinstance(digit, str) and digit in DIGITS):
+            check.error((*path, "exit_keys", str(digit)), f"{digit!r} is not a key (one of 0-9 * #, quoted)")
+            continue
+        exit_keys[digit] = check.exit(raw_keys, digit, (*path, "exit_keys"))
+    return QueueNode(node_id, str(queue), MappingProxyType(skills), priority,
+                     int(check.number(raw, "max_wait_s", path, 5, 7200, 300, whole=True)), announcements,
+                     MappingProxyType(exit_keys), check.exit(raw, "answered", path, required=False) or None,
+                     check.exit(raw, "timeout", path), check.exit(raw, "no_agents", path))
+
+
+def _announcements(check: _Checker, raw: Any, path: _Path) -> QueueAnnouncements:
+    if not isinstance(raw, Mapping):
+        check.error(path, "must be a mapping: position, estimated_wait, every_s, prompts")
+        return QueueAnnouncements()
+    check.keys(raw, {"position": False, "estimated_wait": False, "every_s": False, "prompts": False}, path)
+    flags = {}
+    for key in ("position", "estimated_wait"):
+        flags[key] = raw.get(key, False)
+        if not isinstance(flags[key], bool):
+            check.error((*path, key), "must be true or false")
+    return QueueAnnouncements(flags["position"] is True, flags["estimated_wait"] is True,
+                              int(check.number(raw, "every_s", path, 15, 600, 60, whole=True)),
+                              check.prompts(raw.get("prompts"), (*path, "prompts")))
+
+
+def _voicemail(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+               context: _Context) -> Node:
+    mailbox = raw.get("mailbox")
+    if not isinstance(mailbox, str) or mailbox not in context.allow.mailboxes:
+        check.error((*path, "mailbox"), f"mailbox {mailbox!r} is not on the flow's allow list (allow.mailboxes)")
+    greeting = raw.get("greeting", "unavailable")
+    if greeting not in ("unavailable", "busy", "none"):
+        check.error((*path, "greeting"), "must be unavailable, busy or none")
+        greeting = "unavailable"
+    return VoicemailNode(node_id, str(mailbox), greeting, check.exit(raw, "next", path),
+                         check.exit(raw, "failed", path))
+
+
+def _flow_reference(check: _Checker, raw: Mapping[str, Any], path: _Path) -> str:
+    target = raw.get("flow")
+    if not (isinstance(target, str) and IDENTIFIER.match(target)):
+        check.error((*path, "flow"), "must be the id of another flow")
+        return ""
+    return target
+
+
+def _subflow(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+             context: _Context) -> Node:
+    return SubflowNode(node_id, _flow_reference(check, raw, path), check.exit(raw, "next", path))
+
+
+def _goto(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+          context: _Context) -> Node:
+    return GotoNode(node_id, _flow_reference(check, raw, path))
+
+
+def _return(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, prompts: tuple[str, ...],
+            context: _Context) -> Node:
+    return ReturnNode(node_id)
+
+
 _BUILDERS: dict[str, _Builder] = {
     "play": _play, "menu": _menu, "input": _input, "say": _say, "set": _set, "branch": _branch, "hours": _hours,
     "language": _language, "transfer": _transfer, "survey": _survey, "http": _http, "hangup": _hangup,
+    "queue": _queue, "voicemail": _voicemail, "subflow": _subflow, "goto": _goto, "return": _return,
 }
 # Nodes that run without the caller (no prompt, no wait): a cycle made only of these never ends.
 _SILENT = (SetNode, BranchNode, HoursNode, LanguageNode)
+
+
+def _check_queue_names(check: _Checker, nodes: Mapping[str, Node], allow: Allow) -> None:
+    """queue.<id>.<field> in an expression must name an allow-listed queue and a known field."""
+    for node_id, node in nodes.items():
+        for where, expression in node_expressions(node):
+            for name in sorted(expression.variables()):
+                parts = name.split(".")
+                if parts[0] != "queue":
+                    continue
+                if len(parts) != 3 or parts[2] not in QUEUE_STATUS_FIELDS:
+                    check.error(("nodes", node_id, *where), f"'{name}': queue status reads queue.<id>.<field>, "
+                                                            f"with field one of {', '.join(QUEUE_STATUS_FIELDS)}")
+                elif parts[1] not in allow.queues:
+                    check.error(("nodes", node_id, *where), f"'{name}': queue '{parts[1]}' is not on the flow's "
+                                                            "allow list (allow.queues)")
 
 
 def _reachable(start: str, exits: Mapping[str, list[str]]) -> set[str]:
@@ -913,7 +1174,26 @@ class PlayAndHangUp:
     prompts: tuple[str, ...]
 
 
-Effect = Union[Play, CollectDigit, CollectDigits, Say, SetLanguage, Transfer, HttpRequest, PlayAndHangUp]
+@dataclass(frozen=True)
+class Enqueue:
+    """Put the caller in a queue until an agent answers, max_wait_s passes, nobody can answer or a key leaves."""
+
+    queue: str
+    skills: Mapping[str, int]
+    priority: int | None
+    max_wait_s: int
+    announcements: QueueAnnouncements
+    exit_keys: frozenset[str]
+
+
+@dataclass(frozen=True)
+class LeaveVoicemail:
+    mailbox: str
+    greeting: Literal["unavailable", "busy", "none"]
+
+
+Effect = Union[Play, CollectDigit, CollectDigits, Say, SetLanguage, Transfer, HttpRequest, PlayAndHangUp, Enqueue,
+               LeaveVoicemail]
 
 
 @dataclass(frozen=True)
@@ -954,7 +1234,23 @@ class HttpFailed:
     reason: Literal["timeout", "error"]
 
 
-Outcome = Union[Done, DigitPressed, DigitsEntered, NoInput, TransferEnded, HttpAnswered, HttpFailed]
+@dataclass(frozen=True)
+class QueueLeft:
+    """How the caller left the queue; `digit` is the key pressed for exited_by_key."""
+
+    result: Literal["answered", "timeout", "no_agents", "exited_by_key"]
+    digit: str | None = None
+
+
+@dataclass(frozen=True)
+class VoicemailEnded:
+    """VoiceMail() finished: VMSTATUS SUCCESS (message left), USEREXIT (caller left with a key) or FAILED."""
+
+    status: str
+
+
+Outcome = Union[Done, DigitPressed, DigitsEntered, NoInput, TransferEnded, HttpAnswered, HttpFailed, QueueLeft,
+                VoicemailEnded]
 
 PathResult = str  # played, digit, input, invalid, no_input, exhausted, said, set, open, closed, holiday, ...
 
@@ -965,11 +1261,14 @@ class PathStep:
     result: PathResult
     at: datetime
     digit: str | None = None
+    flow: str | None = None  # the subflow (or goto target) the node belongs to; None: the call's own flow
 
     def as_dict(self) -> dict[str, str]:
         entry = {"node": self.node, "result": self.result, "at": self.at.isoformat()}
         if self.digit is not None:
             entry["digit"] = self.digit
+        if self.flow is not None:
+            entry["flow"] = self.flow
         return entry
 
 
@@ -985,6 +1284,8 @@ class IvrState:
     language: str = "en"
     facts: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     question: int = 0  # survey: the question being asked
+    flow_id: str | None = None  # the flow the caller is in, when not the call's own (subflow, goto)
+    returns: tuple[tuple[str | None, str], ...] = ()  # subflow calls: (calling flow id, node to go back to)
 
     def public_variables(self) -> dict[str, object]:
         """Variables safe to store and show: every secure one is left out."""
@@ -1001,35 +1302,59 @@ class FlowError(RuntimeError):
     """The engine was asked to do something the flow does not allow (a bug, not caller input)."""
 
 
-def start(flow: Flow, now: datetime, facts: Mapping[str, object] | None = None) -> Step:
-    """Enter the flow's start node. `facts` are what expressions may read: caller.number, call.dialed, ..."""
+@dataclass(frozen=True)
+class QueueStatus:
+    """A queue as a branch condition sees it: queue.<id>.agents_available, .callers_waiting, .estimated_wait_s."""
+
+    agents_available: int
+    callers_waiting: int
+    estimated_wait_s: int
+
+
+QUEUE_STATUS_FIELDS = ("agents_available", "callers_waiting", "estimated_wait_s")
+
+
+def start(flow: Flow, now: datetime, facts: Mapping[str, object] | None = None,
+          library: Mapping[str, Flow] | None = None, queues: Mapping[str, QueueStatus] | None = None) -> Step:
+    """Enter the flow's start node. `facts` are what expressions may read: caller.number, call.dialed, ...
+
+    `library`: the flows a subflow or goto node may reach, by id (the catalog as it was when the call began,
+    so a call finishes on the versions it started with). Pass the same one to every `advance`.
+    `queues`: the queues' status now, by queue id, for branch conditions (absent: reading it is an error).
+    """
     state = IvrState(flow.start, language=flow.language, facts=MappingProxyType(dict(facts or {})))
-    return _enter(flow, flow.start, state, now)
+    return _enter(_Walk(flow, library or {}, queues or {}), flow.start, state, now)
 
 
-def advance(flow: Flow, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def advance(flow: Flow, state: IvrState, outcome: Outcome, now: datetime,
+            library: Mapping[str, Flow] | None = None, queues: Mapping[str, QueueStatus] | None = None) -> Step:
     """Apply what happened on the channel to the current node and return the next effect."""
     if state.finished:
         raise FlowError("the flow already finished")
     if len(state.path) >= MAX_STEPS_PER_CALL:
         return finish(state, "step_limit", now)
-    node = flow.nodes[state.node_id]
+    walk = _Walk(flow, library or {}, queues or {})
+    node = walk.flow(state).nodes[state.node_id]
     handler = _ADVANCE.get(type(node))
     if handler is None:
         raise FlowError(f"node '{node.id}' takes no outcome")
-    return handler(flow, node, state, outcome, now)
+    return handler(walk, node, state, outcome, now)
 
 
 def finish(state: IvrState, result: PathResult, now: datetime) -> Step:
     """End the walk early (caller hung up, service error or shutdown), noting where it stopped."""
-    path = (*state.path, PathStep(state.node_id, result, now))
+    path = (*state.path, PathStep(state.node_id, result, now, flow=state.flow_id))
     return Step(replace(state, path=path, finished=True, end=result))
 
 
-def expression_env(flow: Flow, state: IvrState, now: datetime) -> dict[str, object]:
-    """What an expression can read: caller facts, call.language, time.* in the flow's timezone, vars.*."""
+def expression_env(flow: Flow, state: IvrState, now: datetime,
+                   queues: Mapping[str, QueueStatus] | None = None) -> dict[str, object]:
+    """What an expression can read: caller facts, call.language, time.* in the flow's timezone, vars.*,
+    queue.<id>.* (the queues' status now)."""
     local = now.astimezone(ZoneInfo(flow.timezone))
     env: dict[str, object] = dict(state.facts)
+    for queue_id, status in (queues or {}).items():
+        env.update({f"queue.{queue_id}.{name}": getattr(status, name) for name in QUEUE_STATUS_FIELDS})
     env.update({
         "call.language": state.language, "time.hour": local.hour, "time.minute": local.minute,
         "time.weekday": WEEKDAYS[local.weekday()], "time.date": local.date().isoformat(),
@@ -1039,31 +1364,43 @@ def expression_env(flow: Flow, state: IvrState, now: datetime) -> dict[str, obje
     return env
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """The call's own flow and the flows its subflow/goto nodes can reach."""
+
+    entry: Flow
+    library: Mapping[str, Flow]
+    queues: Mapping[str, QueueStatus]
+
+    def flow(self, state: IvrState) -> Flow:
+        return self.entry if state.flow_id is None else self.library[state.flow_id]
+
+
 def _step(state: IvrState, node: Node, result: PathResult, now: datetime, digit: str | None = None,
           **changes: Any) -> IvrState:
-    return replace(state, path=(*state.path, PathStep(node.id, result, now, digit)), **changes)
+    return replace(state, path=(*state.path, PathStep(node.id, result, now, digit, state.flow_id)), **changes)
 
 
-def _advance_play(flow: Flow, node: PlayNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_play(walk: _Walk, node: PlayNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     _expect(outcome, Done, node)
-    return _enter(flow, node.next, _step(state, node, "played", now), now)
+    return _enter(walk, node.next, _step(state, node, "played", now), now)
 
 
-def _advance_hangup(flow: Flow, node: HangupNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_hangup(walk: _Walk, node: HangupNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     _expect(outcome, Done, node)
     return Step(replace(_step(state, node, "hangup", now), finished=True, end="hangup"))
 
 
-def _advance_menu(flow: Flow, node: MenuNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_menu(walk: _Walk, node: MenuNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     if isinstance(outcome, DigitPressed):
         target = node.options.get(outcome.digit)
         if target is not None:
-            return _enter(flow, target, _step(state, node, "digit", now, outcome.digit), now)
+            return _enter(walk, target, _step(state, node, "digit", now, outcome.digit), now)
         retry = _step(state, node, "invalid", now, outcome.digit)
-        return _retry(flow, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
+        return _retry(walk, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
                       lambda apology: CollectDigit(apology + node.prompts, node.timeout_ms))
     _expect(outcome, NoInput, node)
-    return _retry(flow, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
+    return _retry(walk, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
                   node.exhausted, now, lambda apology: CollectDigit(apology + node.prompts, node.timeout_ms))
 
 
@@ -1072,7 +1409,7 @@ def _collect_digits(node: InputNode, apology: tuple[str, ...] = ()) -> CollectDi
                          node.terminator, node.secure)
 
 
-def _advance_input(flow: Flow, node: InputNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_input(walk: _Walk, node: InputNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     if isinstance(outcome, DigitsEntered):
         digits = outcome.digits
         shown = None if node.secure else digits
@@ -1082,34 +1419,34 @@ def _advance_input(flow: Flow, node: InputNode, state: IvrState, outcome: Outcom
             variables = MappingProxyType({**state.variables, node.variable: digits})
             secure = state.secure_variables | {node.variable} if node.secure else state.secure_variables
             done = _step(state, node, "input", now, shown, variables=variables, secure_variables=secure)
-            return _enter(flow, node.next, done, now)
+            return _enter(walk, node.next, done, now)
         retry = _step(state, node, "invalid", now, shown)
-        return _retry(flow, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
+        return _retry(walk, node, retry, node.invalid_prompts, node.max_attempts, node.exhausted, now,
                       lambda apology: _collect_digits(node, apology))
     _expect(outcome, NoInput, node)
-    return _retry(flow, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
+    return _retry(walk, node, _step(state, node, "no_input", now), node.no_input_prompts, node.max_attempts,
                   node.exhausted, now, lambda apology: _collect_digits(node, apology))
 
 
 def _advance_done_then_next(result: PathResult) -> Callable[..., Step]:
-    def advance_node(flow: Flow, node: Any, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    def advance_node(walk: _Walk, node: Any, state: IvrState, outcome: Outcome, now: datetime) -> Step:
         _expect(outcome, Done, node)
-        return _enter(flow, node.next, _step(state, node, result, now), now)
+        return _enter(walk, node.next, _step(state, node, result, now), now)
     return advance_node
 
 
-def _advance_transfer(flow: Flow, node: TransferNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_transfer(walk: _Walk, node: TransferNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     _expect(outcome, TransferEnded, node)
     assert isinstance(outcome, TransferEnded)
     if outcome.status == "ANSWER":  # the caller talked to the destination, who then hung up
         done = _step(state, node, "transferred", now)
         if node.answered:
-            return _enter(flow, node.answered, done, now)
+            return _enter(walk, node.answered, done, now)
         return Step(replace(done, finished=True, end="transferred"))
-    return _enter(flow, node.failed, _step(state, node, "transfer_failed", now, outcome.status.lower()), now)
+    return _enter(walk, node.failed, _step(state, node, "transfer_failed", now, outcome.status.lower()), now)
 
 
-def _advance_survey(flow: Flow, node: SurveyNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_survey(walk: _Walk, node: SurveyNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     question = node.questions[state.question]
     if isinstance(outcome, DigitPressed) and outcome.digit in SURVEY_SCORES:
         variables = MappingProxyType({**state.variables, question.variable: int(outcome.digit)})
@@ -1119,48 +1456,76 @@ def _advance_survey(flow: Flow, node: SurveyNode, state: IvrState, outcome: Outc
     if state.question + 1 < len(node.questions):
         following = node.questions[state.question + 1]
         return Step(replace(state, question=state.question + 1), CollectDigit(following.prompts, node.timeout_ms))
-    return _enter(flow, node.next, replace(state, question=0), now)
+    return _enter(walk, node.next, replace(state, question=0), now)
 
 
-def _advance_http(flow: Flow, node: HttpNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+def _advance_http(walk: _Walk, node: HttpNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
     if isinstance(outcome, HttpFailed):
         target = node.timeout if outcome.reason == "timeout" else node.error
-        return _enter(flow, target, _step(state, node, outcome.reason, now), now)
+        return _enter(walk, target, _step(state, node, outcome.reason, now), now)
     _expect(outcome, HttpAnswered, node)
     assert isinstance(outcome, HttpAnswered)
     if not 200 <= outcome.status < 300:
-        return _enter(flow, node.error, _step(state, node, "error", now, str(outcome.status)), now)
+        return _enter(walk, node.error, _step(state, node, "error", now, str(outcome.status)), now)
     variables = dict(state.variables)
     for name, json_path in node.result:
         value: object = outcome.body
         for key in json_path:
             value = value.get(key) if isinstance(value, dict) else None
         if value is None or isinstance(value, (dict, list)):
-            return _enter(flow, node.error, _step(state, node, "error", now, "answer"), now)
+            return _enter(walk, node.error, _step(state, node, "error", now, "answer"), now)
         variables[name] = value
-    return _enter(flow, node.ok, _step(state, node, "ok", now, variables=MappingProxyType(variables)), now)
+    return _enter(walk, node.ok, _step(state, node, "ok", now, variables=MappingProxyType(variables)), now)
+
+
+def _advance_queue(walk: _Walk, node: QueueNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    _expect(outcome, QueueLeft, node)
+    assert isinstance(outcome, QueueLeft)
+    if outcome.result == "answered":
+        done = _step(state, node, "answered", now)
+        if node.answered:
+            return _enter(walk, node.answered, done, now)
+        return Step(replace(done, finished=True, end="answered"))
+    if outcome.result == "exited_by_key":
+        target = node.exit_keys.get(outcome.digit or "")
+        if target is None:
+            raise FlowError(f"queue node '{node.id}' has no exit key {outcome.digit!r}")
+        return _enter(walk, target, _step(state, node, "exited_by_key", now, outcome.digit), now)
+    target = node.timeout if outcome.result == "timeout" else node.no_agents
+    return _enter(walk, target, _step(state, node, outcome.result, now), now)
+
+
+def _advance_voicemail(walk: _Walk, node: VoicemailNode, state: IvrState, outcome: Outcome, now: datetime) -> Step:
+    _expect(outcome, VoicemailEnded, node)
+    assert isinstance(outcome, VoicemailEnded)
+    if outcome.status in ("SUCCESS", "USEREXIT"):
+        return _enter(walk, node.next, _step(state, node, "message_left" if outcome.status == "SUCCESS"
+                                                           else "left_mailbox", now), now)
+    return _enter(walk, node.failed, _step(state, node, "voicemail_failed", now, outcome.status.lower()), now)
 
 
 _ADVANCE: dict[type, Callable[..., Step]] = {
     PlayNode: _advance_play, HangupNode: _advance_hangup, MenuNode: _advance_menu, InputNode: _advance_input,
     SayNode: _advance_done_then_next("said"), LanguageNode: _advance_done_then_next("language"),
     TransferNode: _advance_transfer, SurveyNode: _advance_survey, HttpNode: _advance_http,
+    QueueNode: _advance_queue, VoicemailNode: _advance_voicemail,
 }
 
 
-def _retry(flow: Flow, node: Node, state: IvrState, apology: tuple[str, ...], max_attempts: int, exhausted: str,
+def _retry(walk: _Walk, node: Node, state: IvrState, apology: tuple[str, ...], max_attempts: int, exhausted: str,
            now: datetime, effect: Callable[[tuple[str, ...]], Effect]) -> Step:
     attempts = state.attempts + 1
     if attempts >= max_attempts:
-        return _enter(flow, exhausted, _step(state, node, "exhausted", now), now)
+        return _enter(walk, exhausted, _step(state, node, "exhausted", now), now)
     return Step(replace(state, attempts=attempts), effect(apology))
 
 
-def _enter(flow: Flow, node_id: str, state: IvrState, now: datetime) -> Step:
-    """Enter a node; nodes that need no caller (set, branch, hours) are resolved here, in a loop."""
+def _enter(walk: _Walk, node_id: str, state: IvrState, now: datetime) -> Step:
+    """Enter a node; nodes that need no caller (set, branch, hours, subflow moves) are resolved here, in a loop."""
     for _ in range(MAX_STEPS_PER_CALL):
         if len(state.path) >= MAX_STEPS_PER_CALL:
             return finish(replace(state, node_id=node_id), "step_limit", now)
+        flow = walk.flow(state)
         node = flow.nodes[node_id]
         state = replace(state, node_id=node_id, attempts=0)
         if isinstance(node, PlayNode):
@@ -1177,24 +1542,54 @@ def _enter(flow: Flow, node_id: str, state: IvrState, now: datetime) -> Step:
             return Step(state, Transfer(node.kind, node.target, node.ring_timeout_s))
         if isinstance(node, SurveyNode):
             return Step(replace(state, question=0), CollectDigit(node.questions[0].prompts, node.timeout_ms))
+        if isinstance(node, QueueNode):
+            return Step(state, Enqueue(node.queue, node.skills, node.priority, node.max_wait_s, node.announcements,
+                                       frozenset(node.exit_keys)))
+        if isinstance(node, VoicemailNode):
+            return Step(state, LeaveVoicemail(node.mailbox, node.greeting))
         if isinstance(node, HttpNode):
-            request = _http_request(flow, node, state, now)
+            request = _http_request(walk, node, state, now)
             if request is not None:
                 return Step(state, request)
             state, node_id = _step(state, node, "error", now), node.error
             continue
         if isinstance(node, SayNode):
-            value = _evaluate_say(flow, node, state, now)
+            value = _evaluate_say(walk, node, state, now)
             if value is not None:
                 return Step(state, Say(node.kind, value))
             state, node_id = _step(state, node, "error", now), node.error
             continue
-        node_id, state = _resolve_silent(flow, node, state, now)
+        if isinstance(node, (SubflowNode, GotoNode, ReturnNode)):
+            moved = _move_between_flows(walk, node, state, now)
+            if isinstance(moved, Step):
+                return moved
+            node_id, state = moved
+            continue
+        node_id, state = _resolve_silent(walk, node, state, now)
     return finish(state, "step_limit", now)
 
 
-def _http_request(flow: Flow, node: HttpNode, state: IvrState, now: datetime) -> HttpRequest | None:
-    env = expression_env(flow, state, now)
+def _move_between_flows(walk: _Walk, node: SubflowNode | GotoNode | ReturnNode, state: IvrState,
+                        now: datetime) -> tuple[str, IvrState] | Step:
+    """Enter a subflow, go to another flow or return from a subflow: the next node id and state, or the end."""
+    if isinstance(node, ReturnNode):
+        if not state.returns:  # only reachable if a subflow is dialled directly, which validation forbids
+            return finish(_step(state, node, "return", now), "error", now)
+        (caller_flow, target), rest = state.returns[-1], state.returns[:-1]
+        return target, replace(_step(state, node, "return", now), flow_id=caller_flow, returns=rest)
+    target_flow = walk.entry if node.flow == walk.entry.id else walk.library.get(node.flow)
+    if target_flow is None or (isinstance(node, SubflowNode) and len(state.returns) >= MAX_SUBFLOW_DEPTH):
+        return finish(state, "error", now)  # the flow is gone (validation reports it) or recursion ran away
+    flow_id = None if target_flow is walk.entry else target_flow.id
+    if isinstance(node, SubflowNode):
+        stepped = _step(state, node, "subflow", now)
+        return target_flow.start, replace(stepped, flow_id=flow_id,
+                                          returns=(*state.returns, (state.flow_id, node.next)))
+    return target_flow.start, replace(_step(state, node, "goto", now), flow_id=flow_id)
+
+
+def _http_request(walk: _Walk, node: HttpNode, state: IvrState, now: datetime) -> HttpRequest | None:
+    env = expression_env(walk.flow(state), state, now, walk.queues)
     try:
         query = tuple((name, _scalar_text(expression.evaluate(env))) for name, expression in node.query)
         body = {name: expression.evaluate(env) for name, expression in node.body}
@@ -1210,9 +1605,9 @@ def _scalar_text(value: object) -> str:
     return str(value)
 
 
-def _evaluate_say(flow: Flow, node: SayNode, state: IvrState, now: datetime) -> str | None:
+def _evaluate_say(walk: _Walk, node: SayNode, state: IvrState, now: datetime) -> str | None:
     try:
-        value = node.value.evaluate(expression_env(flow, state, now))
+        value = node.value.evaluate(expression_env(walk.flow(state), state, now, walk.queues))
     except EvaluationError:
         return None
     text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
@@ -1220,9 +1615,9 @@ def _evaluate_say(flow: Flow, node: SayNode, state: IvrState, now: datetime) -> 
     return text if re.fullmatch(grammar, text) else None
 
 
-def _resolve_silent(flow: Flow, node: Node, state: IvrState, now: datetime) -> tuple[str, IvrState]:
+def _resolve_silent(walk: _Walk, node: Node, state: IvrState, now: datetime) -> tuple[str, IvrState]:
     """Take a set/branch/hours node at once; returns the next node id and the state after it."""
-    env = expression_env(flow, state, now)
+    env = expression_env(walk.flow(state), state, now, walk.queues)
     if isinstance(node, SetNode):
         variables = dict(state.variables)
         try:

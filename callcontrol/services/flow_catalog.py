@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from callcontrol.core.ivr import Flow
+from callcontrol.core.ivr import Flow, check_flow_references
 
 FileStatus = Literal["ok", "ok_with_warnings", "error", "removed"]
 
@@ -33,17 +33,20 @@ class FlowFile:
     """What the loader made of one flow file: its Flow (None if invalid) and its problems as file:line:col text.
 
     claim_positions: where the file writes each of its claims, (line, column); 1:1 for a claim not in it.
+    reference_positions: where each subflow/goto node writes the flow it reaches, by node id.
     """
 
     source: str
     flow: Flow | None
     problems: tuple[str, ...] = ()
     claim_positions: Mapping[Claim, tuple[int, int]] = field(default_factory=dict)
+    reference_positions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class LostClaim:
-    """A number or flow id that a file claims and another file keeps, with where the losing file writes it."""
+    """A problem between files, where the file at fault writes it: a number or flow id that another file
+    keeps, or a subflow/goto to a flow that is not live."""
 
     message: str
     line: int = 1
@@ -91,6 +94,7 @@ class CatalogUpdate:
 class _Snapshot:
     by_number: Mapping[str, Flow] = field(default_factory=dict)
     files: Mapping[str, FlowFileState] = field(default_factory=dict)
+    by_id: Mapping[str, Flow] = field(default_factory=dict)
 
 
 class FlowCatalog:
@@ -101,7 +105,7 @@ class FlowCatalog:
         """Take what the loader read from the whole directory; swap what new calls see in one assignment."""
         before = self._snapshot.files
         results = {file.source: file for file in files}
-        live = resolve_claims(results, before)
+        live = resolve_references(results, before, resolve_claims(results, before))
 
         states: dict[str, FlowFileState] = {}
         for source, result in sorted(results.items()):
@@ -125,12 +129,19 @@ class FlowCatalog:
 
         ordered = tuple(states[source] for source in sorted(states))
         by_number = {number: state.flow for state in ordered if state.flow is not None for number in state.flow.numbers}
-        self._snapshot = _Snapshot(by_number, {state.source: state for state in ordered})  # the one swap
+        by_id = {state.flow.id: state.flow for state in ordered if state.flow is not None}
+        self._snapshot = _Snapshot(by_number, {state.source: state for state in ordered}, by_id)  # the one swap
         changed = tuple(state for state in ordered if _differs(before.get(state.source), state))
         return CatalogUpdate(ordered, changed)
 
     def for_number(self, dialed_number: str) -> Flow | None:
         return self._snapshot.by_number.get(dialed_number)
+
+    def for_call(self, dialed_number: str) -> tuple[Flow | None, Mapping[str, Flow]]:
+        """The flow answering a number, and every live flow by id (for its subflow and goto nodes), read from
+        one snapshot: a call keeps both, so it finishes on the versions it started with."""
+        snapshot = self._snapshot
+        return snapshot.by_number.get(dialed_number), snapshot.by_id
 
     def files(self) -> list[FlowFileState]:
         """Every flow file seen, in file order (removed ones included)."""
@@ -201,6 +212,49 @@ def resolve_claims(
             previous = before.get(source)
             fallback = previous.flow if previous is not None else None
             choice[source] = None if choice[source] is fallback else fallback
+
+
+def resolve_references(
+    results: Mapping[str, FlowFile], before: Mapping[str, FlowFileState],
+    live: Mapping[str, tuple[Flow | None, tuple[LostClaim, ...]]],
+) -> dict[str, tuple[Flow | None, tuple[LostClaim, ...]]]:
+    """Keep flows whose subflow/goto nodes reach no live flow (or make subflows recurse) from going live.
+
+    The one rule for references between flows (the catalog and `flows check` use it), applied after
+    `resolve_claims`: a file whose new content has such a problem falls back to its last good version, or
+    to nothing, and the check runs again until nothing changes. A live version whose target has gone (the
+    target's file was deleted) stays live, since there is nothing better; its calls reaching that node end
+    in the dialplan fallback, and the file shows the problem.
+    """
+    choice = {source: flow for source, (flow, _) in live.items()}
+    notes: dict[str, list[LostClaim]] = {source: list(lost) for source, (_, lost) in live.items()}
+    for _ in range(len(choice) + 1):
+        problems = check_flow_references({flow.id: flow for flow in choice.values() if flow is not None})
+        reverted = False
+        for source, flow in choice.items():
+            if flow is None or flow.id not in problems:
+                continue
+            previous = before.get(source)
+            fallback = previous.flow if previous is not None else None
+            if flow is not results[source].flow or fallback is flow:
+                continue
+            positions = results[source].reference_positions
+            for problem in problems[flow.id]:
+                line, column = positions.get(str(problem.path[1]), (1, 1))
+                note = LostClaim(problem.message, line, column)
+                if note not in notes[source]:
+                    notes[source].append(note)
+            choice[source], reverted = fallback, True
+        if not reverted:
+            break
+    final = check_flow_references({flow.id: flow for flow in choice.values() if flow is not None})
+    for source, flow in choice.items():
+        for problem in final.get(flow.id, []) if flow is not None else []:
+            line, column = results[source].reference_positions.get(str(problem.path[1]), (1, 1))
+            note = LostClaim(problem.message, line, column)
+            if note not in notes[source]:
+                notes[source].append(note)
+    return {source: (choice[source], tuple(notes[source])) for source in live}
 
 
 def _claims(flow: Flow) -> list[tuple[str, str]]:

@@ -17,16 +17,17 @@ from callcontrol.services.ports import (
     Clock,
     HttpClient,
     HttpLookupFailed,
+    QueueDesk,
 )
-
 
 
 @dataclass(frozen=True)
 class CallIo:
-    """What a call's effects are performed with: its AGI channel and, for data dips, an HTTP client."""
+    """What a call's effects are performed with: its AGI channel, an HTTP client for data dips, the queue desk."""
 
     channel: AgiChannel
     http: HttpClient | None = None
+    queues: QueueDesk | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ _PATH_END_REASONS = {
     "step_limit": EndReason.SERVICE_ERROR,
     "shutdown": EndReason.SERVICE_SHUTDOWN,
     "transferred": EndReason.TRANSFERRED,
+    "answered": EndReason.AGENT_ANSWERED,
 }
 
 
@@ -55,14 +57,17 @@ async def run_flow(
     on_answered: Callable[[], None] = lambda: None,
     facts: Mapping[str, object] | None = None,
     http: HttpClient | None = None,
+    queues: QueueDesk | None = None,
+    library: Mapping[str, ivr.Flow] | None = None,
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
     Every flow ends in a hangup node; a walk that stops early (error, shutdown) returns with the
     channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
+    `library`: the flows subflow and goto nodes can reach, as they were when the call began.
     """
-    step = ivr.start(flow, clock.now(), facts)
-    io = CallIo(channel, http)
+    step = ivr.start(flow, clock.now(), facts, library)
+    io = CallIo(channel, http, queues)
     error: str | None = None
     try:
         await channel.answer()
@@ -70,7 +75,7 @@ async def run_flow(
         while step.effect is not None:
             on_step(step.state)
             outcome = await _perform(step.effect, io)
-            step = ivr.advance(flow, step.state, outcome, clock.now())
+            step = ivr.advance(flow, step.state, outcome, clock.now(), library)
     except CallerHungUp:
         step = ivr.finish(step.state, "caller_hangup", clock.now())
     except ChannelCommandFailed as exc:
@@ -132,10 +137,20 @@ async def _http(effect: ivr.HttpRequest, io: CallIo) -> ivr.Outcome:
     return ivr.HttpAnswered(status, body)
 
 
+async def _enqueue(effect: ivr.Enqueue, io: CallIo) -> ivr.Outcome:
+    if io.queues is None:
+        return ivr.QueueLeft("no_agents")
+    return await io.queues.wait_in_queue(io.channel, effect)
+
+
+async def _voicemail(effect: ivr.LeaveVoicemail, io: CallIo) -> ivr.Outcome:
+    return ivr.VoicemailEnded(await io.channel.voicemail(effect.mailbox, effect.greeting))
+
+
 _PERFORMERS: dict[type, Callable[[Any, CallIo], Awaitable[ivr.Outcome]]] = {
     ivr.Play: _play, ivr.CollectDigit: _collect_digit, ivr.CollectDigits: _collect_digits, ivr.Say: _say,
     ivr.SetLanguage: _set_language, ivr.Transfer: _transfer, ivr.HttpRequest: _http,
-    ivr.PlayAndHangUp: _play_and_hang_up,
+    ivr.PlayAndHangUp: _play_and_hang_up, ivr.Enqueue: _enqueue, ivr.LeaveVoicemail: _voicemail,
 }
 
 

@@ -1,4 +1,4 @@
-"""The ports services talk through: an AGI channel, the call-record store, a clock; and their errors."""
+"""The ports services talk through: an AGI channel, a queue desk, the call-record store, a clock; and their errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from callcontrol.core.calls import CallRecord
+from callcontrol.core.ivr import Enqueue, QueueLeft
 
 
 class CallerHungUp(Exception):
@@ -57,10 +58,21 @@ class AgiChannel(Protocol):
     async def set_language(self, language: str) -> None: ...
 
     async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:
-        """Connect the caller to an allow-listed destination; returns Asterisk's DIALSTATUS."""
+        """Connect the caller to an allow-listed destination (kind extension, number or queue);
+        returns Asterisk's DIALSTATUS."""
+        ...
+
+    async def voicemail(self, mailbox: str, greeting: str) -> str:
+        """Let the caller leave a message (greeting unavailable, busy or none); returns VMSTATUS."""
         ...
 
     async def hangup(self) -> None: ...
+
+
+class QueueDesk(Protocol):
+    """Where a flow's queue node hands its caller: waits until the caller leaves the queue, and says how."""
+
+    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue) -> QueueLeft: ...
 
 
 class CallRecordStore(Protocol):

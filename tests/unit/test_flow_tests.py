@@ -15,6 +15,7 @@ from callcontrol.adapters.flow_test_files import (
 )
 from callcontrol.core import flow_tests, ivr
 from callcontrol.core.flow_tests import FlowTestCase, HangUp, Press, Silence, run_case
+from callcontrol.core.ivr import QueueStatus
 from callcontrol.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -261,12 +262,14 @@ def test_case_fields_are_kept() -> None:
     """Caller, dialled number, time, http stubs and queue state are read into the case for the nodes that use them."""
     text = ONE_CASE.replace("    input:", '    caller: "+15550001"\n    dialed: "5000"\n'
                             '    at: "2026-11-23T10:00:00+01:00"\n    http: {crm: {status: 200}}\n'
-                            '    queue: {agents_available: 0, waiting: 3, ewt_s: 120}\n    input:')
+                            '    queues: {sales: {agents_available: 0, callers_waiting: 3, estimated_wait_s: 120}}\n'
+                            '    input:')
     suite, problems = load_flow_test_text(text.encode(), "t.yaml", {"main": MAIN})
     assert problems == [] and suite is not None
     (loaded,) = suite.cases
     assert (loaded.caller, loaded.dialed, loaded.at.isoformat()) == ("+15550001", "5000", "2026-11-23T10:00:00+01:00")
-    assert loaded.http == {"crm": {"status": 200}} and loaded.queue["waiting"] == 3
+    assert loaded.http == {"crm": {"status": 200}}
+    assert loaded.queues == {"sales": QueueStatus(agents_available=0, callers_waiting=3, estimated_wait_s=120)}
     assert loaded.input == (Press("2", "main_menu"),) and loaded.source == "t.yaml:3"
 
 

@@ -369,9 +369,10 @@ def test_build_flow_reports_every_error_at_once() -> None:
 
 
 def test_missing_top_level_keys_are_each_reported() -> None:
-    """A document without id, numbers, start and nodes names each missing key."""
+    """A document without id, start and nodes names each missing key (numbers may be left out)."""
     found = errors({"description": "nothing else"})
-    for key in ("id", "numbers", "start", "nodes"):
+    assert not has(found, (), "missing required key 'numbers'")
+    for key in ("id", "start", "nodes"):
         assert has(found, (), f"missing required key '{key}'")
 
 
@@ -425,12 +426,19 @@ def test_menu_limits_out_of_range_are_rejected(key: str, value: object) -> None:
     assert any(p.path == ("nodes", "main_menu", key) for p in errors(doc))
 
 
-def test_numbers_must_be_a_non_empty_list() -> None:
-    """A flow must answer at least one number, given as a list."""
-    for numbers in ([], "5000", None):
+def test_numbers_must_be_a_list_and_may_be_left_out() -> None:
+    """Numbers are a list; a flow without numbers answers none (other flows reach it by subflow or goto)."""
+    for numbers in ("5000", None, 5000):
         doc = copy.deepcopy(MAIN_DOC)
         doc["numbers"] = numbers
-        assert has(errors(doc), ("numbers",), "non-empty list")
+        assert has(errors(doc), ("numbers",), "must be a list of dialled numbers")
+    for numbers in ([], "absent"):
+        doc = copy.deepcopy(MAIN_DOC)
+        if numbers == "absent":
+            del doc["numbers"]
+        else:
+            doc["numbers"] = numbers
+        assert errors(doc) == []
 
 
 @pytest.mark.parametrize("flow_id", ["Main", "1main", "ma in", "main\n", "", 5])

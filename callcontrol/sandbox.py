@@ -30,7 +30,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_ROOT = Path(os.environ.get("CALLCONTROL_SANDBOX_ROOT", "/var/cache/callcontrol/sandbox-sid"))
 
 SUITE = "sid"
-ROOTFS_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm")
+# asterisk-moh-opsound-gsm: music on hold for callers waiting in a queue (musiconhold.conf's default class)
+ROOTFS_PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
 # executable on the host -> Debian package that provides it
 HOST_TOOLS = {"debootstrap": "debootstrap", "sipp": "sip-tester"}
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
@@ -100,6 +101,8 @@ class AsteriskSandbox:
         self._install_host_tools()
         if not self._asterisk_binary().exists():
             self._debootstrap()
+        else:
+            self._install_missing_packages()
         self._write_hosts()
         self._isolate_asterisk_ids()
 
@@ -137,6 +140,28 @@ class AsteriskSandbox:
             env=env,
             what=f"apt-get install {' '.join(missing)}",
         )
+
+    def _install_missing_packages(self) -> None:
+        """A rootfs cached by an older version of this list gets the packages added since, from its own apt."""
+        status = self.root / "var/lib/dpkg/status"
+        installed = set()
+        package = ""
+        for line in status.read_text(errors="replace").splitlines():
+            if line.startswith("Package: "):
+                package = line.removeprefix("Package: ").strip()
+            elif line.startswith("Status: ") and line.endswith(" installed"):
+                installed.add(package)
+        missing = [name for name in ROOTFS_PACKAGES if name not in installed]
+        if not missing:
+            return
+        log.info("sandbox.build.install_missing", packages=missing)
+        env = {**_CHROOT_ENV, "DEBIAN_FRONTEND": "noninteractive"}
+        # The mirror may serve a frozen snapshot of sid whose Release file is past its Valid-Until date;
+        # debootstrap does not check that date, so apt must not either, or a cached rootfs could never update.
+        apt = ("apt-get", "-o", "Acquire::Check-Valid-Until=false")
+        _run(self._chroot(*apt, "update"), timeout=600, env=env, what="apt-get update in the sandbox")
+        _run(self._chroot(*apt, "install", "-y", "--no-install-recommends", *missing), timeout=1200, env=env,
+             what=f"apt-get install {' '.join(missing)} in the sandbox (or rm -rf {self.root} to rebuild it)")
 
     def _debootstrap(self) -> None:
         root = self.root

@@ -400,40 +400,51 @@ class Distributor:
         return self._heap[0][3] if self._heap else None
 
     def advance(self, now: datetime) -> Outcome:
-        """Apply everything due by `now`: first agents freed (wrap-up ends, expired offers), then the calls
-        whose escalation, overflow or max wait came due, oldest caller first."""
+        """Apply everything due by `now`, in an order that keeps callers' places when several things fall due:
+
+        1. expired offers: each call goes back to its place, its agent rests but is not free yet;
+        2. calls whose escalation, overflow or max wait came due, and the calls of step 1: time-outs and
+           overflows are applied;
+        3. wrap-ups ended: those agents take their best caller;
+        4. the calls of step 2 still waiting, best caller first, go to the best free agent;
+        5. the agents of step 1 take their best caller.
+        """
         ts = now.timestamp()
-        agents: list[tuple] = []
-        calls: list[_Waiting] = []
+        due: list[tuple] = []
         while self._heap and self._heap[0][0] <= ts:
             item = heapq.heappop(self._heap)
-            if not self._live(item):
-                continue
-            if item[2] == _CALL:
-                w = self._calls[item[4]]
-                w.next_due = None
-                calls.append(w)
-            else:
-                agents.append(item)
+            if self._live(item):
+                due.append(item)
         acc = _Acc()
-        for item in agents:
-            if not self._live(item):
-                continue
-            entry = self._agents[item[4]]
-            if item[2] == _WRAP:
-                self._apply(entry, st.wrap_up_ended(entry.status, now), acc)
-                if entry.routable:
-                    self._match_agent(entry, now, acc)
-            else:
+        calls: list[_Waiting] = []
+        missed: list[_AgentEntry] = []
+        for item in due:
+            if item[2] == _EXPIRE and self._live(item):
+                entry = self._agents[item[4]]
                 offer = entry.offer
                 assert offer is not None
                 step = st.missed(entry.status, offer.call_id, now, self.max_misses, Cause.OFFER_EXPIRED)
                 acc.withdrawn.append(offer)
-                self._end_offer_missed(entry, step, now, acc)
-        calls.sort(key=lambda w: w.key)
+                calls.append(self._take_back(entry, step, acc))
+                missed.append(entry)
+        for item in due:
+            if item[2] == _CALL and self._live(item):
+                w = self._calls[item[4]]
+                w.next_due = None
+                calls.append(w)
+        calls = [w for w in calls if self._settle_call(w, now, acc)]
+        for item in due:
+            if item[2] == _WRAP and self._live(item):
+                entry = self._agents[item[4]]
+                self._agent_step(entry, st.wrap_up_ended(entry.status, now), now, acc)
+        calls.sort(key=lambda w: self._rank_key(w, ts))
         for w in calls:
-            if self._calls.get(w.call.id) is w and w.offered_to is None:
-                self._route_call(w, now, acc)
+            if w.offered_to is None:
+                self._match_call(w, self._queues[w.queue_id], now, acc)
+        for entry in missed:
+            self._index_free(entry)
+            if entry.routable:
+                self._match_agent(entry, now, acc)
         return acc.outcome()
 
     # ------------------------------------------------------------ reading
@@ -535,7 +546,12 @@ class Distributor:
     # ------------------------------------------------------------ routing internals
 
     def _route_call(self, w: _Waiting, now: datetime, acc: _Acc) -> None:
-        """A waiting call became routable: apply its due max wait / overflow, schedule its next change, offer it."""
+        """A waiting call became routable: apply its due max wait / overflow, then offer it to a free agent."""
+        if self._settle_call(w, now, acc):
+            self._match_call(w, self._queues[w.queue_id], now, acc)
+
+    def _settle_call(self, w: _Waiting, now: datetime, acc: _Acc) -> bool:
+        """Apply a waiting call's due max wait and overflow, and set its next timer; False when it timed out."""
         while True:
             qs = self._queues[w.queue_id]
             waited = (now - w.queued_at).total_seconds()
@@ -543,7 +559,7 @@ class Distributor:
                 self._unqueue(qs, w)
                 del self._calls[w.call.id]
                 acc.timed_out.append(TimedOut(w.call.id, qs.queue.id, now))
-                return
+                return False
             if qs.overflow_after is None or w.overflow_done or waited < qs.overflow_after:
                 break
             w.overflow_done = True
@@ -558,7 +574,7 @@ class Distributor:
             w.reqs.clear()
             bisect.insort(target.waiting, w.key)
         self._schedule_call(w, qs, now)
-        self._match_call(w, qs, now, acc)
+        return True
 
     def _match_call(self, w: _Waiting, qs: _QueueState, now: datetime, acc: _Acc) -> None:
         """Offer a waiting call to the best free eligible agent by the queue's strategy, if any."""
@@ -594,7 +610,7 @@ class Distributor:
                     break  # lower priority than the best found: nothing further in this queue can win
                 w = calls[key[3]]
                 if self._requirement(w, qs, now).admits(skills, teams):
-                    rank = (key[0], -(now_ts - key[1]) * weight, key[1], key[2])
+                    rank = (key[0], (key[1] - now_ts) * weight, key[1], key[2])
                     if best_key is None or rank < best_key:
                         best, best_key = w, rank
                     break
@@ -617,7 +633,16 @@ class Distributor:
         self._push(offer.expires_at, _EXPIRE, entry.agent.id, offer)
 
     def _end_offer_missed(self, entry: _AgentEntry, step: st.Step, now: datetime, acc: _Acc) -> None:
-        """Put the missed call back in its place and route it first, then settle the agent."""
+        """Put the missed call back in its place and route it first, then let the agent take its best caller."""
+        w = self._take_back(entry, step, acc)
+        self._route_call(w, now, acc)
+        self._index_free(entry)
+        if entry.routable:
+            self._match_agent(entry, now, acc)
+
+    def _take_back(self, entry: _AgentEntry, step: st.Step, acc: _Acc) -> _Waiting:
+        """End an unanswered offer: the call back in its place, the agent's new status stored but not yet free
+        in the index (so other agents get the call first)."""
         offer = entry.offer
         assert offer is not None
         entry.offer = None
@@ -626,14 +651,11 @@ class Distributor:
         qs.ringing -= 1
         w.offered_to = None
         bisect.insort(qs.waiting, w.key)
-        self._apply(entry, step, acc, index=False)  # not free in the index yet: other agents get the call first
-        self._route_call(w, now, acc)
-        self._index_free(entry)
-        if entry.routable:
-            self._match_agent(entry, now, acc)
+        self._apply(entry, step, acc, index=False)
+        return w
 
-    def _agent_step(self, entry: _AgentEntry, step: st.Step, now: datetime) -> Outcome:
-        acc = _Acc()
+    def _agent_step(self, entry: _AgentEntry, step: st.Step, now: datetime, acc: _Acc | None = None) -> Outcome:
+        acc = acc if acc is not None else _Acc()
         self._apply(entry, step, acc)
         if entry.routable:
             self._match_agent(entry, now, acc)
@@ -662,6 +684,11 @@ class Distributor:
                     free[agent_id] = None
                 else:
                     free.pop(agent_id, None)
+
+    def _rank_key(self, w: _Waiting, now_ts: float) -> tuple:
+        """The order of callers across queues: priority, then wait x queue weight, then arrival."""
+        key = w.key
+        return (key[0], (key[1] - now_ts) * self._queues[w.queue_id].queue.weight, key[1], key[2])
 
     def _requirement(self, w: _Waiting, qs: _QueueState, now: datetime) -> Requirement:
         level = qs.level((now - w.queued_at).total_seconds())

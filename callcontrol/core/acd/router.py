@@ -13,11 +13,11 @@ Fairness rules kept by every method:
 - an agent is reserved for at most one call, and every reservation ends by answer, miss (reported or
   expired), or the caller leaving.
 
-Index: per queue, the waiting calls sorted by (priority, arrival) and its free member agents; per agent, the
-queues it can ever serve (its skills and teams against each queue's fully escalated requirement), kept when
-skills or queues change. A call's skill and team relaxations are computed from its wait at `now`; overflows,
-max-wait timeouts, wrap-up ends and expired offers happen in `advance(now)`, which the service calls at
-`next_due_at()`.
+Index: per queue, the waiting calls sorted by (priority, arrival) and its free agents bucketed by the first
+escalation level at which they qualify; per agent, the queues it can ever serve, each with that level, kept
+when skills or queues change. A call's skill and team relaxations are computed from its wait at `now`;
+overflows, max-wait timeouts, wrap-up ends and expired offers happen in `advance(now)`, which the service calls
+at `next_due_at()`.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class _Acc:
 
 class _QueueState:
     __slots__ = ("queue", "levels", "thresholds", "overflow_after", "widest", "waiting", "members", "free",
-                 "ringing", "rr_last", "handled")
+                 "free_count", "ringing", "rr_last", "handled")
 
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
@@ -161,13 +161,34 @@ class _QueueState:
         self.widest = self.levels[-1]  # every agent who may ever serve this queue meets this
         self.waiting: list[tuple[int, float, int, str]] = []  # (-priority, arrival ts, seq, call id), sorted
         self.members: dict[str, None] = {}  # ordered sets of agent ids
-        self.free: dict[str, None] = {}
+        # free agents by the first escalation level at which they qualify (a call at level L may take any agent
+        # of buckets 0..L, checking only its own extra skills)
+        self.free: list[dict[str, None]] = [{} for _ in self.levels]
+        self.free_count = 0
         self.ringing = 0
         self.rr_last: str | None = None
         self.handled: deque[float] = deque(maxlen=HANDLE_TIME_WINDOW)
 
     def level(self, waited_s: float) -> int:
         return bisect.bisect_right(self.thresholds, waited_s)
+
+    def first_level(self, skills: dict[str, int], teams: frozenset[str]) -> int | None:
+        """The first escalation level at which an agent qualifies (levels only widen), None if never."""
+        for level, req in enumerate(self.levels):
+            if req.admits(skills, teams):
+                return level
+        return None
+
+    def add_free(self, agent_id: str, level: int) -> None:
+        bucket = self.free[level]
+        if agent_id not in bucket:
+            bucket[agent_id] = None
+            self.free_count += 1
+
+    def remove_free(self, agent_id: str) -> None:
+        for bucket in self.free:
+            if bucket.pop(agent_id, 0) is None:
+                self.free_count -= 1
 
 
 class _AgentEntry:
@@ -178,7 +199,7 @@ class _AgentEntry:
         self.agent = agent
         self.skills = dict(agent.skills)
         self.status = AgentStatus(agent.id)
-        self.queues: tuple[str, ...] = ()
+        self.queues: dict[str, int] = {}  # queue id -> first escalation level at which the agent qualifies
         self.calls_today = 0
         self.talk_today_s = 0.0
         self.offer: Offer | None = None
@@ -578,11 +599,16 @@ class Distributor:
 
     def _match_call(self, w: _Waiting, qs: _QueueState, now: datetime, acc: _Acc) -> None:
         """Offer a waiting call to the best free eligible agent by the queue's strategy, if any."""
-        if not qs.free:
+        if not qs.free_count:
             return
-        req = self._requirement(w, qs, now)
+        level = qs.level((now - w.queued_at).total_seconds())
+        req = self._requirement(w, qs, now, level)
         agents = self._agents
-        candidates = [agents[a] for a in qs.free if req.admits(agents[a].skills, agents[a].agent.teams)]
+        if w.call.skills:
+            candidates = [agents[a] for bucket in qs.free[:level + 1] for a in bucket
+                          if req.admits(agents[a].skills, agents[a].agent.teams)]
+        else:
+            candidates = [agents[a] for bucket in qs.free[:level + 1] for a in bucket]
         if not candidates:
             return
         strategy = qs.queue.strategy
@@ -678,20 +704,20 @@ class Distributor:
         if routable != entry.routable:
             entry.routable = routable
             agent_id = entry.agent.id
-            for queue_id in entry.queues:
-                free = self._queues[queue_id].free
+            for queue_id, level in entry.queues.items():
                 if routable:
-                    free[agent_id] = None
+                    self._queues[queue_id].add_free(agent_id, level)
                 else:
-                    free.pop(agent_id, None)
+                    self._queues[queue_id].remove_free(agent_id)
 
     def _rank_key(self, w: _Waiting, now_ts: float) -> tuple:
         """The order of callers across queues: priority, then wait x queue weight, then arrival."""
         key = w.key
         return (key[0], (key[1] - now_ts) * self._queues[w.queue_id].queue.weight, key[1], key[2])
 
-    def _requirement(self, w: _Waiting, qs: _QueueState, now: datetime) -> Requirement:
-        level = qs.level((now - w.queued_at).total_seconds())
+    def _requirement(self, w: _Waiting, qs: _QueueState, now: datetime, level: int | None = None) -> Requirement:
+        if level is None:
+            level = qs.level((now - w.queued_at).total_seconds())
         if not w.call.skills:
             return qs.levels[level]
         req = w.reqs.get(level)
@@ -766,21 +792,24 @@ class Distributor:
 
     def _index_agent(self, entry: _AgentEntry, forget: bool = False) -> None:
         """Recompute the queues an agent may ever serve, and its place in their member and free sets."""
-        agent_id = entry.agent.id
-        queues = () if forget else tuple(
-            queue_id for queue_id, qs in self._queues.items() if qs.widest.admits(entry.skills, entry.agent.teams))
-        keep = set(queues)
+        agent_id, skills, teams = entry.agent.id, entry.skills, entry.agent.teams
+        queues: dict[str, int] = {}
+        if not forget:
+            for queue_id, qs in self._queues.items():
+                if qs.widest.admits(skills, teams):
+                    level = qs.first_level(skills, teams)
+                    assert level is not None
+                    queues[queue_id] = level
         for queue_id in entry.queues:
-            if queue_id not in keep and queue_id in self._queues:
-                self._queues[queue_id].members.pop(agent_id, None)
-                self._queues[queue_id].free.pop(agent_id, None)
-        for queue_id in queues:
+            qs = self._queues.get(queue_id)
+            if qs is not None:
+                qs.members.pop(agent_id, None)
+                qs.remove_free(agent_id)
+        for queue_id, level in queues.items():
             qs = self._queues[queue_id]
             qs.members[agent_id] = None
             if entry.routable:
-                qs.free[agent_id] = None
-            else:
-                qs.free.pop(agent_id, None)
+                qs.add_free(agent_id, level)
         entry.queues = queues
 
     def _check_overflow_target(self, queue: Queue) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import math
 import os
 import socket
 import struct
@@ -19,6 +20,8 @@ DTMF_PCAPS = Path("/usr/share/sip-tester")
 # renumbered copies of the DTMF pcaps, see dtmf_pcap(); per user, as a root-owned one would refuse others
 DTMF_CACHE = Path(tempfile.gettempdir()) / f"callcontrol-sipp-dtmf-v1-{os.getuid()}"
 _PCAP_NAMES = {"*": "star", "#": "pound"}
+SPEAK = "speak"  # in a caller's key list: talk for SPEAK_MS (a message, a conversation) instead of a digit
+SPEAK_MS = 3000
 SANDBOX_SIP = "127.0.0.1:5060"
 
 
@@ -43,15 +46,55 @@ def free_media_port() -> int:
 
 
 def dtmf_block(digits: list[tuple[int, str]]) -> str:
-    """SIPp XML for (pause_ms, digit) pairs, per sipp/caller.xml's @DTMF_BLOCK@ contract."""
+    """SIPp XML for (pause_ms, digit) pairs, per sipp/caller.xml's @DTMF_BLOCK@ contract.
+
+    A pair (pause_ms, SPEAK) makes the caller talk for SPEAK_MS instead (a tone as its voice); the next
+    pause counts from the start of the talking, as for a digit.
+    """
     parts = []
     for position, (pause_ms, digit) in enumerate(digits):
-        if len(digit) != 1 or not DTMF_DIGITS.match(digit):
+        if digit == SPEAK:
+            pcap = voice_pcap(SPEAK_MS)
+        elif len(digit) != 1 or not DTMF_DIGITS.match(digit):
             raise ValueError(f"not a DTMF digit: {digit!r}")
-        pcap = dtmf_pcap(digit, position)
+        else:
+            pcap = dtmf_pcap(digit, position)
         parts.append(f'<pause milliseconds="{int(pause_ms)}"/>'
                      f'<nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
     return "\n".join(parts)
+
+
+def voice_pcap(duration_ms: int, hz: int = 440) -> Path:
+    """A caller's voice for tests: a PCMU (payload 0) RTP stream of a sine tone, 20 ms a packet, as an Ethernet
+    pcap that SIPp's play_pcap_audio replays at the pace of its timestamps (cached beside the DTMF copies)."""
+    target = DTMF_CACHE / f"voice_{int(duration_ms)}ms_{hz}hz.pcap"
+    if target.exists():
+        return target
+    packets = []
+    for index in range(max(1, int(duration_ms) // 20)):
+        samples = (int(8000 * math.sin(2 * math.pi * hz * (160 * index + n) / 8000)) for n in range(160))
+        rtp = struct.pack("!BBHII", 0x80, 0, index & 0xFFFF, 160 * index, 0x5EEC0DE) + bytes(map(_ulaw, samples))
+        udp = struct.pack("!HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), index & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        usec = index * 20_000
+        packets.append(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # little-endian, Ethernet
+    DTMF_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    partial.write_bytes(header + b"".join(packets))
+    os.replace(partial, target)
+    return target
+
+
+def _ulaw(sample: int) -> int:
+    """One 16-bit linear sample as G.711 mu-law."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(0, magnitude.bit_length() - 8)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
 
 
 def dtmf_pcap(digit: str, position: int) -> Path:
@@ -88,10 +131,11 @@ def dtmf_pcap(digit: str, position: int) -> Path:
 
 
 def scenario(digits: list[tuple[int, str]] | None = None, hangup_after_ms: int | None = None) -> str:
-    """The caller scenario XML: press digits and wait for Asterisk's BYE, or hang up after a delay."""
+    """The caller scenario XML: press digits, then wait for Asterisk's BYE or hang up hangup_after_ms later."""
     if hangup_after_ms is None:
         return (SCENARIOS_DIR / "caller.xml").read_text().replace("@DTMF_BLOCK@", dtmf_block(digits or []))
-    return (SCENARIOS_DIR / "caller_hangs_up.xml").read_text().replace("@HANGUP_AFTER_MS@", str(int(hangup_after_ms)))
+    text = (SCENARIOS_DIR / "caller_hangs_up.xml").read_text().replace("@DTMF_BLOCK@", dtmf_block(digits or []))
+    return text.replace("@HANGUP_AFTER_MS@", str(int(hangup_after_ms)))
 
 
 @dataclass(frozen=True)

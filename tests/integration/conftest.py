@@ -15,7 +15,7 @@ import pytest
 from callcontrol.sandbox import AsteriskSandbox
 from tests.integration.harness import REPO, Records, ServiceProcess, eventually
 
-StartWithFlow = Callable[[str, str], Awaitable[ServiceProcess]]
+StartWithFlow = Callable[..., Awaitable[ServiceProcess]]
 
 POSTGRES_ADMIN_URL = os.environ.get("CALLCONTROL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 HOW_TO_ENABLE = ("real-Asterisk tests need root, debootstrap and sipp (Debian package sip-tester); "
@@ -109,14 +109,17 @@ async def records(sqlite_url: str) -> AsyncIterator[Records]:
 @pytest.fixture
 async def service_with_flow(sandbox: AsteriskSandbox, ami_secret: str, sqlite_url: str,
                             tmp_path: Path) -> AsyncIterator[StartWithFlow]:
-    """Starts the service on a flows directory holding main.yaml and one test flow; stops it (exit 0) after."""
+    """Starts the service on a flows directory holding main.yaml and a test flow (and any more flows it uses);
+    stops it (exit 0) after."""
     started: list[ServiceProcess] = []
 
-    async def start(file_name: str, flow_yaml: str) -> ServiceProcess:
+    async def start(file_name: str, flow_yaml: str, more_flows: dict[str, str] | None = None) -> ServiceProcess:
         flows = tmp_path / "flows"
         flows.mkdir()
         shutil.copy(REPO / "ivr_flows" / "main.yaml", flows / "main.yaml")
         (flows / file_name).write_text(flow_yaml)
+        for name, text in (more_flows or {}).items():  # e.g. subflows the test flow uses
+            (flows / name).write_text(text)
         service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows)})
         started.append(service)
         return await service.start()

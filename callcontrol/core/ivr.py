@@ -1573,8 +1573,8 @@ def _move_between_flows(walk: _Walk, node: SubflowNode | GotoNode | ReturnNode, 
                         now: datetime) -> tuple[str, IvrState] | Step:
     """Enter a subflow, go to another flow or return from a subflow: the next node id and state, or the end."""
     if isinstance(node, ReturnNode):
-        if not state.returns:  # only reachable if a subflow is dialled directly, which validation forbids
-            return finish(_step(state, node, "return", now), "error", now)
+        if not state.returns:  # a subflow walked on its own (its flow tests): the walk ends here
+            return Step(replace(_step(state, node, "return", now), finished=True, end="returned"))
         (caller_flow, target), rest = state.returns[-1], state.returns[:-1]
         return target, replace(_step(state, node, "return", now), flow_id=caller_flow, returns=rest)
     target_flow = walk.entry if node.flow == walk.entry.id else walk.library.get(node.flow)

@@ -46,6 +46,7 @@ _PATH_END_REASONS = {
     "shutdown": EndReason.SERVICE_SHUTDOWN,
     "transferred": EndReason.TRANSFERRED,
     "answered": EndReason.AGENT_ANSWERED,
+    "returned": EndReason.SERVICE_ERROR,  # a subflow answering a number itself: validation forbids it
 }
 
 

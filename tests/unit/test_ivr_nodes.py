@@ -1,4 +1,4 @@
-"""The flow language's node types beyond play/menu/hangup, through the pure engine (ivr_flows/acme.yaml)."""
+"""The flow language's node types beyond play/menu/hangup, through the pure engine (tests/unit/flows/company.yaml)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 import callcontrol.core.ivr as ivr
 from callcontrol.adapters.flow_files import load_flow_text
-from callcontrol.settings import REPO_ROOT
 
 OPEN = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # Monday 11:00 in Paris
 FACTS = {"caller.number": "+15550001", "caller.name": "Ada", "call.dialed": "5002"}
@@ -17,7 +16,7 @@ FACTS = {"caller.number": "+15550001", "caller.name": "Ada", "call.dialed": "500
 
 @pytest.fixture(scope="module")
 def acme() -> ivr.Flow:
-    flow, problems = load_flow_text((REPO_ROOT / "ivr_flows" / "acme.yaml").read_bytes(), "acme.yaml")
+    flow, problems = load_flow_text((Path(__file__).parent / "flows" / "company.yaml").read_bytes(), "company.yaml")
     assert flow is not None, problems
     return flow
 

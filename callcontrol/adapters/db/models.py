@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -67,3 +67,59 @@ class CallRow(Base):
     hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
     end_observed_by: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AcdAgentRow(Base):
+    """An ACD agent's profile (callcontrol.core.acd.model.Agent) and the hash of its PIN (never the PIN)."""
+
+    __tablename__ = "acd_agents"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    endpoint: Mapped[str] = mapped_column(String(128))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))  # pbkdf2_sha256$iterations$salt_hex$hash_hex
+    teams: Mapped[list[str]] = mapped_column(JSON)
+    skills: Mapped[dict[str, int]] = mapped_column(JSON)
+    wrap_up_s: Mapped[float | None] = mapped_column(Float)  # None: the wrap-up time of the call's queue
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AcdQueueRow(Base):
+    """An ACD queue (callcontrol.core.acd.model.Queue): simple fields as columns, skills/teams/rules as JSON."""
+
+    __tablename__ = "acd_queues"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    required_skills: Mapped[dict[str, int]] = mapped_column(JSON)
+    preferred_skills: Mapped[dict[str, int]] = mapped_column(JSON)
+    strategy: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Float)
+    ring_timeout_s: Mapped[float] = mapped_column(Float)
+    wrap_up_s: Mapped[float] = mapped_column(Float)
+    max_wait_s: Mapped[float | None] = mapped_column(Float)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    service_level_s: Mapped[float] = mapped_column(Float)
+    callback_allowed: Mapped[bool] = mapped_column(Boolean)
+    short_abandon_s: Mapped[float] = mapped_column(Float)
+    teams: Mapped[list[str]] = mapped_column(JSON)
+    escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{after_s, relax|drop_preferred|...: ...}]
+    expected_handle_s: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AcdAgentTransitionRow(Base):
+    """One agent state change with its time and cause (occupancy and pause reports; state after a restart)."""
+
+    __tablename__ = "acd_agent_transitions"
+    __table_args__ = (Index("ix_acd_agent_transitions_agent_id_at", "agent_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cause: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(120))
+    call_id: Mapped[str | None] = mapped_column(String(64))

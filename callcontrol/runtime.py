@@ -22,7 +22,7 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
-from callcontrol.services.ports import SystemClock
+from callcontrol.services.ports import CallerRef, SystemClock
 from callcontrol.services.record_writer import RecordWriter
 from callcontrol.settings import Settings
 
@@ -150,7 +150,8 @@ class Service:
                          "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
                                         on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
-                                        http=self.http_client, queues=self.queue_desk, library=library)
+                                        http=self.http_client, queues=self.queue_desk, library=library,
+                                        caller=CallerRef(request.uniqueid, request.channel, request.caller_number))
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import structlog
 from panoramisk.utils import parse_agi_result
 
-from callcontrol.core.tokens import DTMF_DIGITS, DTMF_KEYS, VARIABLE_NAME, VARIABLE_VALUE, is_sound_name
+from callcontrol.core.tokens import (
+    DTMF_KEYS,
+    ENDPOINT,
+    ESCAPE_DIGITS,
+    VARIABLE_NAME,
+    VARIABLE_VALUE,
+    is_sound_name,
+)
 from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 
 log = structlog.get_logger(__name__)
@@ -227,7 +234,7 @@ class AgiConnection:
             raise ChannelCommandFailed(f"ANSWER returned {result}")
 
     async def play(self, prompts: Sequence[str], escape_digits: str = "") -> str | None:
-        digits = _token(escape_digits, DTMF_DIGITS.match, "escape digits")
+        digits = _token(escape_digits, ESCAPE_DIGITS.match, "escape digits")
         for prompt in prompts:
             if not is_sound_name(prompt):
                 raise UnsafeAgiArgument(f"sound name {prompt!r} is not a safe token")
@@ -278,6 +285,18 @@ class AgiConnection:
             raise UnsafeAgiArgument(f"cannot transfer to {kind} {target!r}")
         context, _, options = route
         await self.command("EXEC", "Dial", f"Local/{target}@{context},{int(ring_timeout_s)},{options}")
+        result, data = await self.command("GET VARIABLE", "DIALSTATUS")
+        return data if result == 1 and data.isalpha() else "UNKNOWN"
+
+    async def music_on_hold(self, on: bool) -> None:
+        """Start or stop the default music-on-hold class on the channel (AGI keeps running meanwhile)."""
+        await self.command("SET MUSIC", "ON" if on else "OFF", "default")
+
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float) -> str:
+        """Ring an agent's device from this call (music on hold meanwhile); returns DIALSTATUS once Dial()
+        ends: ANSWER when the conversation took place, else NOANSWER, BUSY, CHANUNAVAIL, ..."""
+        _token(endpoint, ENDPOINT.match, "agent endpoint")
+        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},m")
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return data if result == 1 and data.isalpha() else "UNKNOWN"
 

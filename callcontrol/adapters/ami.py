@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +28,16 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 
 from callcontrol.core.events import (
+    AcdEvent,
     ChannelAnswered,
     ChannelEvent,
     ChannelHangupRequested,
     ChannelHungUp,
     ChannelsSnapshot,
+    DeviceStateChanged,
+    DialEnded,
 )
+from callcontrol.core.tokens import WAKE_DIGIT
 
 log = structlog.get_logger(__name__)
 
@@ -252,6 +257,25 @@ class AmiClient:
             self._pending.discard(future)
 
 
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")
+
+
+class AmiPbx:
+    """The PbxActions port over AMI."""
+
+    def __init__(self, client: AmiClient) -> None:
+        self._client = client
+
+    async def wake(self, channel: str) -> None:
+        if not CHANNEL_NAME.match(channel):
+            raise ValueError(f"not a channel name: {channel[:40]!r}")
+        # Receive: the channel hears the digit as if the caller pressed it (Asterisk 16+), so WAIT FOR DIGIT ends
+        reply = await self._client.send({"Action": "PlayDTMF", "Channel": channel, "Digit": WAKE_DIGIT,
+                                         "Duration": "100", "Receive": "yes"})
+        if reply.get("Response") != "Success":
+            raise AmiError(f"PlayDTMF on {channel}: {reply.get('Message', reply.get('Response'))}")
+
+
 def _timestamp(message: Message, fallback: datetime) -> datetime:
     raw = message.get("Timestamp")
     try:
@@ -260,11 +284,16 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
         return fallback
 
 
-def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | None:
+def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
     name = message.get("Event", "")
+    if name == "DialEnd":
+        return DialEnded(message.get("Uniqueid", ""), message.get("DestChannel", ""), message.get("DialStatus", ""),
+                         _timestamp(message, now))
+    if name == "DeviceStateChange":
+        return DeviceStateChanged(message.get("Device", ""), message.get("State", ""), _timestamp(message, now))
     if name == "Hangup":
         cause = message.get("Cause", "")
         return ChannelHungUp(

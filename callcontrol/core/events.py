@@ -41,3 +41,25 @@ class ChannelsSnapshot:
 
 
 ChannelEvent = Union[ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot]
+
+
+@dataclass(frozen=True)
+class DialEnded:
+    """A Dial() from the caller's channel got its answer: ANSWER (the agent picked up), NOANSWER, BUSY, ..."""
+
+    caller_uniqueid: str
+    callee_channel: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceStateChanged:
+    """A device (e.g. PJSIP/agent1001) changed state: NOT_INUSE, INUSE, BUSY, RINGING, UNAVAILABLE, ..."""
+
+    device: str
+    state: str
+    at: datetime
+
+
+AcdEvent = Union[DialEnded, DeviceStateChanged]

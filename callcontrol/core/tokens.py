@@ -6,9 +6,14 @@ import re
 
 # Anchored with \Z, not $: $ also matches before a trailing newline, which would end an AGI command early.
 DTMF_KEYS = "0123456789*#"  # every key a caller can press
+# The DTMF event the service makes a waiting caller's channel "receive" (AMI PlayDTMF, Receive) to end a
+# WAIT FOR DIGIT at once when an agent is found: a key phones do not have, so it is never a caller's choice.
+WAKE_DIGIT = "D"
 
 SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
 DTMF_DIGITS = re.compile(r"^[0-9*#]*\Z")
+ESCAPE_DIGITS = re.compile(r"^[0-9*#D]*\Z")  # what may interrupt a prompt: caller keys and WAKE_DIGIT
+ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")  # an agent's device, as the ACD dials it
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")

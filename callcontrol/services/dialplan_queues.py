@@ -9,14 +9,14 @@ skills, priority, announcements and exit keys need the ACD, which replaces this 
 from __future__ import annotations
 
 from callcontrol.core.ivr import Enqueue, QueueLeft
-from callcontrol.services.ports import AgiChannel
+from callcontrol.services.ports import AgiChannel, CallerRef
 
 # DIALSTATUS -> how the caller left the queue
 _NOBODY = frozenset({"BUSY", "CHANUNAVAIL", "CONGESTION", "INVALIDARGS"})
 
 
 class DialplanQueueDesk:
-    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue) -> QueueLeft:
+    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft:
         status = await channel.transfer("queue", request.queue, request.max_wait_s)
         if status == "ANSWER":
             return QueueLeft("answered")

@@ -13,6 +13,7 @@ from callcontrol.core.tokens import DTMF_KEYS
 from callcontrol.services.ports import (
     AgiChannel,
     CallerHungUp,
+    CallerRef,
     ChannelCommandFailed,
     Clock,
     HttpClient,
@@ -28,6 +29,7 @@ class CallIo:
     channel: AgiChannel
     http: HttpClient | None = None
     queues: QueueDesk | None = None
+    caller: CallerRef | None = None  # who the channel is, for the queue desk
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ async def run_flow(
     http: HttpClient | None = None,
     queues: QueueDesk | None = None,
     library: Mapping[str, ivr.Flow] | None = None,
+    caller: CallerRef | None = None,
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
@@ -68,7 +71,7 @@ async def run_flow(
     `library`: the flows subflow and goto nodes can reach, as they were when the call began.
     """
     step = ivr.start(flow, clock.now(), facts, library)
-    io = CallIo(channel, http, queues)
+    io = CallIo(channel, http, queues, caller)
     error: str | None = None
     try:
         await channel.answer()
@@ -139,9 +142,9 @@ async def _http(effect: ivr.HttpRequest, io: CallIo) -> ivr.Outcome:
 
 
 async def _enqueue(effect: ivr.Enqueue, io: CallIo) -> ivr.Outcome:
-    if io.queues is None:
+    if io.queues is None or io.caller is None:
         return ivr.QueueLeft("no_agents")
-    return await io.queues.wait_in_queue(io.channel, effect)
+    return await io.queues.wait_in_queue(io.channel, effect, io.caller)
 
 
 async def _voicemail(effect: ivr.LeaveVoicemail, io: CallIo) -> ivr.Outcome:

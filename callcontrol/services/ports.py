@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -66,13 +67,36 @@ class AgiChannel(Protocol):
         """Let the caller leave a message (greeting unavailable, busy or none); returns VMSTATUS."""
         ...
 
+    async def music_on_hold(self, on: bool) -> None: ...
+
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float) -> str:
+        """Ring an agent's device (PJSIP/...), caller on music on hold; DIALSTATUS when Dial() ends."""
+        ...
+
     async def hangup(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallerRef:
+    """Who is queued: the caller's channel as Asterisk names it (for AMI actions on it) and its number."""
+
+    uniqueid: str
+    channel: str
+    number: str
 
 
 class QueueDesk(Protocol):
     """Where a flow's queue node hands its caller: waits until the caller leaves the queue, and says how."""
 
-    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue) -> QueueLeft: ...
+    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft: ...
+
+
+class PbxActions(Protocol):
+    """What the services ask of Asterisk outside a call's AGI session (over AMI)."""
+
+    async def wake(self, channel: str) -> None:
+        """Make the channel receive WAKE_DIGIT, ending a WAIT FOR DIGIT its AGI session is in."""
+        ...
 
 
 class CallRecordStore(Protocol):
@@ -92,3 +116,38 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+# What the AcdStore port below speaks of (imported beside it).
+from collections.abc import Iterable  # noqa: E402
+
+from callcontrol.core.acd.agent_states import AgentState, Transition  # noqa: E402
+from callcontrol.core.acd.model import Agent, Queue  # noqa: E402
+
+
+class AcdStore(Protocol):
+    """Where the ACD keeps its configuration, agent PIN hashes and the log of agent state transitions."""
+
+    async def load_config(self) -> tuple[list[Agent], list[Queue]]:
+        """Every agent and queue."""
+        ...
+
+    async def save_config(self, agents: Sequence[Agent], queues: Sequence[Queue], replace: bool = False) -> None:
+        """Insert or update these (PINs kept); with replace, delete the agents and queues not given."""
+        ...
+
+    async def set_agent_pin(self, agent_id: str, pin: str) -> None:
+        """Store a salted hash of a 4-12 digit PIN; raises UnknownAgent, or ValueError for a malformed PIN."""
+        ...
+
+    async def verify_agent_pin(self, agent_id: str, pin: str) -> bool:
+        """True when the agent exists, has a PIN and this is it (constant-time)."""
+        ...
+
+    async def append_transitions(self, transitions: Iterable[Transition]) -> None:
+        """Log agent state changes, in order."""
+        ...
+
+    async def latest_states(self) -> dict[str, tuple[AgentState, str | None, datetime]]:
+        """Each agent's last logged (state, pause reason, at): the states to rebuild after a restart."""
+        ...

@@ -470,6 +470,18 @@ class Distributor:
 
     # ------------------------------------------------------------ reading
 
+    def logged_in(self, queue_id: str) -> int:
+        """Agents who could serve this queue (at some escalation level) and are logged in, paused ones included:
+        none means a caller entering now is blocked."""
+        qs = self._queue(queue_id)
+        return sum(self._agents[agent_id].status.state is not AgentState.LOGGED_OUT for agent_id in qs.members)
+
+    def queue_ids(self) -> list[str]:
+        return sorted(self._queues)
+
+    def agent_ids(self) -> list[str]:
+        return sorted(self._agents)
+
     def agent_status(self, agent_id: str) -> AgentStatus:
         return self._entry(agent_id).status
 

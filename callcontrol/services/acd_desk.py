@@ -1,0 +1,293 @@
+"""The ACD at work: callers waiting in queues over their AGI sessions, agents offered calls, every decision logged.
+
+One `Distributor` (callcontrol/core/acd) decides; this desk carries its decisions out.
+
+- A queue node's caller waits inside its own AGI session: music on hold, announcements, a WAIT FOR DIGIT
+  that an exit key ends, or the service's wake-up (AMI PlayDTMF of WAKE_DIGIT, "received" on the caller's
+  channel) when the Distributor offers the call to an agent.
+- The offer is dialled from the caller's session (Dial(PJSIP/agent...), the caller on music on hold), so one
+  task owns the caller from queue entry to the end of the conversation. Ring-no-answer returns the caller
+  to the wait, at their place; the Distributor counts the miss.
+- AMI tells the answer (DialEnd ANSWER: the agent is on the call) and devices' states (unreachable, busy);
+  the end of Dial() tells the end of the conversation (wrap-up starts).
+- Timers (escalation, wrap-up end, expired offers) run in one task owned by the desk.
+
+Every Distributor call happens on the event loop without an await in between, so decisions are serialized:
+no agent can be offered two calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from callcontrol.core.acd.agent_states import AgentState, Transition
+from callcontrol.core.acd.errors import AcdError, QueueFull
+from callcontrol.core.acd.model import Agent, Call, Queue
+from callcontrol.core.acd.router import Distributor, Offer, Outcome
+from callcontrol.core.events import DeviceStateChanged, DialEnded
+from callcontrol.core.ivr import Enqueue, QueueLeft
+from callcontrol.core.tokens import WAKE_DIGIT
+from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions
+
+log = structlog.get_logger(__name__)
+
+MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this often
+UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
+BUSY = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
+# states in which a busy device is the agent's own call (reserved and on_call: the call we gave them)
+NOT_OUR_CALL = frozenset({AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT,
+                          AgentState.UNAVAILABLE})
+
+
+@dataclass
+class _Waiter:
+    """A caller in a queue, as its session and the desk share it."""
+
+    caller: CallerRef
+    queue_id: str
+    offer: Offer | None = None
+    answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
+    timed_out: bool = False
+
+
+class AcdDesk:
+    """The QueueDesk port backed by the ACD, plus the agent operations the API and the phone use."""
+
+    def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
+                 on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
+                 max_misses: int | None = 3) -> None:
+        self.distributor = Distributor(queues, agents, max_misses=max_misses)
+        self._pbx = pbx
+        self._clock = clock
+        self._on_transitions = on_transitions
+        self._waiters: dict[str, _Waiter] = {}
+        self._to_wake: asyncio.Queue[str] = asyncio.Queue()
+        self._timers_changed = asyncio.Event()
+        self._devices = {agent.endpoint: agent.id for agent in agents}
+
+    # ------------------------------------------------------------------ tasks owned by the service
+
+    async def run(self) -> None:
+        """The desk's two loops: timers (escalations, wrap-up ends, expired offers) and waking callers."""
+        await asyncio.gather(self._run_timers(), self._run_waker())
+
+    async def _run_timers(self) -> None:
+        while True:
+            due = self.distributor.next_due_at()
+            now = self._clock.now()
+            delay = MAX_TIMER_SLEEP_S if due is None else min(MAX_TIMER_SLEEP_S, (due - now).total_seconds())
+            if delay > 0:
+                self._timers_changed.clear()
+                try:
+                    await asyncio.wait_for(self._timers_changed.wait(), delay)
+                except TimeoutError:
+                    pass
+                continue
+            self._carry_out(self.distributor.advance(self._clock.now()), "timer")
+
+    async def _run_waker(self) -> None:
+        while True:
+            channel = await self._to_wake.get()
+            try:
+                await self._pbx.wake(channel)
+            except Exception as exc:  # the caller may have hung up meanwhile: their session handles that
+                log.warning("acd.wake_failed", channel=channel, error=str(exc)[:200])
+
+    # ------------------------------------------------------------------ the QueueDesk port
+
+    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft:
+        """Queue the caller and keep them until answered (and the conversation over), timed out, or gone."""
+        now = self._clock.now()
+        if request.queue not in self.distributor.queue_ids():
+            log.warning("acd.unknown_queue", queue=request.queue)
+            return QueueLeft("no_agents")
+        if self.distributor.logged_in(request.queue) == 0:
+            log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
+            return QueueLeft("no_agents")
+        call = Call(caller.uniqueid, request.queue, arrived_at=now, priority=request.priority,
+                    skills=dict(request.skills))
+        waiter = _Waiter(caller, request.queue)
+        self._waiters[call.id] = waiter
+        try:
+            self._carry_out(self.distributor.call_arrived(call, now), "call_arrived")
+        except QueueFull:
+            del self._waiters[call.id]
+            log.info("acd.blocked", queue=request.queue, reason="queue full")
+            return QueueLeft("no_agents")
+        log.info("acd.queued", queue=request.queue, call=call.id,
+                 position=len(self.distributor.waiting(request.queue)))
+        try:
+            return await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
+        finally:
+            self._leave(call.id, waiter)
+
+    async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
+                    deadline: datetime) -> QueueLeft:
+        escapes = "".join(sorted(request.exit_keys)) + WAKE_DIGIT
+        every = timedelta(seconds=request.announcements.every_s)
+        next_announcement = self._clock.now() + every
+        await channel.music_on_hold(True)
+        while True:
+            if waiter.offer is not None:
+                if await self._ring(channel, call_id, waiter):
+                    return QueueLeft("answered")
+                await channel.music_on_hold(True)
+                continue
+            now = self._clock.now()
+            if waiter.timed_out or now >= deadline:
+                return QueueLeft("timeout")
+            if self._announces(request) and now >= next_announcement:
+                digit = await self._announce(channel, request, call_id, escapes)
+                next_announcement = self._clock.now() + every
+                await channel.music_on_hold(True)
+            else:
+                until = min(deadline, next_announcement) if self._announces(request) else deadline
+                digit = await channel.wait_for_digit(max(1, int((until - now).total_seconds() * 1000)))
+            if digit is not None and digit in request.exit_keys:
+                return QueueLeft("exited_by_key", digit)
+
+    async def _ring(self, channel: AgiChannel, call_id: str, waiter: _Waiter) -> bool:
+        """Dial the offered agent from the caller's session; True when they talked (the conversation is over)."""
+        offer = waiter.offer
+        assert offer is not None
+        await channel.music_on_hold(False)
+        log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
+        status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s)
+        now = self._clock.now()
+        waiter.offer = None
+        if status == "ANSWER":
+            if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
+                self._answered(call_id, offer.agent_id, now)
+            self._conversation_over(waiter, now)
+            return True
+        log.info("acd.missed", call=call_id, agent=offer.agent_id, status=status)
+        if self.distributor.offer_of(call_id) == offer:
+            self._carry_out(self.distributor.offer_missed(call_id, offer.agent_id, now), "offer_missed")
+        return False
+
+    def _conversation_over(self, waiter: _Waiter, now: datetime) -> None:
+        agent_id, waiter.answered_by = waiter.answered_by, None
+        if agent_id is not None:
+            self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
+
+    def _leave(self, call_id: str, waiter: _Waiter) -> None:
+        """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""
+        self._waiters.pop(call_id, None)
+        now = self._clock.now()
+        if waiter.answered_by is not None:  # the caller hung up during the conversation
+            self._conversation_over(waiter, now)
+        try:
+            self.distributor.call_queue(call_id)
+        except AcdError:
+            return  # answered: already out of the Distributor
+        self._carry_out(self.distributor.call_left(call_id, now), "call_left")
+
+    @staticmethod
+    def _announces(request: Enqueue) -> bool:
+        a = request.announcements
+        return a.position or a.estimated_wait or bool(a.prompts)
+
+    async def _announce(self, channel: AgiChannel, request: Enqueue, call_id: str, escapes: str) -> str | None:
+        """Position, estimated wait and the periodic message; a key (or the wake-up) cuts it short."""
+        await channel.music_on_hold(False)
+        announcements = request.announcements
+        try:
+            estimate = self.distributor.estimated_wait(request.queue, self._clock.now(), call_id)
+        except AcdError:
+            return None
+        if announcements.position:
+            digit = await channel.play(["queue-youarenext"] if estimate.position == 1 else ["queue-thereare"],
+                                       escapes)
+            if digit is None and estimate.position > 1:
+                await channel.say("number", str(estimate.position - 1))
+                digit = await channel.play(["queue-callswaiting"], escapes)
+            if digit is not None:
+                return digit
+        if announcements.estimated_wait and estimate.seconds is not None:
+            minutes = max(1, round(estimate.seconds / 60))
+            digit = await channel.play(["queue-holdtime"], escapes)
+            if digit is None:
+                await channel.say("number", str(minutes))
+                digit = await channel.play(["queue-minute" if minutes == 1 else "queue-minutes"], escapes)
+            if digit is not None:
+                return digit
+        return await channel.play(list(announcements.prompts), escapes) if announcements.prompts else None
+
+    # ------------------------------------------------------------------ events from AMI
+
+    def apply(self, event: DialEnded | DeviceStateChanged) -> None:
+        now = event.at
+        if isinstance(event, DialEnded):
+            waiter = self._waiters.get(event.caller_uniqueid)
+            offer = waiter.offer if waiter is not None else None
+            if waiter is not None and offer is not None and event.status == "ANSWER":
+                self._answered(event.caller_uniqueid, offer.agent_id, now)
+            return
+        agent_id = self._devices.get(event.device)
+        if agent_id is None:
+            return
+        self._carry_out(self.distributor.device_reachable(agent_id, event.state not in UNREACHABLE, now),
+                        "device_state")
+        status = self.distributor.agent_status(agent_id)
+        if status.state in NOT_OUR_CALL:
+            self._carry_out(self.distributor.device_busy(agent_id, event.state in BUSY, now), "device_state")
+
+    def _answered(self, call_id: str, agent_id: str, now: datetime) -> None:
+        waiter = self._waiters.get(call_id)
+        if waiter is None or waiter.answered_by is not None:
+            return
+        self._carry_out(self.distributor.offer_answered(call_id, agent_id, now), "offer_answered")
+        waiter.answered_by = agent_id
+        log.info("acd.answered", call=call_id, agent=agent_id)
+
+    # ------------------------------------------------------------------ agent operations (API, phone)
+
+    def login(self, agent_id: str) -> Outcome:
+        return self._carry_out(self.distributor.login(agent_id, self._clock.now()), "login")
+
+    def logout(self, agent_id: str) -> Outcome:
+        return self._carry_out(self.distributor.logout(agent_id, self._clock.now()), "logout")
+
+    def pause(self, agent_id: str, reason: str) -> Outcome:
+        return self._carry_out(self.distributor.pause(agent_id, reason, self._clock.now()), "pause")
+
+    def resume(self, agent_id: str) -> Outcome:
+        return self._carry_out(self.distributor.resume(agent_id, self._clock.now()), "resume")
+
+    # ------------------------------------------------------------------ carrying decisions out
+
+    def _carry_out(self, outcome: Outcome, why: str) -> Outcome:
+        if outcome.transitions:
+            for transition in outcome.transitions:
+                log.info("agent.state", agent=transition.agent_id, from_state=transition.from_state.value,
+                         to_state=transition.to_state.value, cause=transition.cause.value,
+                         reason=transition.reason, call=transition.call_id)
+            self._on_transitions(outcome.transitions)
+        for offer in outcome.offers:
+            waiter = self._waiters.get(offer.call_id)
+            if waiter is None:  # cannot happen: a call is in the Distributor only while its session waits
+                log.error("acd.offer_without_caller", call=offer.call_id, agent=offer.agent_id)
+                continue
+            waiter.offer = offer
+            self._to_wake.put_nowait(waiter.caller.channel)
+            log.info("acd.offer", call=offer.call_id, agent=offer.agent_id, queue=offer.queue_id, why=why)
+        for timed_out in outcome.timed_out:
+            waiter = self._waiters.get(timed_out.call_id)
+            if waiter is not None:
+                waiter.timed_out = True
+                self._to_wake.put_nowait(waiter.caller.channel)
+        for moved in outcome.overflowed:
+            log.info("acd.overflow", call=moved.call_id, from_queue=moved.from_queue, to_queue=moved.to_queue)
+            waiter = self._waiters.get(moved.call_id)
+            if waiter is not None:
+                waiter.queue_id = moved.to_queue
+        for withdrawn in outcome.withdrawn:
+            log.info("acd.offer_withdrawn", call=withdrawn.call_id, agent=withdrawn.agent_id)
+        self._timers_changed.set()
+        return outcome
+

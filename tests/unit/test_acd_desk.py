@@ -1,0 +1,173 @@
+"""The ACD desk with fake channels: queueing, waking, ringing, ring-no-answer, exit keys, timeouts, state logging.
+
+Fast checks of the desk's own logic; tests/integration/test_acd_calls.py proves it over real calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from callcontrol.core.acd.agent_states import AgentState
+from callcontrol.core.acd.model import Agent, Queue
+from callcontrol.core.events import DialEnded
+from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
+from callcontrol.core.tokens import WAKE_DIGIT
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.ports import CallerRef
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.started = asyncio.get_running_loop().time()
+
+    def now(self) -> datetime:
+        return datetime(2026, 11, 23, 10, tzinfo=UTC) + timedelta(
+            seconds=asyncio.get_running_loop().time() - self.started)
+
+
+class FakeChannel:
+    """An AGI channel whose caller presses nothing unless told; Dial() answers as scripted per endpoint."""
+
+    def __init__(self, desk_ref: list[AcdDesk], uniqueid: str, dial_results: dict[str, list[str]]) -> None:
+        self.digits: asyncio.Queue[str] = asyncio.Queue()
+        self.dialled: list[str] = []
+        self.music: list[bool] = []
+        self._desk = desk_ref
+        self._uniqueid = uniqueid
+        self._results = dial_results
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        try:
+            return await asyncio.wait_for(self.digits.get(), timeout_ms / 1000)
+        except TimeoutError:
+            return None
+
+    async def music_on_hold(self, on: bool) -> None:
+        self.music.append(on)
+
+    async def play(self, prompts, escape_digits=""):
+        return None
+
+    async def say(self, kind, value):
+        return None
+
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float) -> str:
+        self.dialled.append(endpoint)
+        status = self._results[endpoint].pop(0)
+        await asyncio.sleep(0.01)
+        if status == "ANSWER":
+            desk = self._desk[0]
+            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk._clock.now()))
+            agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
+            assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
+            await asyncio.sleep(0.01)
+        return status
+
+
+class FakePbx:
+    def __init__(self) -> None:
+        self.channels: dict[str, FakeChannel] = {}
+        self.woken: list[str] = []
+
+    async def wake(self, channel: str) -> None:
+        self.woken.append(channel)
+        self.channels[channel].digits.put_nowait(WAKE_DIGIT)
+
+
+AGENTS = [Agent("a1", "Ada", "PJSIP/a1", skills={"english": 5}), Agent("a2", "Bob", "PJSIP/a2", skills={"english": 9})]
+SALES = Queue("sales", "Sales", required_skills={"english": 3}, ring_timeout_s=5, wrap_up_s=0)
+
+
+def request(max_wait_s: int = 5, exit_keys: frozenset[str] = frozenset()) -> Enqueue:
+    return Enqueue("sales", {}, None, max_wait_s, QueueAnnouncements(), exit_keys)
+
+
+@pytest.fixture
+async def desk():
+    pbx = FakePbx()
+    logged: list = []
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_transitions=logged.extend)
+    desk.logged = logged
+    desk.pbx = pbx
+    runner = asyncio.create_task(desk.run())
+    yield desk
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+
+
+def caller(desk: AcdDesk, name: str, results: dict[str, list[str]]) -> tuple[FakeChannel, CallerRef]:
+    channel = FakeChannel([desk], name, results)
+    desk.pbx.channels[f"PJSIP/trunk-{name}"] = channel
+    return channel, CallerRef(name, f"PJSIP/trunk-{name}", "+15550001")
+
+
+async def test_nobody_logged_in_is_no_agents_at_once(desk):
+    channel, ref = caller(desk, "c1", {})
+    assert await desk.wait_in_queue(channel, request(), ref) == QueueLeft("no_agents")
+    assert channel.dialled == []
+
+
+async def test_a_free_agent_is_rung_and_the_answered_call_ends_in_wrap_up_then_available(desk):
+    desk.login("a1")
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER"]})
+    assert await desk.wait_in_queue(channel, request(), ref) == QueueLeft("answered")
+    assert channel.dialled == ["PJSIP/a1"] and desk.pbx.woken == ["PJSIP/trunk-c1"]
+    states = [(t.agent_id, t.to_state.value) for t in desk.logged]
+    assert states == [("a1", "available"), ("a1", "reserved"), ("a1", "on_call"), ("a1", "available")]
+
+
+async def test_ring_no_answer_returns_the_caller_and_the_next_agent_gets_it(desk):
+    desk.login("a1")
+    desk.login("a2")
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["NOANSWER", "ANSWER"], "PJSIP/a2": ["NOANSWER", "ANSWER"]})
+    assert await desk.wait_in_queue(channel, request(max_wait_s=10), ref) == QueueLeft("answered")
+    # a1 has been idle longest; after its miss the call goes to a2 before a1 is tried again
+    assert channel.dialled == ["PJSIP/a1", "PJSIP/a2", "PJSIP/a1"]
+    assert [t.cause.value for t in desk.logged if t.agent_id == "a1"][:4] == ["login", "offered", "missed", "offered"]
+    assert [t.cause.value for t in desk.logged if t.to_state is AgentState.AVAILABLE][-1] == "call_ended"
+
+
+async def test_an_exit_key_leaves_the_queue_and_frees_the_place(desk):
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    channel, ref = caller(desk, "c1", {})
+    channel.digits.put_nowait("1")
+    assert await desk.wait_in_queue(channel, request(exit_keys=frozenset("1")), ref) == QueueLeft("exited_by_key", "1")
+    assert desk.distributor.waiting("sales") == []
+
+
+async def test_max_wait_takes_the_timeout_exit_when_every_agent_is_paused(desk):
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    channel, ref = caller(desk, "c1", {})
+    started = asyncio.get_running_loop().time()
+    assert await desk.wait_in_queue(channel, Enqueue("sales", {}, None, 1, QueueAnnouncements(), frozenset()),
+                                    ref) == QueueLeft("timeout")
+    assert asyncio.get_running_loop().time() - started >= 0.9
+    assert channel.dialled == [] and desk.distributor.waiting("sales") == []
+
+
+async def test_an_agent_resuming_wakes_the_waiting_caller(desk):
+    desk.login("a1")
+    desk.pause("a1", "coffee")
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+    await asyncio.sleep(0.05)
+    assert desk.distributor.waiting("sales") == ["c1"]
+    desk.resume("a1")
+    assert await waiting == QueueLeft("answered")
+    assert desk.pbx.woken == ["PJSIP/trunk-c1"]
+
+
+async def test_a_caller_hanging_up_while_waiting_leaves_no_trace_in_the_distributor(desk):
+    desk.login("a1")
+    desk.pause("a1", "coffee")
+    channel, ref = caller(desk, "c1", {})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert desk.distributor.waiting("sales") == []

@@ -144,7 +144,7 @@ def dump_acd_yaml(agents: Iterable[Agent], queues: Iterable[Queue]) -> str:
            "queues": [{**queue, "escalations": [_Flow(rule) for rule in queue["escalations"]]}
                       for queue in data["queues"]]}
     header = "# ACD configuration: `callcontrol acd import` this file; PINs are set with `callcontrol acd pin`.\n"
-    return header + yaml.dump(out, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    return header + yaml.dump(out, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096)
 
 
 # ---------------------------------------------------------------- reading
@@ -243,7 +243,7 @@ def _unknown_keys(item: Mapping[str, Any], allowed: Sequence[str], path: DocPath
 
 def _agent(item: dict[str, Any], path: DocPath, agent_id: str | None, problems: list[Problem]) -> Agent | None:
     before = len(problems)
-    where = f"agent {agent_id or item.get('id')}"
+    where = f"agent {agent_id or item.get('id', '(no id)')}"
     _unknown_keys(item, AGENT_KEYS, path, problems)
     name = _text(item, "name", path, where, problems, default=agent_id or "?", limit=MAX_NAME)
     endpoint = _text(item, "endpoint", path, where, problems, limit=128)
@@ -279,7 +279,7 @@ _QUEUE_NUMBERS: dict[str, tuple[float, bool, bool, bool]] = {
 def _queue(item: dict[str, Any], path: DocPath, queue_id: str | None, targets: set[str],
            problems: list[Problem]) -> Queue | None:
     before = len(problems)
-    where = f"queue {queue_id or item.get('id')}"
+    where = f"queue {queue_id or item.get('id', '(no id)')}"
     _unknown_keys(item, QUEUE_KEYS, path, problems)
     values: dict[str, Any] = {"id": queue_id}
     values["name"] = _text(item, "name", path, where, problems, default=queue_id or "?", limit=MAX_NAME)
@@ -335,7 +335,7 @@ def _escalations(item: Mapping[str, Any], path: DocPath, where: str, preferred: 
         value_path = (*rule_path, action)
         if action == "relax":
             levels = _levels(rule, "relax", rule_path, where, problems, lowest=0)
-            if not levels and isinstance(value, Mapping):
+            if isinstance(value, Mapping) and not value:
                 problems.append(Problem(value_path, f"{where}: relax names no skill"))
             rules.extend((EscalationRule(after, RelaxSkill(skill, level)), value_path)
                          for skill, level in levels.items())

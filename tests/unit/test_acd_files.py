@@ -1,0 +1,184 @@
+"""The ACD configuration file (callcontrol.adapters.acd_files): reading, every problem at file:line:col, writing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from callcontrol.adapters.acd_files import dump_acd_yaml, load_acd_file, load_acd_text
+from callcontrol.adapters.flow_files import LocatedProblem
+from callcontrol.core.acd.model import AddTeam, Agent, EscalationRule, Overflow, Queue, RelaxSkill, Strategy
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = b"""\
+agents:
+  - {id: ada, name: Ada King, endpoint: PJSIP/agent1001, teams: [sales], skills: {english: 8, billing: 3}, wrap_up_s: 5}
+  - id: bob
+    name: Bob
+    endpoint: PJSIP/agent1002
+    teams: [support]
+    skills: {english: 4}
+queues:
+  - id: sales
+    name: Sales
+    required_skills: {english: 3}
+    preferred_skills: {}
+    strategy: longest_idle
+    ring_timeout_s: 15
+    wrap_up_s: 10
+    max_wait_s: 600
+    escalations:
+      - {after_s: 30, relax: {english: 1}}
+      - {after_s: 60, add_team: support}
+      - {after_s: 120, overflow: support}
+  - id: support
+    name: Support
+    teams: [support]
+"""
+
+
+def messages(problems: list[LocatedProblem]) -> list[str]:
+    return [str(p) for p in problems]
+
+
+def test_good_file_gives_agents_and_queues_with_model_defaults() -> None:
+    """A valid file loads with no problems; left-out queue fields take the model's defaults."""
+    config, problems = load_acd_text(GOOD, "acd.yaml")
+    assert problems == [] and config is not None
+    assert config.agents[0] == Agent("ada", "Ada King", "PJSIP/agent1001", {"english": 8, "billing": 3},
+                                     frozenset({"sales"}), 5)
+    sales, support = config.queues
+    assert sales == Queue("sales", "Sales", required_skills={"english": 3}, ring_timeout_s=15, wrap_up_s=10,
+                          max_wait_s=600, escalations=(EscalationRule(30, RelaxSkill("english", 1)),
+                                                       EscalationRule(60, AddTeam("support")),
+                                                       EscalationRule(120, Overflow("support"))))
+    assert support.strategy is Strategy.LONGEST_IDLE and support.priority == 0 and support.max_length is None
+    assert support.expected_handle_s == 180.0 and support.teams == frozenset({"support"})
+
+
+def test_export_of_an_import_reads_back_the_same() -> None:
+    """dump_acd_yaml(load(x)) loads back into equal agents and queues, and is stable when dumped again."""
+    config, _ = load_acd_text(GOOD, "acd.yaml")
+    assert config is not None
+    text = dump_acd_yaml(config.agents, config.queues)
+    again, problems = load_acd_text(text.encode(), "export.yaml")
+    assert problems == [] and again == config
+    assert dump_acd_yaml(again.agents, again.queues) == text
+    assert "  - {id: ada, name: Ada King, endpoint: PJSIP/agent1001, teams: [sales]" in text
+    assert "      - {after_s: 120, overflow: support}" in text
+    assert "pin" not in text.lower().replace("pins are set with `callcontrol acd pin`", "")
+
+
+def test_relax_of_several_skills_is_one_rule_each_and_round_trips() -> None:
+    """relax: {a: 1, b: 0} makes two rules at the same time; the export writes one line per rule."""
+    text = b"queues:\n  - {id: q, required_skills: {a: 5, b: 5}, escalations: [{after_s: 10, relax: {a: 1, b: 0}}]}\n"
+    config, problems = load_acd_text(text, "q.yaml")
+    assert problems == [] and config is not None
+    assert config.queues[0].escalations == (EscalationRule(10, RelaxSkill("a", 1)),
+                                            EscalationRule(10, RelaxSkill("b", 0)))
+    again, _ = load_acd_text(dump_acd_yaml([], config.queues).encode(), "x.yaml")
+    assert again == config
+
+
+BAD = b"""\
+agents:
+  - {id: ada, endpoint: PJSIP/agent1001, skills: {english: 11}}
+  - {id: Bob, endpoint: PJSIP/agent1002, colour: red}
+  - {id: ada, endpoint: agent1003, teams: sales}
+  - {name: Nobody, endpoint: PJSIP/x, wrap_up_s: -1}
+queues:
+  - id: sales
+    strategy: fastest
+    ring_timeout_s: "15"
+    max_length: 0
+    callback_allowed: yes please
+    escalations:
+      - {after_s: 10, overflow: nowhere}
+      - {after_s: 20, drop_preferred: french}
+      - {after_s: 30, relax: {english: 12}}
+      - {after_s: 40, add_team: sales, overflow: support}
+  - id: sales
+  - {id: support, preferred_skills: {english: 0}, escalations: [{after_s: 5, overflow: support}]}
+extra: 1
+"""
+
+
+def test_every_problem_is_reported_at_once_with_file_line_col() -> None:
+    """Unknown keys, wrong types, levels outside 1-10, unknown strategy, duplicate and non-identifier ids,
+    escalation to an unknown queue: all of them in one pass, sorted by position."""
+    config, problems = load_acd_text(BAD, "bad.yaml")
+    assert config is None
+    assert messages(problems) == [
+        "bad.yaml:2:51: error: agent ada: skills english: level must be an integer 1-10, not 11",
+        "bad.yaml:3:6: error: agent id 'Bob' must be a lowercase identifier (a-z, 0-9, _; starting with a letter; "
+        "at most 64)",
+        "bad.yaml:3:42: error: unknown key 'colour' (allowed: id, name, endpoint, teams, skills, wrap_up_s)",
+        "bad.yaml:4:6: error: duplicate agent id 'ada'",
+        "bad.yaml:4:15: error: agent ada: endpoint 'agent1003' must be TECH/resource, e.g. PJSIP/agent1001",
+        "bad.yaml:4:36: error: agent ada: teams must be a list of names",
+        "bad.yaml:5:5: error: agent: missing required key 'id'",
+        "bad.yaml:5:39: error: agent (no id): wrap_up_s must be >= 0, not -1",
+        "bad.yaml:8:5: error: queue sales: unknown strategy 'fastest' (one of: longest_idle, best_skill, "
+        "fewest_calls, least_talk_time, round_robin, random)",
+        "bad.yaml:9:5: error: queue sales: ring_timeout_s must be a number, not '15'",
+        "bad.yaml:10:5: error: queue sales: max_length must be >= 1, not 0",
+        "bad.yaml:11:5: error: queue sales: callback_allowed must be true or false",
+        "bad.yaml:13:23: error: queue sales: overflow to unknown queue 'nowhere'",
+        "bad.yaml:13:23: error: queue sales: an overflow must be the last rule (the rules after it are never "
+        "reached)",
+        "bad.yaml:14:23: error: queue sales: cannot drop 'french': not a preferred skill",
+        "bad.yaml:15:31: error: queue sales: relax english: level must be an integer 0-10, not 12",
+        "bad.yaml:16:9: error: queue sales: an escalation has exactly one of relax, drop_preferred, add_team, "
+        "overflow",
+        "bad.yaml:17:5: error: duplicate queue id 'sales'",
+        "bad.yaml:18:38: error: queue support: preferred_skills english: level must be an integer 1-10, not 0",
+        "bad.yaml:18:78: error: queue support: a queue cannot overflow to itself",
+        "bad.yaml:19:1: error: unknown key 'extra' (allowed: agents, queues)",
+    ]
+
+
+def test_overflow_may_name_a_queue_known_elsewhere() -> None:
+    """An overflow target outside the file is accepted when the caller knows it (e.g. already in the database)."""
+    text = b"queues:\n  - {id: sales, escalations: [{after_s: 60, overflow: support}]}\n"
+    assert load_acd_text(text, "s.yaml")[0] is None
+    config, problems = load_acd_text(text, "s.yaml", known_queues={"support"})
+    assert problems == [] and config is not None
+
+
+def test_a_queue_nobody_can_serve_is_a_warning() -> None:
+    """When the file has agents, a queue none of them can ever take is flagged, but the file still loads."""
+    text = GOOD + b"    required_skills: {german: 2}\n"
+    config, problems = load_acd_text(text, "acd.yaml")
+    assert config is not None
+    assert messages(problems) == ["acd.yaml:21:5: warning: queue support: no agent of this file can take its calls, "
+                                  "even after every escalation"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (b"", "e.yaml:1:1: error: empty ACD configuration file"),
+    (b"agents: [\n", "e.yaml:2:1: error: YAML syntax: did not find expected node content"),
+    (b"- 1\n", "e.yaml:1:1: error: an ACD configuration is a mapping with agents and queues"),
+    (b"agents: {ada: 1}\n", "e.yaml:1:1: error: agents must be a list"),
+    (b"queues: [sales]\n", "e.yaml:1:10: error: each entry of queues must be a mapping"),
+    (b"a: &x 1\nb: *x\n", "e.yaml:1:4: error: YAML anchors and aliases are not allowed in flows"),
+])
+def test_malformed_documents(text: bytes, expected: str) -> None:
+    """Broken YAML or the wrong shape is one located problem, not an exception."""
+    config, problems = load_acd_text(text, "e.yaml")
+    assert config is None and expected in messages(problems)
+
+
+def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
+    config, problems = load_acd_file(tmp_path / "missing.yaml")
+    assert config is None and messages(problems)[0].startswith(f"{tmp_path / 'missing.yaml'}:1:1: error: cannot read")
+
+
+def test_sandbox_configuration_is_valid_and_serves_the_acme_queues() -> None:
+    """acd/sandbox.yaml loads cleanly, has the four sandbox agents and the queues the acme flow sends callers to."""
+    config, problems = load_acd_file(REPO / "acd" / "sandbox.yaml")
+    assert problems == [] and config is not None
+    assert sorted(a.endpoint for a in config.agents) == [f"PJSIP/agent100{n}" for n in range(1, 5)]
+    assert {q.id for q in config.queues} >= {"sales", "support", "billing"}
+    assert any(a.skills.get("billing", 0) >= 5 for a in config.agents)  # the acme billing node asks for billing 5

@@ -9,21 +9,24 @@ import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
-from callcontrol.adapters.ami import AmiClient, translate
+from callcontrol.adapters.ami import AmiClient, AmiPbx, translate
+from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.calls import CallRecord, EndReason
+from callcontrol.core.events import DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
+from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import CallerRef, SystemClock
-from callcontrol.services.record_writer import RecordWriter
+from callcontrol.services.record_writer import RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,22 +44,27 @@ class Service:
         self.settings = settings
         self.clock = SystemClock()
         self.catalog = FlowCatalog()
-        self.queue_desk = DialplanQueueDesk()  # until the ACD distributes calls itself
         self.flow_watcher = FlowWatcher(settings.flows_dir, self.catalog, now=self.clock.now,
                                         sounds_dir=settings.sounds_dir)
         self._engine = make_engine(settings.database_url)
         self.store = SqlCallRecordStore(self._engine)
         self.writer = RecordWriter(self.store)
         self.calls = CallLog(self.writer, self.clock)
+        self.acd_store = SqlAcdStore(self._engine)
+        self.transitions = TransitionWriter(self.acd_store)
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_username, settings.require_ami_secret(),
             ping_interval_s=settings.ami_ping_interval_s, ping_timeout_s=settings.ami_ping_timeout_s,
             action_timeout_s=settings.ami_action_timeout_s, reconnect_min_s=settings.ami_reconnect_min_s,
             reconnect_max_s=settings.ami_reconnect_max_s,
         )
+        # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
+        self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
+                           on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
-        self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog),
+        self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
+                                        api_token=settings.api_token),
                                settings.http_host, settings.http_port)
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []
@@ -68,8 +76,9 @@ class Service:
             reasons.append(self.ami.problem or "AMI not logged in")
         if self._schema_problem:
             reasons.append(self._schema_problem)
-        if self.writer.problem:
-            reasons.append(self.writer.problem)
+        for writer in (self.writer, self.transitions):
+            if writer.problem:
+                reasons.append(writer.problem)
         return reasons
 
     async def _check_database(self) -> None:
@@ -88,6 +97,11 @@ class Service:
         await self._check_database()
         self.flow_watcher.reload_now()
         self.calls.adopt_unfinished(await self.store.load_active())
+        agents, queues = await self.acd_store.load_config()
+        self.acd.configure(queues, agents)
+        self.acd.restore({agent_id: (state, reason) for agent_id, (state, reason, _) in
+                          (await self.acd_store.latest_states()).items()})
+        log.info("acd.configured", agents=len(agents), queues=[queue.id for queue in queues])
         await self.http.start()
         try:
             self._tasks = [
@@ -95,6 +109,8 @@ class Service:
                 asyncio.create_task(self.ami.run(), name="ami-session"),
                 asyncio.create_task(self._dispatch_channel_events(), name="ami-dispatcher"),
                 asyncio.create_task(self.flow_watcher.run(), name="flow-watcher"),
+                asyncio.create_task(self.transitions.run(), name="transition-writer"),
+                asyncio.create_task(self.acd.run(), name="acd"),
             ]
             await self.agi.start()
             log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",
@@ -104,6 +120,7 @@ class Service:
             log.info("service.stopping", calls_in_ivr=self.agi.active_sessions)
             await self.agi.stop(self.settings.shutdown_grace_s)
             await self.writer.drain(DRAIN_TIMEOUT_S)
+            await self.transitions.drain(DRAIN_TIMEOUT_S)
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -121,7 +138,9 @@ class Service:
             message = await self.ami.events.get()
             try:
                 event = translate(message, self.clock.now())
-                if event is not None:
+                if isinstance(event, (DialEnded, DeviceStateChanged)):
+                    self.acd.apply(event)
+                elif event is not None:
                     self.calls.apply(event)
             except Exception:
                 log.exception("ami.event_failed", ami_event=getattr(message, "get", lambda *_: "?")("Event"))
@@ -150,7 +169,7 @@ class Service:
                          "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=latest.append,
                                         on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
-                                        http=self.http_client, queues=self.queue_desk, library=library,
+                                        http=self.http_client, queues=self.acd, library=library,
                                         caller=CallerRef(request.uniqueid, request.channel, request.caller_number))
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))

@@ -44,9 +44,12 @@ class Settings(BaseSettings):
     agi_port: int = Field(4573, ge=1, le=65535)
     agi_header_timeout_s: float = Field(5.0, gt=0, le=60)
 
-    # HTTP API (health, readiness).
+    # HTTP API (health, readiness, flows, queues and agents).
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
+    # Bearer token every request that changes something must carry (agent login, pause, ...); reads need none.
+    # Unset: the API changes nothing. At least 16 characters.
+    api_token: SecretStr | None = Field(None, min_length=16)
 
     # repr=False: the URL may carry the database password; show database_url_for_display() instead.
     database_url: str = Field("sqlite+aiosqlite:///callcontrol.sqlite3", repr=False)

@@ -1,4 +1,4 @@
-"""HTTP API (aiohttp): liveness and readiness probes, and the flows in service with their diagrams."""
+"""HTTP API (aiohttp): liveness and readiness probes, the flows in service with their diagrams, and the ACD."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from callcontrol.adapters.acd_api import add_acd_routes
 from callcontrol.core.ivr import Flow, node_exits
+from callcontrol.services.acd_desk import AcdDesk
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
 
@@ -37,7 +40,8 @@ class FlowsView(Protocol):
     def files(self) -> Sequence[FlowFileView]: ...
 
 
-def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None) -> web.Application:
+def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None, acd: AcdDesk | None = None,
+             api_token: SecretStr | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "up"})
 
@@ -52,6 +56,8 @@ def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None) -> we
     app.router.add_get("/readyz", readyz)
     if flows is not None:
         _add_flow_routes(app, flows)
+    if acd is not None:
+        add_acd_routes(app, acd, api_token.get_secret_value() if api_token is not None else None)
     return app
 
 

@@ -19,7 +19,7 @@ no agent can be offered two calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,7 +32,7 @@ from callcontrol.core.acd.router import Distributor, Offer, Outcome
 from callcontrol.core.events import DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
-from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions
+from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
 
@@ -60,15 +60,38 @@ class AcdDesk:
 
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
-                 max_misses: int | None = 3) -> None:
+                 max_misses: int | None = 3, fallback: QueueDesk | None = None) -> None:
+        """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
+        agents = list(agents)
         self.distributor = Distributor(queues, agents, max_misses=max_misses)
         self._pbx = pbx
-        self._clock = clock
+        self.clock = clock
         self._on_transitions = on_transitions
+        self._fallback = fallback
         self._waiters: dict[str, _Waiter] = {}
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
         self._timers_changed = asyncio.Event()
         self._devices = {agent.endpoint: agent.id for agent in agents}
+
+    def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
+        """Add or update queues and agents (from the database at start); their states are kept."""
+        now = self.clock.now()
+        for queue in queues:
+            self._carry_out(self.distributor.set_queue(queue, now), "configure")
+        for agent in agents:
+            self._carry_out(self.distributor.set_agent(agent, now), "configure")
+            self._devices[agent.endpoint] = agent.id
+
+    def restore(self, states: Mapping[str, tuple[AgentState, str | None]]) -> None:
+        """After a restart: agents logged in before are logged in again (paused with their reason); calls they
+        were on are gone with the old process, so nobody comes back ringing or on a call."""
+        for agent_id, (state, reason) in sorted(states.items()):
+            if state is AgentState.LOGGED_OUT or agent_id not in self.distributor.agent_ids():
+                continue
+            self.login(agent_id)
+            if state is AgentState.PAUSED and reason:
+                self.pause(agent_id, reason)
+            log.info("acd.agent_restored", agent=agent_id, was=state.value, reason=reason)
 
     # ------------------------------------------------------------------ tasks owned by the service
 
@@ -79,7 +102,7 @@ class AcdDesk:
     async def _run_timers(self) -> None:
         while True:
             due = self.distributor.next_due_at()
-            now = self._clock.now()
+            now = self.clock.now()
             delay = MAX_TIMER_SLEEP_S if due is None else min(MAX_TIMER_SLEEP_S, (due - now).total_seconds())
             if delay > 0:
                 self._timers_changed.clear()
@@ -88,7 +111,7 @@ class AcdDesk:
                 except TimeoutError:
                     pass
                 continue
-            self._carry_out(self.distributor.advance(self._clock.now()), "timer")
+            self._carry_out(self.distributor.advance(self.clock.now()), "timer")
 
     async def _run_waker(self) -> None:
         while True:
@@ -102,8 +125,10 @@ class AcdDesk:
 
     async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft:
         """Queue the caller and keep them until answered (and the conversation over), timed out, or gone."""
-        now = self._clock.now()
+        now = self.clock.now()
         if request.queue not in self.distributor.queue_ids():
+            if self._fallback is not None:
+                return await self._fallback.wait_in_queue(channel, request, caller)
             log.warning("acd.unknown_queue", queue=request.queue)
             return QueueLeft("no_agents")
         if self.distributor.logged_in(request.queue) == 0:
@@ -130,7 +155,7 @@ class AcdDesk:
                     deadline: datetime) -> QueueLeft:
         escapes = "".join(sorted(request.exit_keys)) + WAKE_DIGIT
         every = timedelta(seconds=request.announcements.every_s)
-        next_announcement = self._clock.now() + every
+        next_announcement = self.clock.now() + every
         await channel.music_on_hold(True)
         while True:
             if waiter.offer is not None:
@@ -138,12 +163,12 @@ class AcdDesk:
                     return QueueLeft("answered")
                 await channel.music_on_hold(True)
                 continue
-            now = self._clock.now()
+            now = self.clock.now()
             if waiter.timed_out or now >= deadline:
                 return QueueLeft("timeout")
             if self._announces(request) and now >= next_announcement:
                 digit = await self._announce(channel, request, call_id, escapes)
-                next_announcement = self._clock.now() + every
+                next_announcement = self.clock.now() + every
                 await channel.music_on_hold(True)
             else:
                 until = min(deadline, next_announcement) if self._announces(request) else deadline
@@ -158,7 +183,7 @@ class AcdDesk:
         await channel.music_on_hold(False)
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
         status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s)
-        now = self._clock.now()
+        now = self.clock.now()
         waiter.offer = None
         if status == "ANSWER":
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
@@ -178,7 +203,7 @@ class AcdDesk:
     def _leave(self, call_id: str, waiter: _Waiter) -> None:
         """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""
         self._waiters.pop(call_id, None)
-        now = self._clock.now()
+        now = self.clock.now()
         if waiter.answered_by is not None:  # the caller hung up during the conversation
             self._conversation_over(waiter, now)
         try:
@@ -197,7 +222,7 @@ class AcdDesk:
         await channel.music_on_hold(False)
         announcements = request.announcements
         try:
-            estimate = self.distributor.estimated_wait(request.queue, self._clock.now(), call_id)
+            estimate = self.distributor.estimated_wait(request.queue, self.clock.now(), call_id)
         except AcdError:
             return None
         if announcements.position:
@@ -248,16 +273,16 @@ class AcdDesk:
     # ------------------------------------------------------------------ agent operations (API, phone)
 
     def login(self, agent_id: str) -> Outcome:
-        return self._carry_out(self.distributor.login(agent_id, self._clock.now()), "login")
+        return self._carry_out(self.distributor.login(agent_id, self.clock.now()), "login")
 
     def logout(self, agent_id: str) -> Outcome:
-        return self._carry_out(self.distributor.logout(agent_id, self._clock.now()), "logout")
+        return self._carry_out(self.distributor.logout(agent_id, self.clock.now()), "logout")
 
     def pause(self, agent_id: str, reason: str) -> Outcome:
-        return self._carry_out(self.distributor.pause(agent_id, reason, self._clock.now()), "pause")
+        return self._carry_out(self.distributor.pause(agent_id, reason, self.clock.now()), "pause")
 
     def resume(self, agent_id: str) -> Outcome:
-        return self._carry_out(self.distributor.resume(agent_id, self._clock.now()), "resume")
+        return self._carry_out(self.distributor.resume(agent_id, self.clock.now()), "resume")
 
     # ------------------------------------------------------------------ carrying decisions out
 

@@ -1,30 +1,43 @@
-"""Writes call records in order through the store port, retrying while the database is down; drains on stop."""
+"""Writes to the store in order, in batches, retrying while the database is down; drains on stop.
+
+One writer per kind of row: call records (the newest snapshot of a call in a batch wins) and agent state
+transitions (every one is kept, in order).
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 import structlog
 
+from callcontrol.core.acd.agent_states import Transition
 from callcontrol.core.calls import CallRecord
-from callcontrol.services.ports import CallRecordStore
+from callcontrol.services.ports import AcdStore, CallRecordStore
 
 log = structlog.get_logger(__name__)
 
+Row = TypeVar("Row")
 
-class RecordWriter:
-    """One ordered queue of record snapshots; the newest snapshot of a call in a batch wins."""
 
-    def __init__(self, store: CallRecordStore, retry_min_s: float = 0.2, retry_max_s: float = 5.0) -> None:
-        self._store = store
-        self._queue: asyncio.Queue[CallRecord] = asyncio.Queue()
+class BatchWriter(Generic[Row]):
+    """One ordered queue of rows written by `save` in batches; with `key`, only a batch's last row per key."""
+
+    def __init__(self, save: Callable[[list[Row]], Awaitable[None]], what: str,
+                 key: Callable[[Row], Hashable] | None = None, retry_min_s: float = 0.2,
+                 retry_max_s: float = 5.0) -> None:
+        self._save = save
+        self._what = what
+        self._key = key
+        self._queue: asyncio.Queue[Row] = asyncio.Queue()
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
         self.problem: str | None = None
         self.written = 0
 
-    def submit(self, record: CallRecord) -> None:
-        self._queue.put_nowait(record.snapshot())
+    def submit(self, row: Row) -> None:
+        self._queue.put_nowait(row)
 
     @property
     def backlog(self) -> int:
@@ -36,21 +49,22 @@ class RecordWriter:
             batch = [await self._queue.get()]
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            latest = {record.call_id: record for record in batch}
+            rows = list({self._key(row): row for row in batch}.values()) if self._key else batch
             delay = self._retry_min_s
             while True:
                 try:
-                    await self._store.save(list(latest.values()))
+                    await self._save(rows)
                     break
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is unreachable or failing: keep the batch, retry
                     self.problem = f"database write failed: {type(exc).__name__}: {str(exc)[:200]}"
-                    log.warning("records.write_failed", problem=self.problem, backlog=len(latest), retry_in_s=delay)
+                    log.warning(f"{self._what}.write_failed", problem=self.problem, backlog=len(rows),
+                                retry_in_s=delay)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self._retry_max_s)
             self.problem = None
-            self.written += len(latest)
+            self.written += len(rows)
             for _ in batch:
                 self._queue.task_done()
 
@@ -60,5 +74,24 @@ class RecordWriter:
             await asyncio.wait_for(self._queue.join(), timeout_s)
             return True
         except TimeoutError:
-            log.error("records.drain_timeout", unwritten=self._queue.qsize(), timeout_s=timeout_s)
+            log.error(f"{self._what}.drain_timeout", unwritten=self._queue.qsize(), timeout_s=timeout_s)
             return False
+
+
+class RecordWriter(BatchWriter[CallRecord]):
+    """Call records: a snapshot is queued, and a batch keeps the newest snapshot of each call."""
+
+    def __init__(self, store: CallRecordStore, retry_min_s: float = 0.2, retry_max_s: float = 5.0) -> None:
+        super().__init__(store.save, "records", key=lambda record: record.call_id, retry_min_s=retry_min_s,
+                         retry_max_s=retry_max_s)
+
+    def submit(self, record: CallRecord) -> None:
+        super().submit(record.snapshot())
+
+
+class TransitionWriter(BatchWriter[Transition]):
+    """Agent state transitions, every one, in order (occupancy and pause reports are computed from them)."""
+
+    def __init__(self, store: AcdStore, retry_min_s: float = 0.2, retry_max_s: float = 5.0) -> None:
+        super().__init__(store.append_transitions, "agent_transitions", retry_min_s=retry_min_s,
+                         retry_max_s=retry_max_s)

@@ -60,7 +60,7 @@ class FakeChannel:
         await asyncio.sleep(0.01)
         if status == "ANSWER":
             desk = self._desk[0]
-            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk._clock.now()))
+            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
             agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
             assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
             await asyncio.sleep(0.01)

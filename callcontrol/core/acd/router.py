@@ -494,6 +494,13 @@ class Distributor:
         """The queue's waiting call ids in serving order (ringing calls excluded)."""
         return [key[3] for key in self._queue(queue_id).waiting]
 
+    def waiting_calls(self, queue_id: str) -> list[tuple[Call, datetime, str | None]]:
+        """The queue's calls, ringing ones first then waiting ones in serving order: (call, entered this queue,
+        agent being offered the call or None)."""
+        ringing = [w for w in self._calls.values() if w.queue_id == queue_id and w.offered_to is not None]
+        waiting = [self._calls[key[3]] for key in self._queue(queue_id).waiting]
+        return [(w.call, w.queued_at, w.offered_to) for w in (*ringing, *waiting)]
+
     def call_queue(self, call_id: str) -> str:
         """The queue a call is in now (it may have overflowed)."""
         return self._call(call_id).queue_id

@@ -1,4 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, sandbox."""
+"""The `callcontrol` command line: serve, db, flows, calls, acd, sandbox."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from callcontrol.logs import configure_logging
 from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from callcontrol.adapters.db.acd_store import SqlAcdStore
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sandbox = commands.add_parser("sandbox", help="the sandbox Asterisk 22 (Debian sid chroot; root only)")
     sandbox.add_argument("action", choices=["up", "down", "restart", "status"])
+
+    acd = commands.add_parser("acd", help="ACD agents and queues in the database").add_subparsers(
+        dest="acd_command", required=True)
+    acd_import = acd.add_parser("import", help="load agents and queues from an ACD YAML file or an app_queue "
+                                               "queues.conf (*.conf); problems as file:line:col, exit 1")
+    acd_import.add_argument("file", type=Path)
+    acd_import.add_argument("--replace", action="store_true",
+                            help="delete the agents and queues the file does not define")
+    acd_export = acd.add_parser("export", help="write the agents and queues as an ACD YAML file (no PINs)")
+    acd_export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
+    acd_pin = acd.add_parser("pin", help="set an agent's PIN (4-12 digits) read from standard input")
+    acd_pin.add_argument("agent")
     return parser
 
 
@@ -67,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     handler = {
         "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
-        "call": _call,
+        "call": _call, "acd": _acd,
     }[args.command]
     try:
         return handler(settings, args)
@@ -210,6 +226,104 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
     except SandboxError as exc:
         print(f"callcontrol sandbox: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _acd(settings: Settings, args: argparse.Namespace) -> int:
+    """acd import / export / pin: 0 done, 1 invalid file (or refused by the database), 2 bad PIN or usage."""
+    from callcontrol.adapters.db import schema
+    from callcontrol.adapters.db.acd_store import PIN_PATTERN, SqlAcdStore
+    from callcontrol.adapters.db.store import make_engine
+
+    pin = ""
+    if args.acd_command == "pin":
+        pin = _read_pin()
+        if not PIN_PATTERN.fullmatch(pin):
+            print("callcontrol acd pin: a PIN is 4 to 12 digits, read from standard input", file=sys.stderr)
+            return 2
+
+    async def run() -> int:
+        engine = make_engine(settings.database_url)
+        try:
+            found = await schema.schema_status(engine, settings.migrations_dir)
+            if not found.is_current:
+                print(f"callcontrol acd: {found.describe()}", file=sys.stderr)
+                return 1
+            store = SqlAcdStore(engine)
+            if args.acd_command == "import":
+                return await _acd_import(store, args.file, args.replace, settings.database_url_for_display())
+            if args.acd_command == "export":
+                return await _acd_export(store, args.output)
+            return await _acd_pin(store, args.agent, pin)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _read_pin() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("PIN: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def _acd_import(store: SqlAcdStore, path: Path, replace: bool, where: str) -> int:
+    from callcontrol.adapters.acd_files import load_acd_file
+    from callcontrol.adapters.queues_conf import read_queues_conf
+    from callcontrol.core.acd.model import InvalidConfig
+
+    if path.name.endswith(".conf"):
+        try:
+            imported = read_queues_conf(path)
+        except ValueError as exc:
+            print(exc)
+            return 1
+        for warning in imported.warnings:
+            print(f"warning: {warning}")
+        agents, queues = imported.agents, imported.queues
+    else:
+        config, problems = load_acd_file(path, known_queues=() if replace else await store.queue_ids())
+        for problem in problems:
+            print(problem)
+        if config is None:
+            errors = sum(1 for p in problems if p.severity == "error")
+            print(f"{path}: {errors} error(s), nothing imported")
+            return 1
+        agents, queues = config.agents, config.queues
+    try:
+        await store.save_config(agents, queues, replace=replace)
+    except InvalidConfig as exc:
+        print(f"{path}: {exc}; nothing imported")
+        return 1
+    mode = " (replacing the previous agents and queues)" if replace else ""
+    print(f"imported {len(agents)} agent(s) and {len(queues)} queue(s) into {where}{mode}")
+    return 0
+
+
+async def _acd_export(store: SqlAcdStore, output: Path | None) -> int:
+    from callcontrol.adapters.acd_files import dump_acd_yaml
+
+    agents, queues = await store.load_config()
+    text = dump_acd_yaml(agents, queues)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {len(agents)} agent(s) and {len(queues)} queue(s) to {output}", file=sys.stderr)
+    return 0
+
+
+async def _acd_pin(store: SqlAcdStore, agent_id: str, pin: str) -> int:
+    from callcontrol.core.acd.errors import UnknownAgent
+
+    try:
+        await store.set_agent_pin(agent_id, pin)
+    except UnknownAgent:
+        print(f"callcontrol acd pin: no agent '{agent_id}' (import the configuration first)", file=sys.stderr)
+        return 1
+    print(f"PIN of agent {agent_id} set")
     return 0
 
 

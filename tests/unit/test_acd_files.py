@@ -182,3 +182,83 @@ def test_sandbox_configuration_is_valid_and_serves_the_acme_queues() -> None:
     assert sorted(a.endpoint for a in config.agents) == [f"PJSIP/agent100{n}" for n in range(1, 5)]
     assert {q.id for q in config.queues} >= {"sales", "support", "billing"}
     assert any(a.skills.get("billing", 0) >= 5 for a in config.agents)  # the acme billing node asks for billing 5
+
+
+# ---------------------------------------------------------------- the CLI: callcontrol acd import / export / pin
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite database the CLI is configured to use."""
+    from callcontrol.adapters.db.schema import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"
+    upgrade(REPO / "migrations", url)
+    monkeypatch.setenv("CALLCONTROL_DATABASE_URL", url)
+    return url
+
+
+def test_cli_import_export_round_trip_and_pin(cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """acd import stores the file, acd export writes it back equal, acd pin reads the PIN from stdin."""
+    import asyncio
+    import io
+
+    from callcontrol.adapters.db.acd_store import SqlAcdStore
+    from callcontrol.adapters.db.store import make_engine
+    from callcontrol.cli import main
+
+    assert main(["acd", "import", str(REPO / "acd" / "sandbox.yaml"), "--replace"]) == 0
+    assert "imported 4 agent(s) and 3 queue(s)" in capsys.readouterr().out
+    exported = tmp_path / "out.yaml"
+    assert main(["acd", "export", "-o", str(exported)]) == 0
+    (written, problems), (original, _) = load_acd_file(exported), load_acd_file(REPO / "acd" / "sandbox.yaml")
+    assert problems == [] and written is not None and original is not None
+    assert written.agents == tuple(sorted(original.agents, key=lambda a: a.id))
+    assert written.queues == tuple(sorted(original.queues, key=lambda q: q.id))  # exported in id order
+    monkeypatch.setattr("sys.stdin", io.StringIO("4711\n"))
+    assert main(["acd", "pin", "ada"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("47\n"))
+    assert main(["acd", "pin", "ada"]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("4711\n"))
+    assert main(["acd", "pin", "nobody"]) == 1
+
+    async def verify() -> tuple[bool, bool]:
+        engine = make_engine(cli_db)
+        try:
+            store = SqlAcdStore(engine)
+            return await store.verify_agent_pin("ada", "4711"), await store.verify_agent_pin("ada", "47")
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(verify()) == (True, False)
+
+
+def test_cli_import_of_an_invalid_file_prints_problems_and_exits_1(cli_db: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Problems are printed as file:line:col, nothing is stored, and the exit code is 1; no file is usage (2)."""
+    from callcontrol.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("queues:\n  - {id: sales, strategy: fastest}\n")
+    assert main(["acd", "import", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:2:17: error: queue sales: unknown strategy 'fastest'" in out and "nothing imported" in out
+    assert main(["acd", "export"]) == 0
+    assert "queues: []" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["acd", "import"])
+    assert exit_info.value.code == 2
+
+
+def test_cli_imports_a_queues_conf(cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file named *.conf is read as app_queue's queues.conf; its warnings are printed."""
+    from callcontrol.cli import main
+
+    conf = tmp_path / "queues.conf"
+    conf.write_text("[sales]\nstrategy = ringall\nmember => PJSIP/1001,2,Ada\n")
+    assert main(["acd", "import", str(conf)]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {conf}:2: [sales]: strategy ringall has no counterpart: longest_idle instead" in out
+    assert main(["acd", "export"]) == 0
+    assert "  - {id: ada, name: Ada, endpoint: PJSIP/1001, teams: [], skills: {sales: 8}}" in capsys.readouterr().out

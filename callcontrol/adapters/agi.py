@@ -296,7 +296,8 @@ class AgiConnection:
         """Ring an agent's device from this call (music on hold meanwhile); returns DIALSTATUS once Dial()
         ends: ANSWER when the conversation took place, else NOANSWER, BUSY, CHANUNAVAIL, ..."""
         _token(endpoint, ENDPOINT.match, "agent endpoint")
-        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},m")
+        # g: the caller comes back to this session when the agent hangs up; m: music on hold while it rings
+        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm")
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return data if result == 1 and data.isalpha() else "UNKNOWN"
 

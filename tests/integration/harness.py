@@ -70,9 +70,13 @@ class ServiceProcess:
         out, _ = await proc.communicate()
         return proc.returncode or 0, out.decode()
 
-    async def start(self, wait_ready: bool = True) -> ServiceProcess:
+    async def start(self, wait_ready: bool = True, acd_config: Path | None = None) -> ServiceProcess:
+        """db upgrade, `acd import --replace` of acd_config when given, then serve."""
         code, out = await self.cli("db", "upgrade")
         assert code == 0, out
+        if acd_config is not None:
+            code, out = await self.cli("acd", "import", str(acd_config), "--replace")
+            assert code == 0, out
         with self.log_path.open("ab") as log_file:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "callcontrol", "serve", env=self.env(), stdout=log_file, stderr=log_file)

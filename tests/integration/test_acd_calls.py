@@ -1,0 +1,159 @@
+"""Skills-based routing on real calls: SIPp callers and agent phones, the sandbox Asterisk, the service's ACD.
+
+Agents log in and pause over the HTTP API; the ACD configuration is imported with `callcontrol acd import`.
+Each agent phone is a SIPp UAS on its static contact port (dialplan/pjsip.conf: agent100N on 127.0.0.1:510N).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import aiohttp
+import pytest
+import sqlalchemy
+
+from callcontrol.adapters.db.store import make_engine
+from callcontrol.core.calls import EndReason
+from callcontrol.sipp import place_call, start_agent
+from tests.integration.harness import ServiceProcess, call_and_record, labels
+
+TOKEN = "test-token-0123456789"
+RING_TIMEOUT_S = 4
+ACD = f"""\
+agents:
+  - {{id: ada, name: Ada, endpoint: PJSIP/agent1001, teams: [sales], skills: {{english: 5}}}}
+  - {{id: bob, name: Bob, endpoint: PJSIP/agent1002, teams: [sales], skills: {{english: 9}}}}
+  - {{id: cy, name: Cy, endpoint: PJSIP/agent1003, teams: [sales], skills: {{english: 2}}}}
+queues:
+  - {{id: sales, name: Sales, required_skills: {{english: 3}}, strategy: best_skill, ring_timeout_s: {RING_TIMEOUT_S},
+     wrap_up_s: 0, max_wait_s: 600}}
+"""
+FLOW = """\
+id: desk
+numbers: ["5002"]
+allow: {queues: [sales]}
+start: sales
+nodes:
+  sales: {type: queue, queue: sales, max_wait_s: 20, exit_keys: {"9": bye}, answered: bye, timeout: sorry,
+          no_agents: sorry}
+  sorry: {type: play, prompts: [im-sorry], next: bye}
+  bye: {type: hangup, prompts: [vm-goodbye]}
+"""
+PORTS = {"ada": 5101, "bob": 5102, "cy": 5103}
+
+
+@pytest.fixture
+async def acd_service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "desk.yaml").write_text(FLOW)
+    config = tmp_path / "acd.yaml"
+    config.write_text(ACD)
+    service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows),
+                                                               "CALLCONTROL_API_TOKEN": TOKEN})
+    await service.start(acd_config=config)
+    yield service
+    assert await service.stop() == 0, service.log_tail()
+
+
+async def api(service: ServiceProcess, method: str, path: str, body: dict | None = None,
+              token: str | None = TOKEN) -> tuple[int, object]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, f"http://127.0.0.1:{service.http_port}{path}", json=body,
+                                   headers=headers) as response:
+            return response.status, await response.json()
+
+
+async def transitions(database_url: str) -> list[tuple[str, str, str]]:
+    """The logged agent transitions (agent, to_state, cause), in order."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(sqlalchemy.text(
+                "SELECT agent_id, to_state, cause FROM acd_agent_transitions ORDER BY id"))
+            return [tuple(row) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def test_best_skill_agent_gets_the_call_and_every_transition_is_logged(acd_service, records, sqlite_url,
+                                                                            no_channels_left):
+    """ada (english 5) and bob (english 9) log in; best_skill gives bob the call; cy (2) is not eligible."""
+    for agent in ("ada", "bob", "cy"):
+        status, body = await api(acd_service, "POST", f"/api/agents/{agent}/login")
+        assert status == 200 and body["state"] == "available", body
+    status, explained = await api(acd_service, "GET", "/api/queues/sales/explain")
+    assert status == 200
+    assert [(a["agent"], a["eligible"]) for a in explained["agents"]] == [("bob", True), ("ada", True),
+                                                                         ("cy", False)]
+    assert "english level 2 < required 3" in explained["agents"][2]["reason"]
+
+    bob = await start_agent(PORTS["bob"], 500, 1500, timeout_s=30)
+    _, answered, record = await call_and_record(records, "15550801", [], "desk", bob)
+
+    assert labels(record) == ["sales[answered]", "bye"]
+    assert re.search(r"<-{10} BYE\s+1\s", answered.output), "bob, not Asterisk, should have hung up"
+    assert record.end_reason is EndReason.FLOW_HANGUP
+    logged = await transitions(sqlite_url)
+    assert [t for t in logged if t[0] == "bob"] == [
+        ("bob", "available", "login"), ("bob", "reserved", "offered"), ("bob", "on_call", "answered"),
+        ("bob", "available", "call_ended")]
+    assert [t for t in logged if t[0] == "ada"] == [("ada", "available", "login")]
+
+
+async def test_ring_no_answer_returns_the_caller_who_then_goes_to_the_next_agent(acd_service, records, sqlite_url,
+                                                                                no_channels_left):
+    """bob never answers: after the ring timeout the caller is back at the head of the queue and ada gets it."""
+    for agent in ("ada", "bob"):
+        await api(acd_service, "POST", f"/api/agents/{agent}/login")
+    bob = await start_agent(PORTS["bob"], (RING_TIMEOUT_S + 5) * 1000, 0, timeout_s=40)
+    ada = await start_agent(PORTS["ada"], 500, 1500, timeout_s=40)
+    try:
+        call = await place_call("15550802", number="5002", timeout_s=40)
+        (record,) = await records.ended(1)
+        rang, answered = await asyncio.gather(bob, ada)
+    finally:
+        for agent in (bob, ada):
+            agent.cancel()
+        await asyncio.gather(bob, ada, return_exceptions=True)
+    assert call.returncode == 0, call.output
+    assert labels(record) == ["sales[answered]", "bye"]
+    assert re.search(r"-{10}> CANCEL\s+1\s", rang.output), "Asterisk should have cancelled bob's ringing phone"
+    assert answered.returncode == 0 and answered.successful == 1, answered.output
+    logged = await transitions(sqlite_url)
+    assert ("bob", "available", "missed") in logged
+    assert logged.index(("bob", "available", "missed")) < logged.index(("ada", "reserved", "offered"))
+    status, body = await api(acd_service, "GET", "/api/agents/bob")
+    assert body["missed_in_a_row"] == 1
+
+
+async def test_a_paused_agent_gets_nothing_and_the_caller_leaves_with_the_exit_key(acd_service, records,
+                                                                                 no_channels_left):
+    """bob is paused (lunch): the caller waits, sees the queue in the API, then presses 9 to leave."""
+    await api(acd_service, "POST", "/api/agents/bob/login")
+    status, body = await api(acd_service, "POST", "/api/agents/bob/pause", {"reason": "lunch"})
+    assert status == 200 and body["state"] == "paused" and body["pause_reason"] == "lunch"
+    call = asyncio.create_task(place_call("15550803", number="5002", digits=[(3000, "9")], timeout_s=40))
+    await asyncio.sleep(1.5)
+    _, queues = await api(acd_service, "GET", "/api/queues/sales")
+    assert [c["ringing"] for c in queues["calls"]] == [None] and queues["logged_in"] == 1
+    result = await call
+    (record,) = await records.ended(1)
+    assert result.returncode == 0, result.output
+    assert labels(record) == ["sales:9[exited_by_key]", "bye"]
+
+
+async def test_nobody_logged_in_takes_the_no_agents_exit_and_the_api_refuses_without_the_token(
+        acd_service, records, no_channels_left):
+    _, _, record = await call_and_record(records, "15550804", [], "desk")
+    assert labels(record) == ["sales[no_agents]", "sorry", "bye"]
+    status, body = await api(acd_service, "POST", "/api/agents/ada/login", token="wrong-token-0123456789")
+    assert status == 401
+    status, body = await api(acd_service, "POST", "/api/agents/nobody/login")
+    assert status == 404 and body["error"] == "UnknownAgent"
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    status, body = await api(acd_service, "POST", "/api/agents/ada/login")
+    assert status == 409 and body["error"] == "AgentAlreadyLoggedIn"

@@ -17,18 +17,20 @@ import sqlalchemy
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import EndReason
 from callcontrol.sipp import place_call, start_agent
-from tests.integration.harness import ServiceProcess, call_and_record, labels
+from tests.integration.harness import AmiObserver, ServiceProcess, call_and_record, labels
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
+WRAP_UP_S = 3  # ada's own wrap-up time (the queue has none)
+RELAX_AFTER_S = 3  # then english 2 is enough: cy qualifies
 ACD = f"""\
 agents:
-  - {{id: ada, name: Ada, endpoint: PJSIP/agent1001, teams: [sales], skills: {{english: 5}}}}
+  - {{id: ada, name: Ada, endpoint: PJSIP/agent1001, teams: [sales], skills: {{english: 5}}, wrap_up_s: {WRAP_UP_S}}}
   - {{id: bob, name: Bob, endpoint: PJSIP/agent1002, teams: [sales], skills: {{english: 9}}}}
   - {{id: cy, name: Cy, endpoint: PJSIP/agent1003, teams: [sales], skills: {{english: 2}}}}
 queues:
   - {{id: sales, name: Sales, required_skills: {{english: 3}}, strategy: best_skill, ring_timeout_s: {RING_TIMEOUT_S},
-     wrap_up_s: 0, max_wait_s: 600}}
+     wrap_up_s: 0, max_wait_s: 600, escalations: [{{after_s: {RELAX_AFTER_S}, relax: {{english: 2}}}}]}}
 """
 FLOW = """\
 id: desk
@@ -157,3 +159,86 @@ async def test_nobody_logged_in_takes_the_no_agents_exit_and_the_api_refuses_wit
     await api(acd_service, "POST", "/api/agents/ada/login")
     status, body = await api(acd_service, "POST", "/api/agents/ada/login")
     assert status == 409 and body["error"] == "AgentAlreadyLoggedIn"
+
+
+async def test_escalation_after_the_wait_widens_the_pool_to_a_less_skilled_agent(acd_service, records, sqlite_url,
+                                                                                no_channels_left):
+    """Only cy (english 2 < 3) is logged in: the caller waits until the relax rule at 3 s, then cy gets it."""
+    await api(acd_service, "POST", "/api/agents/cy/login")
+    cy = await start_agent(PORTS["cy"], 200, 1000, timeout_s=30)
+    started = asyncio.get_running_loop().time()
+    _, answered, record = await call_and_record(records, "15550805", [], "desk", cy)
+    assert labels(record) == ["sales[answered]", "bye"]
+    assert asyncio.get_running_loop().time() - started >= RELAX_AFTER_S
+    logged = await transitions(sqlite_url)
+    assert [t for t in logged if t[0] == "cy"][:3] == [("cy", "available", "login"), ("cy", "reserved", "offered"),
+                                                      ("cy", "on_call", "answered")]
+
+
+async def test_wrap_up_delays_the_next_offer(acd_service, records, sqlite_url, no_channels_left):
+    """ada takes a call, wraps up 3 s, and only then gets the caller who came in meanwhile."""
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    ada = await start_agent(PORTS["ada"], 200, 1000, calls=2, timeout_s=40)
+    try:
+        first = asyncio.create_task(place_call("15550806", number="5002", timeout_s=40))
+        await asyncio.sleep(2.5)  # ada answered at ~0.7 s and hung up at ~1.7 s: wrap-up until ~4.7 s
+        second = await place_call("15550807", number="5002", timeout_s=40)
+        await first
+        ended = await records.ended(2)
+        answered = await ada
+    finally:
+        ada.cancel()
+        await asyncio.gather(ada, return_exceptions=True)
+    assert second.returncode == 0 and answered.successful == 2, answered.output
+    assert all(labels(record) == ["sales[answered]", "bye"] for record in ended)
+    logged = [t for t in await transitions(sqlite_url) if t[0] == "ada"]
+    assert logged == [("ada", "available", "login"), ("ada", "reserved", "offered"), ("ada", "on_call", "answered"),
+                      ("ada", "wrap_up", "call_ended"), ("ada", "available", "wrap_up_ended"),
+                      ("ada", "reserved", "offered"), ("ada", "on_call", "answered"), ("ada", "wrap_up", "call_ended")]
+    status, body = await api(acd_service, "GET", "/api/agents/ada")
+    assert body["calls_today"] == 2
+
+
+async def test_load_run_never_offers_an_agent_two_calls(acd_service, records, sqlite_url, ami_secret,
+                                                       no_channels_left):
+    """15 callers in 5 s for ada and bob, each answering 1.5 s calls. Asterisk's own view (agent channels
+    created and hung up, from our AMI observer) never shows an agent phone with two channels at once; every
+    agent's logged transitions follow the state machine; every caller is answered."""
+    for agent in ("ada", "bob"):
+        await api(acd_service, "POST", f"/api/agents/{agent}/login")
+    phones = [await start_agent(PORTS[agent], 200, 1500, calls=15, timeout_s=90) for agent in ("ada", "bob")]
+    try:
+        async with AmiObserver(ami_secret) as ami:
+            callers = []
+            for index in range(15):
+                callers.append(asyncio.create_task(place_call(f"15550900{index:02d}", number="5002", timeout_s=80)))
+                await asyncio.sleep(1 / 3)
+            results = await asyncio.gather(*callers)
+            ended = await records.ended(15, timeout=60)
+            events = list(ami.seen)
+    finally:
+        for phone in phones:
+            phone.cancel()
+        await asyncio.gather(*phones, return_exceptions=True)
+    assert all(result.returncode == 0 for result in results), [r.output for r in results if r.returncode][:1]
+    assert sorted(tuple(labels(record)) for record in ended) == [("sales[answered]", "bye")] * 15
+    most = {}
+    live: dict[str, set[str]] = {}
+    for event in events:
+        channel = event.get("Channel", "")
+        if not channel.startswith("PJSIP/agent100"):
+            continue
+        device = channel.rsplit("-", 1)[0]
+        if event.get("Event") == "Newchannel":
+            live.setdefault(device, set()).add(channel)
+            most[device] = max(most.get(device, 0), len(live[device]))
+        elif event.get("Event") == "Hangup":
+            live.get(device, set()).discard(channel)
+    assert most == {"PJSIP/agent1001": 1, "PJSIP/agent1002": 1}, most
+    logged = await transitions(sqlite_url)
+    allowed = {("available", "reserved"), ("reserved", "on_call"), ("reserved", "available"),
+               ("on_call", "wrap_up"), ("on_call", "available"), ("wrap_up", "available")}
+    for agent in ("ada", "bob"):
+        states = [to_state for who, to_state, _ in logged if who == agent]
+        assert all(pair in allowed for pair in zip(states, states[1:])), (agent, states)
+    assert sum(1 for _, to_state, _ in logged if to_state == "on_call") == 15

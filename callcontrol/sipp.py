@@ -10,6 +10,7 @@ import socket
 import struct
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from callcontrol.core.tokens import DIALED_NUMBER, DTMF_DIGITS
@@ -166,25 +167,46 @@ def agent_scenario(ring_ms: int, talk_ms: int) -> str:
             .replace("@RING_MS@", str(int(ring_ms))).replace("@TALK_MS@", str(int(talk_ms))))
 
 
-async def run_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, timeout_s: float = 60) -> SippRun:
+async def run_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, timeout_s: float = 60,
+                    message_log: Path | None = None) -> SippRun:
     """An agent phone (UAS) on 127.0.0.1:<port>: answers `calls` calls after ring_ms, hangs up after talk_ms.
 
     talk_ms=0: the agent never hangs up; it waits for Asterisk's BYE. Returns when SIPp exits (after
-    `calls` calls, or with an error after timeout_s).
+    `calls` calls, or with an error after timeout_s). message_log: SIPp writes every message there with the
+    time it was sent or received (see invite_times).
     """
-    return await _run_sipp(agent_scenario(ring_ms, talk_ms), ["-p", str(int(port))], calls=calls,
+    trace = ["-trace_msg", "-message_file", str(message_log)] if message_log is not None else []
+    return await _run_sipp(agent_scenario(ring_ms, talk_ms), ["-p", str(int(port)), *trace], calls=calls,
                            timeout_s=timeout_s)
 
 
+def invite_times(message_log: Path) -> list[datetime]:
+    """When each INVITE reached the phone, from a SIPp message log (its timestamps are the machine's local
+    time, UTC on these machines)."""
+    times = []
+    stamp: datetime | None = None
+    for line in message_log.read_text(errors="replace").splitlines():
+        if line.startswith("-----") and line.count(" ") >= 2:
+            try:
+                stamp = datetime.strptime(" ".join(line.split()[1:3]), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            except ValueError:
+                stamp = None
+        elif line.startswith("INVITE ") and stamp is not None:
+            times.append(stamp)
+            stamp = None
+    return times
+
+
 async def start_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, timeout_s: float = 60,
-                      bind_timeout_s: float = 5) -> asyncio.Task[SippRun]:
+                      bind_timeout_s: float = 5, message_log: Path | None = None) -> asyncio.Task[SippRun]:
     """run_agent in the background; returns its task once SIPp listens on the port, so calls can follow.
 
     Usage: ``agent = await start_agent(5101, 1000, 2000)``, then
     ``call, answered = await asyncio.gather(place_call(...), agent)``. If SIPp exits before binding
     (e.g. the port is busy), the task is returned at once and awaiting it gives SIPp's output.
     """
-    task = asyncio.create_task(run_agent(port, ring_ms, talk_ms, calls=calls, timeout_s=timeout_s))
+    task = asyncio.create_task(run_agent(port, ring_ms, talk_ms, calls=calls, timeout_s=timeout_s,
+                                         message_log=message_log))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bind_timeout_s
     while not task.done():

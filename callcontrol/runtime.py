@@ -64,7 +64,7 @@ class Service:
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
-                                        api_token=settings.api_token),
+                                        api_token=settings.api_token, acd_store=self.acd_store),
                                settings.http_host, settings.http_port)
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []

@@ -1,20 +1,40 @@
-"""HTTP routes of the ACD: live queues and agents, explain, and agent login/logout/pause/resume."""
+"""HTTP routes of the ACD: live state, explain, agent actions, admin CRUD of agents and queues, the change feed.
+
+Reads need no token; every change (agent actions, /api/config writes) needs `Authorization: Bearer <api token>`.
+/api/feed is a WebSocket: a snapshot of every queue and agent, then one message per change.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import re
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from callcontrol.core.acd.errors import AcdError, NotFound
-from callcontrol.core.acd.model import Call, InvalidConfig
-from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
+from callcontrol.core.acd.agent_states import AgentStatus
+from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
+from callcontrol.core.acd.model import Call, InvalidConfig, Overflow
+from callcontrol.core.acd.router import Estimate, QueueIsOverflowTarget
+from callcontrol.core.ivr import Problem
+from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Change, Feed, QueueChange
+from callcontrol.services.ports import AcdStore
 
 PAUSE_REASON_MAX = 64
+FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
+FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off
+FEED_CLOSE_TIMEOUT_S = 5.0
+_WHERE = re.compile(r"^(agent|queue) [^:]*: ")  # the codec's "agent ada: " prefix (the path says where)
 
 
-def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None) -> None:
+def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, store: AcdStore | None = None,
+                   feed_limit: int = FEED_LIMIT) -> None:
+    """The ACD routes; the admin routes (/api/config/...) only with a store to keep the configuration in."""
     distributor = acd.distributor
 
     def now():  # the desk's clock: the same one its decisions use
@@ -37,24 +57,13 @@ def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None) ->
                                  else 409)
 
     def agent_view(agent_id: str) -> dict[str, Any]:
-        status = distributor.agent_status(agent_id)
         calls, talk_s = distributor.agent_stats(agent_id)
-        return {
-            "id": agent_id, "state": status.state.value, "since": _iso(status.since),
-            "pause_reason": status.pause_reason, "call": status.call_id, "reachable": status.reachable,
-            "device_busy": status.device_busy, "missed_in_a_row": status.misses,
-            "wrap_up_until": _iso(status.wrap_up_until), "calls_today": calls, "talk_s_today": round(talk_s, 1),
-        }
+        return _agent_data(distributor.agent_status(agent_id), calls, talk_s)
 
     def queue_view(queue_id: str) -> dict[str, Any]:
         at = now()
-        calls = [{"call": call.id, "waited_s": round((at - entered).total_seconds(), 1),
-                  "priority": call.priority, "ringing": agent}
-                 for call, entered, agent in distributor.waiting_calls(queue_id)]
-        estimate = distributor.estimated_wait(queue_id, at)
-        return {"id": queue_id, "calls": calls, "logged_in": distributor.logged_in(queue_id),
-                "staffed": estimate.staffed, "free": estimate.free,
-                "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds)}
+        return _queue_data(queue_id, at, distributor.waiting_calls(queue_id), distributor.estimated_wait(queue_id, at),
+                           distributor.logged_in(queue_id))
 
     async def list_agents(_: web.Request) -> web.Response:
         return web.json_response([agent_view(agent_id) for agent_id in distributor.agent_ids()])
@@ -125,6 +134,260 @@ def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None) ->
     app.router.add_get("/api/queues", list_queues)
     app.router.add_get("/api/queues/{queue_id}", one_queue)
     app.router.add_get("/api/queues/{queue_id}/explain", explain)
+
+    # ------------------------------------------------------------ the change feed
+
+    sockets: set[web.WebSocketResponse] = set()
+
+    def snapshot() -> dict[str, Any]:
+        return {"type": "snapshot", "queues": [queue_view(queue_id) for queue_id in distributor.queue_ids()],
+                "agents": [agent_view(agent_id) for agent_id in distributor.agent_ids()]}
+
+    async def send_changes(ws: web.WebSocketResponse, feed: Feed, first: dict[str, Any]) -> None:
+        """The snapshot, then each change; closes the socket when the feed ends or the client is too slow."""
+        code, why = WSCloseCode.GOING_AWAY, b"feed ended"
+        try:
+            message: dict[str, Any] | None = first
+            while message is not None:
+                await asyncio.wait_for(ws.send_json(message), FEED_SEND_TIMEOUT_S)
+                change = await feed.get()
+                message = _feed_message(change) if change is not None else None
+            if feed.cut_off:
+                code, why = WSCloseCode.POLICY_VIOLATION, f"too slow: {feed.limit} changes behind".encode()
+        except TimeoutError:
+            code, why = WSCloseCode.POLICY_VIOLATION, b"too slow: a message was not taken in time"
+        except ConnectionError:
+            return  # the client is gone; the handler's read loop ends
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(ws.close(code=code, message=why), FEED_CLOSE_TIMEOUT_S)
+
+    async def live_feed(request: web.Request) -> web.WebSocketResponse:
+        """WebSocket: a snapshot of every queue and agent, then one message per change."""
+        ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
+        await ws.prepare(request)
+        feed = acd.subscribe(feed_limit)  # subscribed and snapshot taken with no await between: nothing missed
+        sender = asyncio.create_task(send_changes(ws, feed, snapshot()), name="acd-feed-sender")
+        sockets.add(ws)
+        try:
+            async for _ in ws:  # what the client sends is ignored; this ends when either side closes
+                pass
+        finally:
+            sockets.discard(ws)
+            acd.unsubscribe(feed)
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        return ws
+
+    async def close_feeds(_: web.Application) -> None:
+        for ws in list(sockets):
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"),
+                                       FEED_CLOSE_TIMEOUT_S)
+
+    app.router.add_get("/api/feed", live_feed)
+    app.on_shutdown.append(close_feeds)
+
+    if store is not None:
+        _add_config_routes(app, acd, store, authorized, refused)
+
+
+def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, authorized: Any, refused: Any) -> None:
+    """Admin CRUD of agents and queues: validated by the configuration file codec, saved, then applied live."""
+    distributor = acd.distributor
+    writing = asyncio.Lock()  # one configuration change at a time (each reads, writes, then applies)
+
+    def invalid(problems: Sequence[str]) -> web.Response:
+        return web.json_response({"error": "invalid", "problems": list(problems)}, status=400)
+
+    async def definition(request: web.Request, kind: str, item_id: str,
+                         known_queues: set[str] | None = None) -> tuple[AcdConfig | None, list[str]]:
+        """The body as one agent or queue, through the configuration file codec; else every problem."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return None, ["the body must be a JSON object"]
+        problems = []
+        if "id" in body and body["id"] != item_id:
+            problems.append(f"id: {str(body['id'])[:64]!r} is not the id in the path ({item_id[:64]})")
+        config, found = build_acd_config({f"{kind}s": [{**body, "id": item_id}]}, known_queues or ())
+        problems += [_problem_text(problem) for problem in found if problem.severity == "error"]
+        return (None if problems else config), problems
+
+    async def list_agents(_: web.Request) -> web.Response:
+        agents, _queues = await store.load_config()
+        return web.json_response([agent_to_data(agent) for agent in agents])
+
+    async def one_agent(request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        agents, _queues = await store.load_config()
+        for agent in agents:
+            if agent.id == agent_id:
+                return web.json_response(agent_to_data(agent))
+        return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
+
+    async def put_agent(request: web.Request) -> web.Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        agent_id = request.match_info["agent_id"]
+        config, problems = await definition(request, "agent", agent_id)
+        if config is None:
+            return invalid(problems)
+        agent = config.agents[0]
+        async with writing:
+            agents, _queues = await store.load_config()
+            existed = any(a.id == agent_id for a in agents) or agent_id in distributor.agent_ids()
+            try:
+                await store.save_config([agent], [])
+            except InvalidConfig as exc:
+                return invalid([str(exc)])
+            acd.define_agent(agent)
+        return web.json_response(agent_to_data(agent), status=200 if existed else 201,
+                                 headers={"Location": f"/api/config/agents/{agent_id}"})
+
+    async def delete_agent(request: web.Request) -> web.Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        agent_id = request.match_info["agent_id"]
+        async with writing:
+            agents, queues = await store.load_config()
+            stored = next((a for a in agents if a.id == agent_id), None)
+            live = agent_id in distributor.agent_ids()
+            if stored is None and not live:
+                return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
+            try:
+                if live:
+                    acd.remove_agent(agent_id)  # refuses an agent still logged in
+            except AcdError as exc:
+                return refused(exc)
+            if stored is not None:
+                try:
+                    await store.save_config([a for a in agents if a.id != agent_id], queues, replace=True)
+                except BaseException:
+                    if live:
+                        acd.define_agent(stored)  # back as it was: logged out
+                    raise
+        return web.Response(status=204)
+
+    async def list_queues(_: web.Request) -> web.Response:
+        _agents, queues = await store.load_config()
+        return web.json_response([queue_to_data(queue) for queue in queues])
+
+    async def one_queue(request: web.Request) -> web.Response:
+        queue_id = request.match_info["queue_id"]
+        _agents, queues = await store.load_config()
+        for queue in queues:
+            if queue.id == queue_id:
+                return web.json_response(queue_to_data(queue))
+        return refused(UnknownQueue(f"no queue {queue_id[:64]}"))
+
+    async def put_queue(request: web.Request) -> web.Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        queue_id = request.match_info["queue_id"]
+        async with writing:
+            _agents, queues = await store.load_config()
+            # an overflow may name a queue both saved and live (the running service must know it too)
+            known = {q.id for q in queues} & set(distributor.queue_ids())
+            config, problems = await definition(request, "queue", queue_id, known)
+            if config is None:
+                return invalid(problems)
+            queue = config.queues[0]
+            existed = any(q.id == queue_id for q in queues) or queue_id in distributor.queue_ids()
+            try:
+                await store.save_config([], [queue])
+            except InvalidConfig as exc:
+                return invalid([str(exc)])
+            try:
+                acd.define_queue(queue)
+            except AcdError as exc:  # not expected: the overflow target was checked against the live queues
+                return refused(exc)
+        return web.json_response(queue_to_data(queue), status=200 if existed else 201,
+                                 headers={"Location": f"/api/config/queues/{queue_id}"})
+
+    async def delete_queue(request: web.Request) -> web.Response:
+        denied = authorized(request)
+        if denied is not None:
+            return denied
+        queue_id = request.match_info["queue_id"]
+        async with writing:
+            agents, queues = await store.load_config()
+            stored = next((q for q in queues if q.id == queue_id), None)
+            live = queue_id in distributor.queue_ids()
+            if stored is None and not live:
+                return refused(UnknownQueue(f"no queue {queue_id[:64]}"))
+            sources = sorted(q.id for q in queues if q.id != queue_id and q.overflow is not None
+                             and isinstance(q.overflow.action, Overflow) and q.overflow.action.queue_id == queue_id)
+            if sources:
+                return refused(QueueIsOverflowTarget(f"queue(s) {', '.join(sources)} overflow to {queue_id}"))
+            try:
+                if live:
+                    acd.remove_queue(queue_id)  # refuses a queue calls are in
+            except AcdError as exc:
+                return refused(exc)
+            if stored is not None:
+                try:
+                    await store.save_config(agents, [q for q in queues if q.id != queue_id], replace=True)
+                except BaseException:
+                    if live:
+                        acd.define_queue(stored)
+                    raise
+        return web.Response(status=204)
+
+    app.router.add_get("/api/config/agents", list_agents)
+    app.router.add_get("/api/config/agents/{agent_id}", one_agent)
+    app.router.add_put("/api/config/agents/{agent_id}", put_agent)
+    app.router.add_delete("/api/config/agents/{agent_id}", delete_agent)
+    app.router.add_get("/api/config/queues", list_queues)
+    app.router.add_get("/api/config/queues/{queue_id}", one_queue)
+    app.router.add_put("/api/config/queues/{queue_id}", put_queue)
+    app.router.add_delete("/api/config/queues/{queue_id}", delete_queue)
+
+
+def _agent_data(status: AgentStatus, calls_today: int, talk_s_today: float) -> dict[str, Any]:
+    """An agent as GET /api/agents and the feed show it."""
+    return {
+        "id": status.agent_id, "state": status.state.value, "since": _iso(status.since),
+        "pause_reason": status.pause_reason, "call": status.call_id, "reachable": status.reachable,
+        "device_busy": status.device_busy, "missed_in_a_row": status.misses,
+        "wrap_up_until": _iso(status.wrap_up_until), "calls_today": calls_today,
+        "talk_s_today": round(talk_s_today, 1),
+    }
+
+
+def _queue_data(queue_id: str, at: datetime, calls: Sequence[tuple[Call, datetime, str | None]],
+                estimate: Estimate, logged_in: int) -> dict[str, Any]:
+    """A queue as GET /api/queues and the feed show it: its calls (ringing first), staffing and wait estimate."""
+    return {"id": queue_id,
+            "calls": [{"call": call.id, "waited_s": round((at - entered).total_seconds(), 1),
+                       "priority": call.priority, "ringing": agent} for call, entered, agent in calls],
+            "logged_in": logged_in, "staffed": estimate.staffed, "free": estimate.free,
+            "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds)}
+
+
+def _feed_message(change: Change) -> dict[str, Any]:
+    if isinstance(change, AgentChange):
+        t = change.transition
+        transition = None if t is None else {
+            "from": t.from_state.value, "to": t.to_state.value, "cause": str(t.cause), "at": _iso(t.at),
+            "reason": t.reason, "call": t.call_id}
+        return {"type": "agent", **_agent_data(change.status, change.calls_today, change.talk_s_today),
+                "transition": transition}
+    if isinstance(change, QueueChange):
+        return {"type": "queue", **_queue_data(change.queue_id, change.at, change.calls, change.estimate,
+                                               change.logged_in)}
+    return {"type": f"{change.kind}_removed", "id": change.id}
+
+
+def _problem_text(problem: Problem) -> str:
+    """'skills.english: skills english: level must be an integer 1-10, not 11' (the path inside the body)."""
+    path = problem.path[2:] if problem.path[:1] in (("agents",), ("queues",)) else problem.path
+    message = _WHERE.sub("", problem.message)
+    return f"{'.'.join(str(part) for part in path)}: {message}" if path else message
 
 
 def _skills(text: str | None) -> dict[str, int]:

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from callcontrol.adapters.acd_api import add_acd_routes
 from callcontrol.core.ivr import Flow, node_exits
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.ports import AcdStore
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
 
@@ -41,7 +42,7 @@ class FlowsView(Protocol):
 
 
 def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None, acd: AcdDesk | None = None,
-             api_token: SecretStr | None = None) -> web.Application:
+             api_token: SecretStr | None = None, acd_store: AcdStore | None = None) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "up"})
 
@@ -57,7 +58,7 @@ def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None, acd: 
     if flows is not None:
         _add_flow_routes(app, flows)
     if acd is not None:
-        add_acd_routes(app, acd, api_token.get_secret_value() if api_token is not None else None)
+        add_acd_routes(app, acd, api_token.get_secret_value() if api_token is not None else None, acd_store)
     return app
 
 

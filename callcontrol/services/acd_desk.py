@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
-from callcontrol.core.acd.agent_states import AgentState, Transition
+from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, Call, Queue
-from callcontrol.core.acd.router import Distributor, Offer, Outcome
+from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
@@ -36,6 +36,7 @@ from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions,
 
 log = structlog.get_logger(__name__)
 
+FEED_LIMIT = 1000  # changes a feed subscriber may fall behind before it is cut off
 MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this often
 UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
 BUSY = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
@@ -314,5 +315,177 @@ class AcdDesk:
         for withdrawn in outcome.withdrawn:
             log.info("acd.offer_withdrawn", call=withdrawn.call_id, agent=withdrawn.agent_id)
         self._timers_changed.set()
+        self._publish(outcome)
         return outcome
 
+    # ------------------------------------------------------------------ configuration changes (admin API)
+
+    def define_agent(self, agent: Agent) -> None:
+        """Add or replace one agent live (state kept); its old endpoint stops speaking for it."""
+        for endpoint, agent_id in list(self._devices.items()):
+            if agent_id == agent.id and endpoint != agent.endpoint:
+                del self._devices[endpoint]
+        self.configure((), (agent,))
+        self._send(self._agent_change(agent.id, None))
+
+    def define_queue(self, queue: Queue) -> None:
+        """Add or replace one queue live; its waiting calls are re-routed under the new rules."""
+        self.configure((queue,), ())
+        self._send(self._queue_change(queue.id))
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Forget a logged-out agent (UnknownAgent, AgentStillLoggedIn otherwise)."""
+        self.distributor.remove_agent(agent_id)
+        for endpoint, owner in list(self._devices.items()):
+            if owner == agent_id:
+                del self._devices[endpoint]
+        self._send(Removed("agent", agent_id))
+
+    def remove_queue(self, queue_id: str) -> None:
+        """Forget a queue (UnknownQueue; QueueNotEmpty while calls are in it; QueueIsOverflowTarget)."""
+        self.distributor.remove_queue(queue_id)
+        self._send(Removed("queue", queue_id))
+
+    # ------------------------------------------------------------------ change feed (API WebSocket)
+
+    def subscribe(self, limit: int = FEED_LIMIT) -> Feed:
+        """A new feed of changes; one that falls `limit` changes behind is cut off, never slowing the desk."""
+        hub = self._hub()
+        if not hub.feeds:
+            hub.calls = self._calls_now(hub.calls)
+        feed = Feed(limit)
+        hub.feeds[feed] = None
+        return feed
+
+    def unsubscribe(self, feed: Feed) -> None:
+        self._hub().feeds.pop(feed, None)
+        feed.end()
+
+    def close_feeds(self) -> None:
+        """End every feed (service shutdown)."""
+        for feed in list(self._hub().feeds):
+            self.unsubscribe(feed)
+
+    def _hub(self) -> _FeedHub:
+        hub = self.__dict__.get("_feed_hub")
+        if hub is None:  # made on first use: the desk works the same with no feed ever subscribed
+            hub = self.__dict__["_feed_hub"] = _FeedHub()
+        return hub
+
+    def _publish(self, outcome: Outcome) -> None:
+        """_carry_out's hook: each agent transition, then each queue whose calls changed, to every feed."""
+        hub = self._hub()
+        if not hub.feeds:
+            return
+        for transition in outcome.transitions:
+            self._send(self._agent_change(transition.agent_id, transition))
+        before, hub.calls = hub.calls, self._calls_now(hub.calls)
+        queues = {where[0] for call_id in before.keys() | hub.calls.keys()
+                  if before.get(call_id) != hub.calls.get(call_id)
+                  for where in (before.get(call_id), hub.calls.get(call_id)) if where is not None}
+        for queue_id in sorted(queues):
+            if queue_id in self.distributor.queue_ids():
+                self._send(self._queue_change(queue_id))
+
+    def _calls_now(self, known: Mapping[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
+        """Each call in the Distributor: (queue, agent ringing or None)."""
+        calls: dict[str, tuple[str, str | None]] = {}
+        for call_id in {*self._waiters, *known}:
+            try:
+                queue_id = self.distributor.call_queue(call_id)
+                offer = self.distributor.offer_of(call_id)
+            except AcdError:
+                continue  # answered or gone
+            calls[call_id] = (queue_id, offer.agent_id if offer is not None else None)
+        return calls
+
+    def _agent_change(self, agent_id: str, transition: Transition | None) -> AgentChange:
+        calls, talk_s = self.distributor.agent_stats(agent_id)
+        return AgentChange(transition, self.distributor.agent_status(agent_id), calls, talk_s)
+
+    def _queue_change(self, queue_id: str) -> QueueChange:
+        now = self.clock.now()
+        return QueueChange(queue_id, now, tuple(self.distributor.waiting_calls(queue_id)),
+                           self.distributor.estimated_wait(queue_id, now), self.distributor.logged_in(queue_id))
+
+    def _send(self, change: Change) -> None:
+        hub = self._hub()
+        for feed in list(hub.feeds):
+            if not feed.put(change):
+                del hub.feeds[feed]
+                log.warning("acd.feed_cut_off", behind=feed.limit)
+
+
+# ---------------------------------------------------------------- the change feed
+
+
+@dataclass(frozen=True)
+class AgentChange:
+    """An agent as it is after `transition` (None: its definition changed)."""
+
+    transition: Transition | None
+    status: AgentStatus
+    calls_today: int
+    talk_s_today: float
+
+
+@dataclass(frozen=True)
+class QueueChange:
+    """A queue's calls after a change (queued, offered, answered, left, moved, timed out) or a new definition."""
+
+    queue_id: str
+    at: datetime
+    calls: tuple[tuple[Call, datetime, str | None], ...]  # (call, entered the queue, agent ringing or None)
+    estimate: Estimate
+    logged_in: int
+
+
+@dataclass(frozen=True)
+class Removed:
+    """An agent or a queue removed from the configuration."""
+
+    kind: str  # "agent" or "queue"
+    id: str
+
+
+Change = AgentChange | QueueChange | Removed
+
+
+class Feed:
+    """One subscriber's bounded queue of changes. `get()` returns None once the feed ended: unsubscribed, or
+    cut off (`cut_off`) for falling `limit` changes behind."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.cut_off = False
+        self._changes: asyncio.Queue[Change | None] = asyncio.Queue()
+        self._ended = False
+
+    def put(self, change: Change) -> bool:
+        """Queue a change without waiting; False (and the feed ended) when it is `limit` behind."""
+        if self._ended:
+            return False
+        if self._changes.qsize() >= self.limit:
+            self.cut_off = True
+            while not self._changes.empty():  # the backlog is dropped: the subscriber is told to reconnect
+                self._changes.get_nowait()
+            self.end()
+            return False
+        self._changes.put_nowait(change)
+        return True
+
+    def end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._changes.put_nowait(None)
+
+    async def get(self) -> Change | None:
+        if self._ended and self._changes.empty():
+            return None
+        return await self._changes.get()
+
+
+@dataclass
+class _FeedHub:
+    feeds: dict[Feed, None] = field(default_factory=dict)
+    calls: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # as the feeds last saw them

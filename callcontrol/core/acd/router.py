@@ -36,6 +36,7 @@ from callcontrol.core.acd.errors import (
     AgentNotOnCall,
     AgentStillLoggedIn,
     CallAlreadyQueued,
+    Conflict,
     QueueFull,
     UnknownAgent,
     UnknownCall,
@@ -899,6 +900,28 @@ class Distributor:
         except KeyError:
             raise UnknownCall(f"call {call_id} is not waiting nor ringing") from None
 
+    def remove_queue(self, queue_id: str) -> None:
+        """Forget a queue no call is in (waiting or ringing) and no other queue overflows to."""
+        self._queue(queue_id)
+        calls = sum(1 for w in self._calls.values() if w.queue_id == queue_id)
+        if calls:
+            raise QueueNotEmpty(f"queue {queue_id} has {calls} call(s) waiting or ringing")
+        sources = sorted(qs.queue.id for qs in self._queues.values() if qs.queue.id != queue_id
+                         and qs.queue.overflow is not None
+                         and getattr(qs.queue.overflow.action, "queue_id", None) == queue_id)
+        if sources:
+            raise QueueIsOverflowTarget(f"queue(s) {', '.join(sources)} overflow to {queue_id}")
+        del self._queues[queue_id]
+        for entry in self._agents.values():
+            entry.queues.pop(queue_id, None)
+
 
 _STAFFED = frozenset({AgentState.AVAILABLE, AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP})
 
+
+class QueueNotEmpty(Conflict):
+    """A queue is removed only when no call waits or rings in it."""
+
+
+class QueueIsOverflowTarget(Conflict):
+    """A queue another queue overflows to cannot be removed before that rule is."""

@@ -1,0 +1,325 @@
+"""The ACD admin API (/api/config/agents, /api/config/queues) over a real desk and a migrated SQLite store.
+
+Every write is checked by the configuration file codec, saved, then applied to the running desk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+from sqlalchemy import delete
+
+from callcontrol.adapters.db.acd_store import SqlAcdStore
+from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdQueueRow
+from callcontrol.adapters.db.schema import upgrade
+from callcontrol.adapters.db.store import make_engine
+from callcontrol.adapters.http_api import make_app
+from callcontrol.core.acd.agent_states import AgentState
+from callcontrol.core.acd.errors import UnknownQueue
+from callcontrol.core.acd.model import Call, EscalationRule, Overflow, Queue
+from callcontrol.core.acd.router import Distributor, QueueIsOverflowTarget, QueueNotEmpty
+from callcontrol.core.ivr import QueueLeft
+from callcontrol.services.acd_desk import AcdDesk
+from tests.unit.test_acd_desk import AGENTS, SALES, Clock, FakePbx, caller, request
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+TOKEN = "s3cret-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def acd_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file migrated to head with the project's migrations (once per module)."""
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('acd_api') / 'callcontrol.sqlite3'}"
+    upgrade(MIGRATIONS, url)
+    return url
+
+
+@pytest.fixture
+async def store(acd_db: str) -> AsyncIterator[SqlAcdStore]:
+    """The store, emptied, then holding agents a1 (english 5), a2 (english 9) and the queue sales (english 3)."""
+    engine = make_engine(acd_db)
+    async with engine.begin() as conn:
+        for model in (AcdAgentTransitionRow, AcdAgentRow, AcdQueueRow):
+            await conn.execute(delete(model))
+    store = SqlAcdStore(engine, pin_iterations=1000)
+    await store.save_config(AGENTS, [SALES])
+    yield store
+    await engine.dispose()
+
+
+@pytest.fixture
+async def desk(store: SqlAcdStore) -> AsyncIterator[AcdDesk]:
+    """A desk configured from the store, as the service starts it, with its timer and waker tasks running."""
+    pbx = FakePbx()
+    desk = AcdDesk((), (), pbx, Clock())
+    agents, queues = await store.load_config()
+    desk.configure(queues, agents)
+    desk.pbx = pbx  # type: ignore[attr-defined]  # for tests.unit.test_acd_desk.caller
+    runner = asyncio.create_task(desk.run())
+    yield desk
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+
+
+@pytest.fixture
+async def client(desk: AcdDesk, store: SqlAcdStore) -> AsyncIterator[TestClient]:
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def stored_ids(store: SqlAcdStore) -> tuple[list[str], list[str]]:
+    agents, queues = await store.load_config()
+    return [a.id for a in agents], [q.id for q in queues]
+
+
+# ---------------------------------------------------------------- agents
+
+
+async def test_agents_are_listed_created_replaced_and_deleted(client, desk, store):
+    listed = await (await client.get("/api/config/agents")).json()
+    assert [a["id"] for a in listed] == ["a1", "a2"]
+    assert listed[0] == {"id": "a1", "name": "Ada", "endpoint": "PJSIP/a1", "teams": [], "skills": {"english": 5}}
+
+    body = {"name": "Cleo", "endpoint": "PJSIP/a3", "teams": ["sales"], "skills": {"english": 6}, "wrap_up_s": 4}
+    created = await client.put("/api/config/agents/a3", json=body, headers=AUTH)
+    assert created.status == 201 and created.headers["Location"] == "/api/config/agents/a3"
+    assert await created.json() == {"id": "a3", **body}
+    assert await (await client.get("/api/config/agents/a3")).json() == {"id": "a3", **body}
+    assert "a3" in desk.distributor.agent_ids()  # live: can log in at once
+    assert (await client.post("/api/agents/a3/login", headers=AUTH)).status == 200
+    assert (await client.post("/api/agents/a3/logout", headers=AUTH)).status == 200
+
+    replaced = await client.put("/api/config/agents/a3", json={"endpoint": "PJSIP/a3b", "id": "a3"}, headers=AUTH)
+    assert replaced.status == 200
+    assert await replaced.json() == {"id": "a3", "name": "a3", "endpoint": "PJSIP/a3b", "teams": [], "skills": {}}
+
+    deleted = await client.delete("/api/config/agents/a3", headers=AUTH)
+    assert deleted.status == 204
+    assert (await client.get("/api/config/agents/a3")).status == 404
+    assert "a3" not in desk.distributor.agent_ids()
+    assert (await stored_ids(store))[0] == ["a1", "a2"]
+
+
+async def test_an_invalid_agent_gets_400_with_every_problem_and_changes_nothing(client, desk, store):
+    body = {"endpoint": "nope", "skills": {"english": 11, "french": 0}, "wrap_up_s": -1, "colour": "red"}
+    answer = await client.put("/api/config/agents/a3", json=body, headers=AUTH)
+    assert answer.status == 400
+    data = await answer.json()
+    assert data["error"] == "invalid"
+    assert sorted(data["problems"]) == sorted([
+        "colour: unknown key 'colour' (allowed: id, name, endpoint, teams, skills, wrap_up_s)",
+        "endpoint: endpoint 'nope' must be TECH/resource, e.g. PJSIP/agent1001",
+        "skills.english: skills english: level must be an integer 1-10, not 11",
+        "skills.french: skills french: level must be an integer 1-10, not 0",
+        "wrap_up_s: wrap_up_s must be >= 0, not -1",
+    ])
+    assert (await stored_ids(store))[0] == ["a1", "a2"] and "a3" not in desk.distributor.agent_ids()
+
+
+@pytest.mark.parametrize(("path", "body", "problem"), [
+    ("/api/config/agents/Bad-Id", {"endpoint": "PJSIP/x"}, "id: agent id 'Bad-Id' must be a lowercase identifier"),
+    ("/api/config/agents/a3", {"id": "a4", "endpoint": "PJSIP/x"}, "id: 'a4' is not the id in the path (a3)"),
+    ("/api/config/agents/a3", ["not", "an", "object"], "the body must be a JSON object"),
+    ("/api/config/agents/a3", {"name": "Cleo"}, "missing required key 'endpoint'"),
+])
+async def test_malformed_agent_bodies_are_400(client, path, body, problem):
+    answer = await client.put(path, json=body, headers=AUTH)
+    assert answer.status == 400
+    assert any(p.startswith(problem) for p in (await answer.json())["problems"]), await answer.text()
+
+
+async def test_a_body_that_is_not_json_is_400(client):
+    answer = await client.put("/api/config/agents/a3", data=b"{endpoint", headers=AUTH)
+    assert answer.status == 400 and (await answer.json())["problems"] == ["the body must be a JSON object"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
+async def test_writes_need_the_bearer_token(client, store, headers):
+    agent = {"endpoint": "PJSIP/a3"}
+    queue = {"required_skills": {"english": 1}}
+    for method, path, body in (("PUT", "/api/config/agents/a3", agent), ("DELETE", "/api/config/agents/a1", None),
+                               ("PUT", "/api/config/queues/q2", queue), ("DELETE", "/api/config/queues/sales", None)):
+        answer = await client.request(method, path, json=body, headers=headers)
+        assert answer.status == 401, (method, path)
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+    assert await stored_ids(store) == (["a1", "a2"], ["sales"])
+    assert (await client.get("/api/config/agents")).status == 200  # reading needs no token
+
+
+async def test_writes_are_refused_when_no_token_is_configured(desk, store):
+    app = make_app(lambda: [], acd=desk, api_token=None, acd_store=store)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.put("/api/config/agents/a3", json={"endpoint": "PJSIP/a3"})
+        assert answer.status == 403 and (await answer.json())["error"] == "api_token_unset"
+
+
+async def test_unknown_agents_and_queues_are_404(client):
+    for method, path, rule in (("GET", "/api/config/agents/zed", "UnknownAgent"),
+                               ("DELETE", "/api/config/agents/zed", "UnknownAgent"),
+                               ("GET", "/api/config/queues/zed", "UnknownQueue"),
+                               ("DELETE", "/api/config/queues/zed", "UnknownQueue")):
+        answer = await client.request(method, path, headers=AUTH)
+        assert answer.status == 404, (method, path)
+        assert (await answer.json())["error"] == rule
+
+
+async def test_a_logged_in_agent_cannot_be_deleted(client, desk, store):
+    desk.login("a1")
+    answer = await client.delete("/api/config/agents/a1", headers=AUTH)
+    assert answer.status == 409
+    assert (await answer.json())["error"] == "AgentStillLoggedIn"
+    assert (await stored_ids(store))[0] == ["a1", "a2"]
+    assert desk.distributor.agent_status("a1").state is AgentState.AVAILABLE
+    desk.logout("a1")
+    assert (await client.delete("/api/config/agents/a1", headers=AUTH)).status == 204
+
+
+async def test_changing_an_agents_skills_changes_routing_at_once(client, desk):
+    async def verdict(agent_id: str) -> dict:
+        explained = await (await client.get("/api/queues/sales/explain")).json()
+        return next(v for v in explained["agents"] if v["agent"] == agent_id)
+
+    desk.login("a1")
+    assert (await verdict("a1"))["eligible"] is True
+    answer = await client.put("/api/config/agents/a1", headers=AUTH,
+                              json={"name": "Ada", "endpoint": "PJSIP/a1", "skills": {"english": 2}})
+    assert answer.status == 200
+    assert await verdict("a1") == {"agent": "a1", "eligible": False, "rank": None,
+                                   "reason": "skill english level 2 < required 3"}
+    assert desk.distributor.agent_status("a1").state is AgentState.AVAILABLE  # its state is kept
+
+    # and a caller now goes to a2, though a1 has been idle longer
+    desk.login("a2")
+    channel, ref = caller(desk, "c1", {"PJSIP/a2": ["ANSWER"]})
+    assert await desk.wait_in_queue(channel, request(), ref) == QueueLeft("answered")
+    assert channel.dialled == ["PJSIP/a2"]
+
+
+async def test_a_new_endpoint_replaces_the_old_one_for_device_events(client, desk):
+    await client.put("/api/config/agents/a1", json={"endpoint": "PJSIP/desk7"}, headers=AUTH)
+    assert desk._devices.get("PJSIP/desk7") == "a1" and "PJSIP/a1" not in desk._devices
+
+
+# ---------------------------------------------------------------- queues
+
+
+async def test_queues_are_listed_created_replaced_and_deleted(client, desk, store):
+    listed = await (await client.get("/api/config/queues")).json()
+    assert [q["id"] for q in listed] == ["sales"] and listed[0]["required_skills"] == {"english": 3}
+
+    body = {"name": "Support", "required_skills": {"english": 7}, "strategy": "best_skill",
+            "escalations": [{"after_s": 30, "relax": {"english": 4}}, {"after_s": 60, "overflow": "sales"}]}
+    created = await client.put("/api/config/queues/support", json=body, headers=AUTH)
+    assert created.status == 201
+    data = await created.json()
+    assert data["strategy"] == "best_skill" and data["escalations"] == body["escalations"]
+    assert data["ring_timeout_s"] == 15  # left out: the model's default
+    assert await (await client.get("/api/config/queues/support")).json() == data
+    assert desk.distributor.queue_ids() == ["sales", "support"]
+    desk.login("a2")
+    live = await (await client.get("/api/queues/support")).json()
+    assert live["logged_in"] == 1 and live["free"] == 1  # a2 (english 9) serves it now
+
+    replaced = await client.put("/api/config/queues/support", json={"required_skills": {"english": 10}},
+                                headers=AUTH)
+    assert replaced.status == 200 and (await replaced.json())["escalations"] == []
+    assert (await (await client.get("/api/queues/support")).json())["logged_in"] == 0
+
+    assert (await client.delete("/api/config/queues/support", headers=AUTH)).status == 204
+    assert (await client.get("/api/config/queues/support")).status == 404
+    assert (await client.get("/api/queues/support")).status == 404
+    assert (await stored_ids(store))[1] == ["sales"]
+
+
+async def test_an_invalid_queue_gets_400_with_every_problem(client, store):
+    body = {"strategy": "fastest", "required_skills": {"english": 12}, "max_length": 0,
+            "escalations": [{"after_s": 10, "overflow": "nowhere"}, {"after_s": 5, "drop_preferred": "french"}]}
+    answer = await client.put("/api/config/queues/q2", json=body, headers=AUTH)
+    assert answer.status == 400
+    problems = (await answer.json())["problems"]
+    assert sorted(problems) == sorted([
+        "strategy: unknown strategy 'fastest' (one of: longest_idle, best_skill, fewest_calls, least_talk_time, "
+        "round_robin, random)",
+        "required_skills.english: required_skills english: level must be an integer 1-10, not 12",
+        "max_length: max_length must be >= 1, not 0",
+        "escalations.0.overflow: overflow to unknown queue 'nowhere'",
+        "escalations.1.drop_preferred: cannot drop 'french': not a preferred skill",
+    ]), problems
+    assert (await stored_ids(store))[1] == ["sales"]
+
+
+async def test_a_queue_another_overflows_to_cannot_be_deleted(client, desk, store):
+    body = {"escalations": [{"after_s": 60, "overflow": "sales"}]}
+    assert (await client.put("/api/config/queues/support", json=body, headers=AUTH)).status == 201
+    answer = await client.delete("/api/config/queues/sales", headers=AUTH)
+    assert answer.status == 409
+    assert await answer.json() == {"error": "QueueIsOverflowTarget", "message": "queue(s) support overflow to sales"}
+    assert (await stored_ids(store))[1] == ["sales", "support"] and "sales" in desk.distributor.queue_ids()
+
+
+async def test_a_queue_with_a_waiting_caller_cannot_be_deleted(client, desk, store):
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    channel, ref = caller(desk, "c1", {})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+    await asyncio.sleep(0.05)
+    answer = await client.delete("/api/config/queues/sales", headers=AUTH)
+    assert answer.status == 409
+    assert await answer.json() == {"error": "QueueNotEmpty", "message": "queue sales has 1 call(s) waiting or ringing"}
+    assert (await stored_ids(store))[1] == ["sales"]
+    waiting.cancel()  # the caller hangs up
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert (await client.delete("/api/config/queues/sales", headers=AUTH)).status == 204
+    assert desk.distributor.queue_ids() == [] and (await stored_ids(store))[1] == []
+
+
+async def test_a_queue_change_reroutes_its_waiting_callers(client, desk):
+    # sales requires english 7: nobody logged in qualifies, the caller waits; lowered to 3, a1 is rung at once
+    await client.put("/api/config/queues/sales", json={"required_skills": {"english": 7}, "wrap_up_s": 0},
+                     headers=AUTH)
+    desk.login("a1")
+    desk.login("a2")
+    desk.pause("a2", "lunch")
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+    await asyncio.sleep(0.05)
+    assert desk.distributor.waiting("sales") == ["c1"]
+    await client.put("/api/config/queues/sales", json={"required_skills": {"english": 3}, "wrap_up_s": 0},
+                     headers=AUTH)
+    assert await waiting == QueueLeft("answered")
+    assert channel.dialled == ["PJSIP/a1"]
+
+
+# ---------------------------------------------------------------- Distributor.remove_queue
+
+
+def test_distributor_remove_queue_refuses_unknown_busy_and_overflow_target_queues():
+    t0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    support = Queue("support", "Support", escalations=(EscalationRule(60, Overflow("sales")),))
+    d = Distributor([SALES, support], AGENTS)
+    with pytest.raises(UnknownQueue):
+        d.remove_queue("nope")
+    with pytest.raises(QueueIsOverflowTarget, match="support overflow to sales"):
+        d.remove_queue("sales")
+    d.login("a1", t0)
+    d.call_arrived(Call("c1", "support", arrived_at=t0), t0)  # a1 (english 5) serves support: ringing
+    with pytest.raises(QueueNotEmpty, match="1 call"):
+        d.remove_queue("support")
+    d.offer_answered("c1", "a1", t0)  # the call leaves the Distributor; a1 is on it
+    d.remove_queue("support")
+    assert d.queue_ids() == ["sales"]
+    d.call_ended("a1", t0)  # its queue is gone: no queue wrap-up time, and no error
+    assert d.agent_status("a1").state is AgentState.AVAILABLE
+    d.remove_queue("sales")
+    assert d.queue_ids() == [] and d.next_due_at() is None
+    d.logout("a1", t0)
+    d.login("a1", t0)  # the agent's index no longer names the removed queues
+    assert d.agent_status("a1").state is AgentState.AVAILABLE

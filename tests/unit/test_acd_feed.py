@@ -1,0 +1,201 @@
+"""The ACD change feed: the desk's bounded subscriptions and the /api/feed WebSocket (snapshot, then changes)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from callcontrol.adapters.acd_api import add_acd_routes
+from callcontrol.adapters.db.acd_store import SqlAcdStore
+from callcontrol.adapters.http_api import make_app
+from callcontrol.core.acd.agent_states import AgentState
+from callcontrol.core.ivr import QueueLeft
+from callcontrol.services.acd_desk import AcdDesk, AgentChange, QueueChange, Removed
+from tests.unit.test_acd_api import AUTH, TOKEN, acd_db, desk, store  # noqa: F401
+from tests.unit.test_acd_desk import caller, request
+
+
+@pytest.fixture
+async def client(desk: AcdDesk, store: SqlAcdStore) -> AsyncIterator[TestClient]:  # noqa: F811
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def next_json(ws) -> dict:
+    message = await asyncio.wait_for(ws.receive(), 2)
+    assert message.type is WSMsgType.TEXT, message
+    return message.json()
+
+
+async def messages_until(ws, done) -> list[dict]:
+    """Feed messages up to and including the first one `done` accepts."""
+    seen = []
+    while True:
+        seen.append(await next_json(ws))
+        if done(seen[-1]):
+            return seen
+
+
+# ---------------------------------------------------------------- the desk's subscriptions
+
+
+async def test_a_subscription_gets_each_transition_and_each_queue_whose_calls_change(desk):  # noqa: F811
+    feed = desk.subscribe()
+    desk.login("a1")
+    change = await feed.get()
+    assert isinstance(change, AgentChange)
+    assert change.status.state is AgentState.AVAILABLE and change.transition.cause.value == "login"
+    desk.pause("a1", "lunch")
+    assert (await feed.get()).status.pause_reason == "lunch"
+
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+    queued = await feed.get()
+    assert isinstance(queued, QueueChange) and queued.queue_id == "sales"
+    assert [(call.id, agent) for call, _, agent in queued.calls] == [("c1", None)]
+
+    desk.resume("a1")  # a1 available, then offered c1 in the same outcome
+    changes = [await feed.get() for _ in range(3)]
+    assert [c.transition.to_state.value for c in changes[:2]] == ["available", "reserved"]
+    assert [(call.id, agent) for call, _, agent in changes[2].calls] == [("c1", "a1")]
+    assert await waiting == QueueLeft("answered")
+    rest = []
+    while not feed._changes.empty():
+        rest.append(feed._changes.get_nowait())
+    assert [c.transition.to_state.value for c in rest if isinstance(c, AgentChange)] == ["on_call", "available"]
+    answered = [c for c in rest if isinstance(c, QueueChange)]
+    assert len(answered) == 1 and answered[0].calls == ()  # the answered call left the queue
+
+
+async def test_a_slow_subscriber_is_cut_off_and_never_slows_the_desk(desk):  # noqa: F811
+    slow, fast = desk.subscribe(limit=2), desk.subscribe()
+    for _ in range(3):
+        desk.login("a1")
+        desk.logout("a1")
+    assert slow.cut_off and await slow.get() is None  # its backlog dropped: it must reconnect for a snapshot
+    assert not fast.cut_off and fast._changes.qsize() == 6
+    desk.login("a2")
+    assert fast._changes.qsize() == 7 and await slow.get() is None
+
+
+async def test_definitions_and_removals_are_announced(desk):  # noqa: F811
+    feed = desk.subscribe()
+    desk.remove_agent("a2")
+    assert await feed.get() == Removed("agent", "a2")
+    desk.remove_queue("sales")
+    assert await feed.get() == Removed("queue", "sales")
+    feed_end = desk.subscribe()
+    desk.unsubscribe(feed_end)
+    assert await feed_end.get() is None
+
+
+# ---------------------------------------------------------------- the WebSocket
+
+
+async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client, desk):  # noqa: F811
+    desk.login("a2")
+    async with client.ws_connect("/api/feed") as ws:
+        snapshot = await next_json(ws)
+        assert snapshot["type"] == "snapshot"
+        assert snapshot["queues"] == await (await client.get("/api/queues")).json()
+        assert snapshot["agents"] == await (await client.get("/api/agents")).json()
+        assert [a["state"] for a in snapshot["agents"]] == ["logged_out", "available"]
+
+
+async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):  # noqa: F811
+    async with client.ws_connect("/api/feed") as ws:
+        await next_json(ws)  # snapshot
+        assert (await client.post("/api/agents/a1/login", headers=AUTH)).status == 200
+        login = await next_json(ws)
+        assert login["type"] == "agent" and login["id"] == "a1" and login["state"] == "available"
+        assert login["transition"]["from"] == "logged_out" and login["transition"]["cause"] == "login"
+        assert login.keys() - {"type", "transition"} == (await (await client.get("/api/agents/a1")).json()).keys()
+        await client.post("/api/agents/a1/pause", json={"reason": "lunch"}, headers=AUTH)
+        assert (await next_json(ws))["pause_reason"] == "lunch"
+
+        channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER"]})
+        waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+        queued = await next_json(ws)
+        assert queued["type"] == "queue" and queued["id"] == "sales"
+        assert [(c["call"], c["ringing"]) for c in queued["calls"]] == [("c1", None)]
+        assert queued.keys() - {"type"} == (await (await client.get("/api/queues/sales")).json()).keys()
+
+        await client.post("/api/agents/a1/resume", headers=AUTH)
+        seen = await messages_until(ws, lambda m: m["type"] == "queue" and m["calls"] == [])
+        assert await waiting == QueueLeft("answered")
+        assert [(m["type"], m.get("state"), [c["ringing"] for c in m.get("calls", [])]) for m in seen] == [
+            ("agent", "reserved", []),  # the resume's own message shows where the outcome left a1
+            ("agent", "reserved", []),
+            ("queue", None, ["a1"]),  # offered
+            ("agent", "on_call", []),
+            ("queue", None, []),  # answered: the call left the queue
+        ]
+        assert [m["transition"]["to"] for m in seen if m["type"] == "agent"] == ["available", "reserved", "on_call"]
+
+
+async def test_config_changes_reach_the_feed(client):
+    async with client.ws_connect("/api/feed") as ws:
+        await next_json(ws)
+        await client.put("/api/config/queues/support", json={"required_skills": {"english": 1}}, headers=AUTH)
+        added = await next_json(ws)
+        assert added["type"] == "queue" and added["id"] == "support" and added["calls"] == []
+        await client.put("/api/config/agents/a3", json={"endpoint": "PJSIP/a3"}, headers=AUTH)
+        agent = await next_json(ws)
+        assert (agent["type"], agent["id"], agent["state"], agent["transition"]) == ("agent", "a3", "logged_out", None)
+        await client.delete("/api/config/agents/a3", headers=AUTH)
+        assert await next_json(ws) == {"type": "agent_removed", "id": "a3"}
+        await client.delete("/api/config/queues/support", headers=AUTH)
+        assert await next_json(ws) == {"type": "queue_removed", "id": "support"}
+
+
+async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
+    app = web.Application()
+    add_acd_routes(app, desk, TOKEN, feed_limit=3)
+    async with TestClient(TestServer(app)) as client:
+        ws = await client.ws_connect("/api/feed")
+        await next_json(ws)
+        for _ in range(5):  # ten changes with no await between: the feed cannot drain, as behind a stalled client
+            desk.login("a1")
+            desk.logout("a1")
+        assert desk._hub().feeds == {}  # cut off at once, without waiting for the client
+        message = await asyncio.wait_for(ws.receive(), 2)
+        assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.POLICY_VIOLATION
+        assert message.extra == "too slow: 3 changes behind"  # the backlog was dropped: reconnect for a snapshot
+        assert desk.distributor.agent_status("a1").state is AgentState.LOGGED_OUT  # the desk went on
+        async with client.ws_connect("/api/feed") as again:  # a new connection starts over
+            assert (await next_json(again))["type"] == "snapshot"
+            desk.login("a1")
+            assert (await next_json(again))["state"] == "available"
+        await ws.close()
+
+
+async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noqa: F811
+    app = web.Application()
+    add_acd_routes(app, desk, TOKEN, feed_limit=3)
+    async with TestClient(TestServer(app)) as client, client.ws_connect("/api/feed") as ws:
+        await next_json(ws)
+        for _ in range(5):
+            desk.login("a1")
+            desk.logout("a1")
+            assert [m["state"] for m in (await next_json(ws), await next_json(ws))] == ["available", "logged_out"]
+        assert len(desk._hub().feeds) == 1
+
+
+async def test_shutting_down_closes_every_feed(desk):  # noqa: F811
+    app = web.Application()
+    add_acd_routes(app, desk, TOKEN)
+    server = TestServer(app)
+    async with TestClient(server) as client:
+        ws = await client.ws_connect("/api/feed")
+        await next_json(ws)
+        stopping = asyncio.create_task(server.close())
+        message = await asyncio.wait_for(ws.receive(), 5)
+        assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.GOING_AWAY
+        await asyncio.wait_for(stopping, 10)
+        assert desk._hub().feeds == {}  # unsubscribed

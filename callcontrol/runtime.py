@@ -17,7 +17,7 @@ from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.calls import CallRecord, EndReason
-from callcontrol.core.events import DeviceStateChanged, DialEnded
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
@@ -140,8 +140,12 @@ class Service:
                 event = translate(message, self.clock.now())
                 if isinstance(event, (DialEnded, DeviceStateChanged)):
                     self.acd.apply(event)
+                elif isinstance(event, ChannelCreated):
+                    self.acd.channel_changed(event)
                 elif event is not None:
                     self.calls.apply(event)
+                    if isinstance(event, ChannelHungUp):
+                        self.acd.channel_changed(event)
             except Exception:
                 log.exception("ami.event_failed", ami_event=getattr(message, "get", lambda *_: "?")("Event"))
 

@@ -30,6 +30,7 @@ from panoramisk.message import Message
 from callcontrol.core.events import (
     AcdEvent,
     ChannelAnswered,
+    ChannelCreated,
     ChannelEvent,
     ChannelHangupRequested,
     ChannelHungUp,
@@ -292,6 +293,8 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
     if name == "DialEnd":
         return DialEnded(message.get("Uniqueid", ""), message.get("DestChannel", ""), message.get("DialStatus", ""),
                          _timestamp(message, now))
+    if name == "Newchannel":
+        return ChannelCreated(message.get("Uniqueid", ""), message.get("Channel", ""), _timestamp(message, now))
     if name == "DeviceStateChange":
         return DeviceStateChanged(message.get("Device", ""), message.get("State", ""), _timestamp(message, now))
     if name == "Hangup":
@@ -302,6 +305,7 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
             cause=int(cause) if cause.isdigit() else None,
             cause_text=message.get("Cause-txt", ""),
             at=_timestamp(message, now),
+            channel=message.get("Channel", ""),
         )
     if name in ("SoftHangupRequest", "HangupRequest"):
         cause = message.get("Cause", "")

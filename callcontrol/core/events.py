@@ -21,6 +21,7 @@ class ChannelHungUp:
     cause: int | None
     cause_text: str
     at: datetime
+    channel: str = ""  # e.g. PJSIP/agent1001-0000002a: its device is the part before the last '-'
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,15 @@ ChannelEvent = Union[ChannelAnswered, ChannelHangupRequested, ChannelHungUp, Cha
 
 
 @dataclass(frozen=True)
+class ChannelCreated:
+    """A channel came to be (AMI Newchannel): for agent devices, the start of a call they are on."""
+
+    uniqueid: str
+    channel: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class DialEnded:
     """A Dial() from the caller's channel got its answer: ANSWER (the agent picked up), NOANSWER, BUSY, ..."""
 
@@ -62,4 +72,4 @@ class DeviceStateChanged:
     at: datetime
 
 
-AcdEvent = Union[DialEnded, DeviceStateChanged]
+AcdEvent = Union[DialEnded, DeviceStateChanged, ChannelCreated]

@@ -29,7 +29,7 @@ from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transitio
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
-from callcontrol.core.events import DeviceStateChanged, DialEnded
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
@@ -39,8 +39,7 @@ log = structlog.get_logger(__name__)
 FEED_LIMIT = 1000  # changes a feed subscriber may fall behind before it is cut off
 MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this often
 UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
-BUSY = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
-# states in which a busy device is the agent's own call (reserved and on_call: the call we gave them)
+# states in which a channel on the agent's device is not the call the ACD gave them (reserved, on_call)
 NOT_OUR_CALL = frozenset({AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT,
                           AgentState.UNAVAILABLE})
 
@@ -51,6 +50,8 @@ class _Waiter:
 
     caller: CallerRef
     queue_id: str
+    entered_at: datetime
+    estimated_wait_s: float | None = None  # told at entry (compared with the actual wait in the logs)
     offer: Offer | None = None
     answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
     timed_out: bool = False
@@ -73,6 +74,7 @@ class AcdDesk:
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
         self._timers_changed = asyncio.Event()
         self._devices = {agent.endpoint: agent.id for agent in agents}
+        self._channels: dict[str, set[str]] = {}  # agent endpoint -> its channels Asterisk has now (AMI)
 
     def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
         """Add or update queues and agents (from the database at start); their states are kept."""
@@ -137,7 +139,7 @@ class AcdDesk:
             return QueueLeft("no_agents")
         call = Call(caller.uniqueid, request.queue, arrived_at=now, priority=request.priority,
                     skills=dict(request.skills))
-        waiter = _Waiter(caller, request.queue)
+        waiter = _Waiter(caller, request.queue, now)
         self._waiters[call.id] = waiter
         try:
             self._carry_out(self.distributor.call_arrived(call, now), "call_arrived")
@@ -145,8 +147,10 @@ class AcdDesk:
             del self._waiters[call.id]
             log.info("acd.blocked", queue=request.queue, reason="queue full")
             return QueueLeft("no_agents")
-        log.info("acd.queued", queue=request.queue, call=call.id,
-                 position=len(self.distributor.waiting(request.queue)))
+        estimate = self.distributor.estimated_wait(request.queue, now, call.id)
+        waiter.estimated_wait_s = estimate.seconds
+        log.info("acd.queued", queue=request.queue, call=call.id, position=estimate.position,
+                 estimated_wait_s=None if estimate.seconds is None else round(estimate.seconds, 1))
         try:
             return await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
         finally:
@@ -193,13 +197,26 @@ class AcdDesk:
             return True
         log.info("acd.missed", call=call_id, agent=offer.agent_id, status=status)
         if self.distributor.offer_of(call_id) == offer:
+            self._hold_while_channels_remain(offer.agent_id, now)
             self._carry_out(self.distributor.offer_missed(call_id, offer.agent_id, now), "offer_missed")
         return False
 
     def _conversation_over(self, waiter: _Waiter, now: datetime) -> None:
         agent_id, waiter.answered_by = waiter.answered_by, None
-        if agent_id is not None:
-            self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
+        if agent_id is None:
+            return
+        self._hold_while_channels_remain(agent_id, now)
+        self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
+
+    def _hold_while_channels_remain(self, agent_id: str, now: datetime) -> None:
+        """Dial() returns before Asterisk has destroyed the agent's channel (and AMI may lag under load): while
+        Asterisk still has a channel on the device, the agent gets no new call; the Hangup of its last channel
+        clears the flag (channel_changed)."""
+        if self._channels.get(self._endpoint_of(agent_id) or ""):
+            self._carry_out(self.distributor.device_busy(agent_id, True, now), "device_state")
+
+    def _endpoint_of(self, agent_id: str) -> str | None:
+        return next((endpoint for endpoint, owner in self._devices.items() if owner == agent_id), None)
 
     def _leave(self, call_id: str, waiter: _Waiter) -> None:
         """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""
@@ -259,9 +276,21 @@ class AcdDesk:
             return
         self._carry_out(self.distributor.device_reachable(agent_id, event.state not in UNREACHABLE, now),
                         "device_state")
-        status = self.distributor.agent_status(agent_id)
-        if status.state in NOT_OUR_CALL:
-            self._carry_out(self.distributor.device_busy(agent_id, event.state in BUSY, now), "device_state")
+
+    def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
+        """Count each agent device's channels: one the ACD did not give (a personal call, or the previous call's
+        channel not yet gone) makes the agent busy; the device is free when its last channel is gone."""
+        endpoint = event.channel.rsplit("-", 1)[0]
+        agent_id = self._devices.get(endpoint)
+        if agent_id is None:
+            return
+        channels = self._channels.setdefault(endpoint, set())
+        if isinstance(event, ChannelCreated):
+            channels.add(event.channel)
+        else:
+            channels.discard(event.channel)
+        if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
+            self._carry_out(self.distributor.device_busy(agent_id, bool(channels), event.at), "device_state")
 
     def _answered(self, call_id: str, agent_id: str, now: datetime) -> None:
         waiter = self._waiters.get(call_id)
@@ -269,7 +298,9 @@ class AcdDesk:
             return
         self._carry_out(self.distributor.offer_answered(call_id, agent_id, now), "offer_answered")
         waiter.answered_by = agent_id
-        log.info("acd.answered", call=call_id, agent=agent_id)
+        log.info("acd.answered", call=call_id, agent=agent_id, queue=waiter.queue_id,
+                 waited_s=round((now - waiter.entered_at).total_seconds(), 3),
+                 estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1))
 
     # ------------------------------------------------------------------ agent operations (API, phone)
 

@@ -12,7 +12,7 @@ import pytest
 
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.model import Agent, Queue
-from callcontrol.core.events import DialEnded
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
@@ -58,9 +58,12 @@ class FakeChannel:
         self.dialled.append(endpoint)
         status = self._results[endpoint].pop(0)
         await asyncio.sleep(0.01)
-        if status == "ANSWER":
+        if status in ("ANSWER", "ANSWER_STILL_IN_USE"):
             desk = self._desk[0]
             desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
+            if status == "ANSWER_STILL_IN_USE":  # Asterisk destroys the agent's channel after Dial() returns
+                desk.channel_changed(ChannelCreated("a.1", f"{endpoint}-00000001", desk.clock.now()))
+                status = "ANSWER"
             agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
             assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
             await asyncio.sleep(0.01)
@@ -171,3 +174,19 @@ async def test_a_caller_hanging_up_while_waiting_leaves_no_trace_in_the_distribu
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert desk.distributor.waiting("sales") == []
+
+
+async def test_an_agent_whose_device_is_still_in_use_after_the_call_gets_the_next_caller_only_when_it_is_free(desk):
+    """Dial() returns before Asterisk destroys the agent's channel: the next offer waits for NOT_INUSE."""
+    desk.login("a1")
+    first, first_ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER_STILL_IN_USE"]})
+    second, second_ref = caller(desk, "c2", {"PJSIP/a1": ["ANSWER"]})
+    answering = asyncio.create_task(desk.wait_in_queue(first, request(), first_ref))
+    await asyncio.sleep(0.005)
+    waiting = asyncio.create_task(desk.wait_in_queue(second, request(max_wait_s=10), second_ref))
+    assert await answering == QueueLeft("answered")
+    await asyncio.sleep(0.1)
+    assert second.dialled == [] and desk.distributor.agent_status("a1").device_busy
+    desk.channel_changed(ChannelHungUp("a.1", "a.1", 16, "Normal Clearing", desk.clock.now(), "PJSIP/a1-00000001"))
+    assert await waiting == QueueLeft("answered")
+    assert second.dialled == ["PJSIP/a1"]

@@ -150,7 +150,11 @@ def test_unparsable_file_names_file_and_line(tmp_path: Path) -> None:
         read_queues_conf(tmp_path / "missing.conf")
 
 
-def test_the_sandbox_queues_conf_has_no_queues() -> None:
-    """dialplan/queues.conf (only [general]) imports as nothing, without errors."""
+def test_the_sandbox_queues_conf_imports_its_benchmark_baseline() -> None:
+    """dialplan/queues.conf holds only the benchmark's [baseline] queue: it imports as one longest_idle queue
+    served by the 16 agent phones, each at the top level (no penalties)."""
     result = read_queues_conf(REPO / "dialplan" / "queues.conf")
-    assert result.queues == () and result.agents == ()
+    (queue,) = result.queues
+    assert queue.id == "baseline" and queue.strategy.value == "longest_idle" and queue.ring_timeout_s == 10
+    assert sorted(agent.endpoint for agent in result.agents) == [f"PJSIP/agent{n}" for n in range(1001, 1017)]
+    assert {agent.skills["baseline"] for agent in result.agents} == {10}

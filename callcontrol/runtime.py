@@ -21,6 +21,7 @@ from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateCh
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_phone import agent_login_line
 from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
@@ -32,6 +33,7 @@ from callcontrol.settings import Settings
 log = structlog.get_logger(__name__)
 
 IVR_SCRIPT = "ivr"
+AGENT_LOGIN_SCRIPT = "agent-login"  # the agents' feature code (dialplan [agents-out])
 DRAIN_TIMEOUT_S = 15.0
 
 
@@ -151,6 +153,12 @@ class Service:
 
     async def handle_call(self, request: AgiRequest, channel: AgiConnection) -> None:
         """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
+        if request.script == AGENT_LOGIN_SCRIPT and ASTERISK_ID.match(request.uniqueid):
+            with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
+                device = request.channel.rsplit("-", 1)[0]
+                outcome = await agent_login_line(channel, device, self.acd, self.acd_store)
+                log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
+            return
         if request.script != IVR_SCRIPT or not ASTERISK_ID.match(request.uniqueid):
             log.warning("agi.unknown_request", script=request.script[:40])
             return

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import math
 import os
+import re
 import socket
 import struct
 import tempfile
@@ -234,13 +235,13 @@ def udp_port_bound(port: int) -> bool | None:
     return any(fields[1] in wanted for fields in (line.split() for line in lines) if len(fields) > 1)
 
 
-async def _run_sipp(xml: str, args: list[str], *, calls: int, timeout_s: float) -> SippRun:
-    """One SIPp process on 127.0.0.1 with its own media port, running `xml` with the role-specific `args`."""
+async def _run_sipp(xml: str, args: list[str], *, calls: int, timeout_s: float, local_ip: str = "127.0.0.1") -> SippRun:
+    """One SIPp process on local_ip with its own media port, running `xml` with the role-specific `args`."""
     workdir = Path(tempfile.mkdtemp(prefix="callcontrol-sipp-"))
     scenario_path = workdir / "scenario.xml"
     scenario_path.write_text(xml)
     stats = workdir / "stats.csv"
-    args = ["sipp", *args, "-sf", str(scenario_path), "-i", "127.0.0.1", "-mp", str(free_media_port()),
+    args = ["sipp", *args, "-sf", str(scenario_path), "-i", local_ip, "-mp", str(free_media_port()),
             "-m", str(calls), "-nostdin", "-timeout", str(int(timeout_s)), "-timeout_error",
             "-trace_stat", "-stf", str(stats), "-fd", "1"]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
@@ -269,6 +270,20 @@ def _final_counts(stats: Path) -> tuple[int, int]:
         return 0, 0
     last = rows[-1]
     return int(last.get("SuccessfulCall(C)", 0) or 0), int(last.get("FailedCall(C)", 0) or 0)
+
+
+AGENT_PHONES_IP = "127.0.0.2"  # where agent phones call from (dialplan/pjsip.conf); the trunk is 127.0.0.1
+PHONE_USER = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+
+
+async def place_agent_call(phone: str, number: str, digits: list[tuple[int, str]] | None = None,
+                           hangup_after_ms: int | None = None, timeout_s: float = 60) -> SippRun:
+    """A call from an agent phone (its SIP user, e.g. agent1001) to `number`, e.g. the *70 login line."""
+    if not PHONE_USER.match(phone) or not DIALED_NUMBER.match(number):
+        raise ValueError("phone must be a SIP user name and number a dialled number")
+    args = [SANDBOX_SIP, "-s", number, "-p", str(free_port(socket.SOCK_DGRAM)), "-key", "caller", phone]
+    return await _run_sipp(scenario(digits, hangup_after_ms), args, calls=1, timeout_s=timeout_s,
+                           local_ip=AGENT_PHONES_IP)
 
 
 async def place_call(caller: str, number: str = "5000", digits: list[tuple[int, str]] | None = None,

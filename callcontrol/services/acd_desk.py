@@ -215,6 +215,10 @@ class AcdDesk:
         if self._channels.get(self._endpoint_of(agent_id) or ""):
             self._carry_out(self.distributor.device_busy(agent_id, True, now), "device_state")
 
+    def agent_for_device(self, device: str) -> str | None:
+        """The agent whose endpoint this device (PJSIP/agent1001) is."""
+        return self._devices.get(device)
+
     def _endpoint_of(self, agent_id: str) -> str | None:
         return next((endpoint for endpoint, owner in self._devices.items() if owner == agent_id), None)
 

@@ -14,9 +14,10 @@ import aiohttp
 import pytest
 import sqlalchemy
 
+from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import place_call, start_agent
+from callcontrol.sipp import place_agent_call, place_call, start_agent
 from tests.integration.harness import AmiObserver, ServiceProcess, call_and_record, labels
 
 TOKEN = "test-token-0123456789"
@@ -242,3 +243,32 @@ async def test_load_run_never_offers_an_agent_two_calls(acd_service, records, sq
         states = [to_state for who, to_state, _ in logged if who == agent]
         assert all(pair in allowed for pair in zip(states, states[1:])), (agent, states)
     assert sum(1 for _, to_state, _ in logged if to_state == "on_call") == 15
+
+
+async def test_agent_logs_in_and_out_from_the_phone_with_its_pin(acd_service, sqlite_url, no_channels_left):
+    """ada's phone (agent1001) dials *70 and keys its PIN: logged in; again: logged out; a wrong PIN: nothing.
+    The PIN is never in the service log."""
+    engine = make_engine(sqlite_url)
+    try:
+        await SqlAcdStore(engine).set_agent_pin("ada", "4817")
+    finally:
+        await engine.dispose()
+    pin = [(1500, "4"), (300, "8"), (300, "1"), (300, "7"), (300, "#")]
+
+    login = await place_agent_call("agent1001", "*70", pin, timeout_s=30)
+    assert login.returncode == 0, login.output
+    _, ada = await api(acd_service, "GET", "/api/agents/ada")
+    assert ada["state"] == "available"
+
+    wrong = [(1500, "1"), (300, "1"), (300, "1"), (300, "1"), (300, "#")]
+    refused = await place_agent_call("agent1001", "*70", wrong, hangup_after_ms=2000, timeout_s=30)
+    assert refused.returncode == 0, refused.output
+    _, ada = await api(acd_service, "GET", "/api/agents/ada")
+    assert ada["state"] == "available"
+
+    logout = await place_agent_call("agent1001", "*70", pin, timeout_s=30)
+    assert logout.returncode == 0, logout.output
+    _, ada = await api(acd_service, "GET", "/api/agents/ada")
+    assert ada["state"] == "logged_out"
+    assert [t[2] for t in await transitions(sqlite_url) if t[0] == "ada"] == ["login", "logout"]
+    assert "4817" not in acd_service.log_path.read_text()

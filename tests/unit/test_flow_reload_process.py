@@ -80,7 +80,8 @@ def test_reader_refuses_an_oversized_file_without_reading_it(tmp_path: Path) -> 
     """A file over the size limit is an error at 1:1 and is not parsed."""
     (tmp_path / "huge.yaml").write_bytes(b"#" * (MAX_FILE_BYTES + 1))
     [file] = FlowDirReader(tmp_path).read()
-    assert file.flow is None and file.problems[0].endswith(f"huge.yaml:1:1: error: file larger than {MAX_FILE_BYTES} bytes")
+    assert file.flow is None
+    assert file.problems[0].endswith(f"huge.yaml:1:1: error: file larger than {MAX_FILE_BYTES} bytes")
 
 
 def test_missing_directory_keeps_what_is_live(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ log = structlog.get_logger(__name__)
 
 IVR_SCRIPT = "ivr"
 AGENT_LOGIN_SCRIPT = "agent-login"  # the agents' feature code (dialplan [agents-out])
+CALLBACK_SCRIPT = "callback"  # an agent answered a booked callback (dialplan [callcontrol-callback])
 DRAIN_TIMEOUT_S = 15.0
 
 
@@ -158,6 +159,11 @@ class Service:
                 device = request.channel.rsplit("-", 1)[0]
                 outcome = await agent_login_line(channel, device, self.acd, self.acd_store)
                 log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
+            return
+        if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)):
+            with structlog.contextvars.bound_contextvars(call_id=request.arg(1)):
+                outcome = await self.acd.run_callback_leg(channel, request.arg(1), request.channel.rsplit("-", 1)[0])
+                log.info("acd.callback_leg_ended", outcome=outcome)
             return
         if request.script != IVR_SCRIPT or not ASTERISK_ID.match(request.uniqueid):
             log.warning("agi.unknown_request", script=request.script[:40])

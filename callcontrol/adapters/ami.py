@@ -38,7 +38,7 @@ from callcontrol.core.events import (
     DeviceStateChanged,
     DialEnded,
 )
-from callcontrol.core.tokens import WAKE_DIGIT
+from callcontrol.core.tokens import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
 
 log = structlog.get_logger(__name__)
 
@@ -275,6 +275,19 @@ class AmiPbx:
                                          "Duration": "100", "Receive": "yes"})
         if reply.get("Response") != "Success":
             raise AmiError(f"PlayDTMF on {channel}: {reply.get('Message', reply.get('Response'))}")
+
+    async def call_agent_for_callback(self, endpoint: str, ring_timeout_s: float, call_id: str) -> None:
+        # the answered agent's channel runs [callcontrol-callback] (dialplan/extensions.conf), which hands it to
+        # the service's `callback` AGI script with the call id; the dialplan, not us, knows the AGI address
+        if not ENDPOINT.match(endpoint) or not ASTERISK_ID.match(call_id):
+            raise ValueError(f"cannot call {endpoint[:64]!r} back for {call_id[:64]!r}")
+        reply = await self._client.send({
+            "Action": "Originate", "Channel": endpoint, "Timeout": str(int(ring_timeout_s * 1000)),
+            "Context": "callcontrol-callback", "Exten": "s", "Priority": "1",
+            "Variable": f"CALLCONTROL_CALLBACK={call_id}", "CallerID": '"Callback" <callback>', "Async": "true",
+        })
+        if reply.get("Response") != "Success":
+            raise AmiError(f"Originate to {endpoint}: {reply.get('Message', reply.get('Response'))}")
 
 
 def _timestamp(message: Message, fallback: datetime) -> datetime:

@@ -83,7 +83,7 @@ class VoicemailOutcome:
     at: str
 
 
-QUEUE_RESULTS = ("answered", "timeout", "no_agents")
+QUEUE_RESULTS = ("answered", "timeout", "no_agents", "callback_requested")
 VOICEMAIL_STATUSES = ("SUCCESS", "USEREXIT", "FAILED")
 
 CallerAction = Union[Press, Enter, Silence, TransferOutcome, QueueOutcome, VoicemailOutcome, HangUp]

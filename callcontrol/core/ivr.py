@@ -188,6 +188,17 @@ class QueueAnnouncements:
 
 
 @dataclass(frozen=True)
+class CallbackOption:
+    """Virtual hold: pressing `key` while queued books a call back to a number matching `numbers` (the only
+    numbers this queue node may call), while `schedule` (if any) is open; then the flow goes on at `next`."""
+
+    key: str
+    numbers: re.Pattern[str]
+    schedule: Schedule | None
+    next: str
+
+
+@dataclass(frozen=True)
 class QueueNode:
     """Hand the caller to the ACD: an allow-listed queue, extra skills, a priority, a maximum wait.
 
@@ -206,6 +217,7 @@ class QueueNode:
     answered: str | None
     timeout: str
     no_agents: str
+    callback: CallbackOption | None = None
 
 
 @dataclass(frozen=True)
@@ -301,7 +313,8 @@ def node_exits(node: Node) -> list[tuple[str, str]]:
         return [("ok", node.ok), ("error", node.error), ("timeout", node.timeout)]
     if isinstance(node, QueueNode):
         return [*([("answered", node.answered)] if node.answered else []), ("timeout", node.timeout),
-                ("no_agents", node.no_agents), *((f"key {digit}", target) for digit, target in node.exit_keys.items())]
+                ("no_agents", node.no_agents), *((f"key {digit}", target) for digit, target in node.exit_keys.items()),
+                *([("callback", node.callback.next)] if node.callback else [])]
     if isinstance(node, VoicemailNode):
         return [("next", node.next), ("failed", node.failed)]
     if isinstance(node, (PlayNode, LanguageNode, SurveyNode, SubflowNode)):
@@ -421,7 +434,7 @@ _NODE_KEYS: dict[str, dict[str, bool]] = {
              "result": False, "ok": True, "error": True, "timeout": True},
     "hangup": {**_COMMON, "prompts": False},
     "queue": {**_COMMON, "queue": True, "skills": False, "priority": False, "max_wait_s": True, "announce": False,
-              "exit_keys": False, "answered": False, "timeout": True, "no_agents": True},
+              "exit_keys": False, "callback": False, "answered": False, "timeout": True, "no_agents": True},
     "voicemail": {**_COMMON, "mailbox": True, "greeting": False, "next": True, "failed": True},
     "subflow": {**_COMMON, "flow": True, "next": True},
     "goto": {**_COMMON, "flow": True},
@@ -993,10 +1006,50 @@ def _queue(check: _Checker, node_id: str, raw: Mapping[str, Any], path: _Path, p
             check.error((*path, "exit_keys", str(digit)), f"{digit!r} is not a key (one of 0-9 * #, quoted)")
             continue
         exit_keys[digit] = check.exit(raw_keys, digit, (*path, "exit_keys"))
+    callback = _callback(check, raw["callback"], (*path, "callback"), context, exit_keys) if "callback" in raw \
+        else None
     return QueueNode(node_id, str(queue), MappingProxyType(skills), priority,
                      int(check.number(raw, "max_wait_s", path, 5, 7200, 300, whole=True)), announcements,
                      MappingProxyType(exit_keys), check.exit(raw, "answered", path, required=False) or None,
-                     check.exit(raw, "timeout", path), check.exit(raw, "no_agents", path))
+                     check.exit(raw, "timeout", path), check.exit(raw, "no_agents", path), callback)
+
+
+_CALLBACK_PATTERN = re.compile(r"^[0-9+\[\]{}(),|?\\d-]{1,200}\Z")  # digits and the regex syntax numbers need
+
+
+def _callback(check: _Checker, raw: Any, path: _Path, context: _Context,
+              exit_keys: Mapping[str, str]) -> CallbackOption | None:
+    if not isinstance(raw, Mapping):
+        check.error(path, "must be a mapping: key, numbers, schedule (optional), next")
+        return None
+    check.keys(raw, {"key": True, "numbers": True, "schedule": False, "next": True}, path)
+    key = raw.get("key")
+    if not (isinstance(key, str) and key in DIGITS):
+        check.error((*path, "key"), f"{key!r} is not a key (one of 0-9 * #, quoted)")
+    elif key in exit_keys:
+        check.error((*path, "key"), f"key {key} is already an exit key of this queue node")
+    numbers = raw.get("numbers")
+    pattern = None
+    if not (isinstance(numbers, str) and _CALLBACK_PATTERN.match(numbers)):
+        check.error((*path, "numbers"), "must be a pattern of the numbers that may be called back, made of digits "
+                                        "and [] {} () | ? \\d - + , e.g. \"0[1-9][0-9]{8}\"")
+    else:
+        try:
+            pattern = re.compile(numbers)
+        except re.error as exc:
+            check.error((*path, "numbers"), f"not a valid pattern: {exc}")
+        else:
+            if pattern.fullmatch(""):
+                check.error((*path, "numbers"), "must not match an empty number")
+    schedule = None
+    if "schedule" in raw:
+        schedule = context.schedules.get(raw["schedule"]) if isinstance(raw["schedule"], str) else None
+        if schedule is None:
+            check.error((*path, "schedule"), f"unknown schedule {raw['schedule']!r}")
+    target = check.exit(raw, "next", path)
+    if pattern is None or not isinstance(key, str):
+        return None
+    return CallbackOption(key, pattern, schedule, target)
 
 
 def _announcements(check: _Checker, raw: Any, path: _Path) -> QueueAnnouncements:
@@ -1184,6 +1237,15 @@ class Enqueue:
     max_wait_s: int
     announcements: QueueAnnouncements
     exit_keys: frozenset[str]
+    callback: Callback | None = None  # offered only while its schedule is open (decided on entering the node)
+
+
+@dataclass(frozen=True)
+class Callback:
+    """The callback key of a queue wait and the numbers that may be called back."""
+
+    key: str
+    numbers: re.Pattern[str]
 
 
 @dataclass(frozen=True)
@@ -1238,7 +1300,7 @@ class HttpFailed:
 class QueueLeft:
     """How the caller left the queue; `digit` is the key pressed for exited_by_key."""
 
-    result: Literal["answered", "timeout", "no_agents", "exited_by_key"]
+    result: Literal["answered", "timeout", "no_agents", "exited_by_key", "callback_requested"]
     digit: str | None = None
 
 
@@ -1486,6 +1548,10 @@ def _advance_queue(walk: _Walk, node: QueueNode, state: IvrState, outcome: Outco
         if node.answered:
             return _enter(walk, node.answered, done, now)
         return Step(replace(done, finished=True, end="answered"))
+    if outcome.result == "callback_requested":
+        if node.callback is None:
+            raise FlowError(f"queue node '{node.id}' offers no callback")
+        return _enter(walk, node.callback.next, _step(state, node, "callback_requested", now), now)
     if outcome.result == "exited_by_key":
         target = node.exit_keys.get(outcome.digit or "")
         if target is None:
@@ -1543,8 +1609,11 @@ def _enter(walk: _Walk, node_id: str, state: IvrState, now: datetime) -> Step:
         if isinstance(node, SurveyNode):
             return Step(replace(state, question=0), CollectDigit(node.questions[0].prompts, node.timeout_ms))
         if isinstance(node, QueueNode):
+            callback = node.callback
+            offered = callback is not None and (callback.schedule is None or callback.schedule.state(now) == "open")
             return Step(state, Enqueue(node.queue, node.skills, node.priority, node.max_wait_s, node.announcements,
-                                       frozenset(node.exit_keys)))
+                                       frozenset(node.exit_keys),
+                                       Callback(callback.key, callback.numbers) if callback and offered else None))
         if isinstance(node, VoicemailNode):
             return Step(state, LeaveVoicemail(node.mailbox, node.greeting))
         if isinstance(node, HttpNode):

@@ -19,6 +19,7 @@ no agent can be offered two calls.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from callcontrol.core.acd.model import Agent, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
-from callcontrol.core.tokens import WAKE_DIGIT
+from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
@@ -53,6 +54,7 @@ class _Waiter:
     entered_at: datetime
     estimated_wait_s: float | None = None  # told at entry (compared with the actual wait in the logs)
     offer: Offer | None = None
+    callback_number: str | None = None  # booked a callback: the caller hung up and keeps its place
     answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
     timed_out: bool = False
 
@@ -72,6 +74,7 @@ class AcdDesk:
         self._fallback = fallback
         self._waiters: dict[str, _Waiter] = {}
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
+        self._to_call_back: asyncio.Queue[Offer] = asyncio.Queue()
         self._timers_changed = asyncio.Event()
         self._devices = {agent.endpoint: agent.id for agent in agents}
         self._channels: dict[str, set[str]] = {}  # agent endpoint -> its channels Asterisk has now (AMI)
@@ -100,7 +103,7 @@ class AcdDesk:
 
     async def run(self) -> None:
         """The desk's two loops: timers (escalations, wrap-up ends, expired offers) and waking callers."""
-        await asyncio.gather(self._run_timers(), self._run_waker())
+        await asyncio.gather(self._run_timers(), self._run_waker(), self._run_callbacks())
 
     async def _run_timers(self) -> None:
         while True:
@@ -123,6 +126,18 @@ class AcdDesk:
                 await self._pbx.wake(channel)
             except Exception as exc:  # the caller may have hung up meanwhile: their session handles that
                 log.warning("acd.wake_failed", channel=channel, error=str(exc)[:200])
+
+    async def _run_callbacks(self) -> None:
+        """Rings the agent offered a booked callback; the answer arrives as the `callback` AGI session."""
+        while True:
+            offer = await self._to_call_back.get()
+            try:
+                await self._pbx.call_agent_for_callback(offer.endpoint, offer.ring_timeout_s, offer.call_id)
+            except Exception as exc:
+                log.warning("acd.callback_ring_failed", call=offer.call_id, agent=offer.agent_id, error=str(exc)[:200])
+                if self.distributor.offer_of(offer.call_id) == offer:
+                    self._carry_out(self.distributor.offer_missed(offer.call_id, offer.agent_id, self.clock.now()),
+                                    "offer_missed")
 
     # ------------------------------------------------------------------ the QueueDesk port
 
@@ -158,7 +173,8 @@ class AcdDesk:
 
     async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
                     deadline: datetime) -> QueueLeft:
-        escapes = "".join(sorted(request.exit_keys)) + WAKE_DIGIT
+        callback = request.callback if self._callbacks_allowed(request.queue) else None
+        escapes = "".join(sorted(request.exit_keys)) + (callback.key if callback else "") + WAKE_DIGIT
         every = timedelta(seconds=request.announcements.every_s)
         next_announcement = self.clock.now() + every
         await channel.music_on_hold(True)
@@ -180,6 +196,37 @@ class AcdDesk:
                 digit = await channel.wait_for_digit(max(1, int((until - now).total_seconds() * 1000)))
             if digit is not None and digit in request.exit_keys:
                 return QueueLeft("exited_by_key", digit)
+            if callback is not None and digit == callback.key and waiter.offer is None:
+                number = await self._book_callback(channel, callback.numbers, waiter)
+                if number is not None:
+                    waiter.callback_number = number
+                    log.info("acd.callback_booked", call=call_id, queue=waiter.queue_id)
+                    return QueueLeft("callback_requested")
+                await channel.music_on_hold(True)
+
+    def _callbacks_allowed(self, queue_id: str) -> bool:
+        try:
+            return self.distributor.queue(queue_id).callback_allowed
+        except AcdError:
+            return False
+
+    async def _book_callback(self, channel: AgiChannel, numbers: re.Pattern[str], waiter: _Waiter) -> str | None:
+        """Confirm the caller's own number (when it may be called back) or take another; None: not booked."""
+        await channel.music_on_hold(False)
+        own = waiter.caller.number
+        if numbers.fullmatch(own) and DIALED_NUMBER.match(own):
+            await channel.play(["to-call-this-number"])
+            await channel.say("digits", own.lstrip("+"))
+            if await channel.play(["if-correct-press", "digits/1"], "12") == "1" \
+                    or await channel.wait_for_digit(5000) == "1":
+                await channel.play(["auth-thankyou"])
+                return own
+        entered = await channel.collect_digits(["vm-enter-num-to-call"], 15, 8000, 3000, "#")
+        if entered and numbers.fullmatch(entered) and DIALED_NUMBER.match(entered):
+            await channel.play(["auth-thankyou"])
+            return entered
+        await channel.play(["unidentified-no-callback"])
+        return None
 
     async def _ring(self, channel: AgiChannel, call_id: str, waiter: _Waiter) -> bool:
         """Dial the offered agent from the caller's session; True when they talked (the conversation is over)."""
@@ -226,6 +273,9 @@ class AcdDesk:
         """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""
         self._waiters.pop(call_id, None)
         now = self.clock.now()
+        if waiter.callback_number is not None:  # keeps its place; the callback leg takes it from here
+            self._waiters[call_id] = waiter
+            return
         if waiter.answered_by is not None:  # the caller hung up during the conversation
             self._conversation_over(waiter, now)
         try:
@@ -264,6 +314,31 @@ class AcdDesk:
             if digit is not None:
                 return digit
         return await channel.play(list(announcements.prompts), escapes) if announcements.prompts else None
+
+    async def run_callback_leg(self, channel: AgiChannel, call_id: str, device: str) -> str:
+        """The agent answered a booked callback (this AGI session is the agent's channel): call the customer
+        and connect them; returns the outcome (connected, customer_busy, customer_noanswer, ..., or stale)."""
+        waiter = self._waiters.get(call_id)
+        offer = waiter.offer if waiter is not None else None
+        agent_id = self._devices.get(device)
+        if waiter is None or waiter.callback_number is None or offer is None or offer.agent_id != agent_id:
+            log.warning("acd.callback_stale", call=call_id, device=device[:64])
+            return "stale"  # the offer expired or went to someone else meanwhile
+        now = self.clock.now()
+        self._carry_out(self.distributor.offer_answered(call_id, offer.agent_id, now), "offer_answered")
+        waiter.offer, waiter.answered_by = None, offer.agent_id
+        self._waiters.pop(call_id, None)
+        outcome = "failed"
+        try:
+            await channel.answer()
+            await channel.play(["pls-hold-while-try"])
+            status = await channel.transfer("number", waiter.callback_number, 45)
+            outcome = "connected" if status == "ANSWER" else f"customer_{status.lower()}"
+            return outcome
+        finally:
+            log.info("acd.callback_ended", call=call_id, agent=offer.agent_id, outcome=outcome,
+                     waited_s=round((self.clock.now() - waiter.entered_at).total_seconds(), 3))
+            self._conversation_over(waiter, self.clock.now())
 
     # ------------------------------------------------------------------ events from AMI
 
@@ -335,11 +410,17 @@ class AcdDesk:
                 log.error("acd.offer_without_caller", call=offer.call_id, agent=offer.agent_id)
                 continue
             waiter.offer = offer
-            self._to_wake.put_nowait(waiter.caller.channel)
+            if waiter.callback_number is not None:
+                self._to_call_back.put_nowait(offer)
+            else:
+                self._to_wake.put_nowait(waiter.caller.channel)
             log.info("acd.offer", call=offer.call_id, agent=offer.agent_id, queue=offer.queue_id, why=why)
         for timed_out in outcome.timed_out:
             waiter = self._waiters.get(timed_out.call_id)
-            if waiter is not None:
+            if waiter is not None and waiter.callback_number is not None:
+                self._waiters.pop(timed_out.call_id, None)
+                log.warning("acd.callback_expired", call=timed_out.call_id, queue=timed_out.queue_id)
+            elif waiter is not None:
                 waiter.timed_out = True
                 self._to_wake.put_nowait(waiter.caller.channel)
         for moved in outcome.overflowed:

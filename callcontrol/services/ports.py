@@ -98,6 +98,11 @@ class PbxActions(Protocol):
         """Make the channel receive WAKE_DIGIT, ending a WAIT FOR DIGIT its AGI session is in."""
         ...
 
+    async def call_agent_for_callback(self, endpoint: str, ring_timeout_s: float, call_id: str) -> None:
+        """Ring an agent's device; when it answers, its channel runs the service's `callback` AGI script with
+        call_id (the callback to connect). Raises when Asterisk refuses; an unanswered ring just ends."""
+        ...
+
 
 class CallRecordStore(Protocol):
     async def save(self, records: Sequence[CallRecord]) -> None:

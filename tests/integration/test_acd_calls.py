@@ -31,7 +31,8 @@ agents:
   - {{id: cy, name: Cy, endpoint: PJSIP/agent1003, teams: [sales], skills: {{english: 2}}}}
 queues:
   - {{id: sales, name: Sales, required_skills: {{english: 3}}, strategy: best_skill, ring_timeout_s: {RING_TIMEOUT_S},
-     wrap_up_s: 0, max_wait_s: 600, escalations: [{{after_s: {RELAX_AFTER_S}, relax: {{english: 2}}}}]}}
+     wrap_up_s: 0, max_wait_s: 600, callback_allowed: true,
+     escalations: [{{after_s: {RELAX_AFTER_S}, relax: {{english: 2}}}}]}}
 """
 FLOW = """\
 id: desk
@@ -40,7 +41,8 @@ allow: {queues: [sales]}
 start: sales
 nodes:
   sales: {type: queue, queue: sales, max_wait_s: 20, exit_keys: {"9": bye}, answered: bye, timeout: sorry,
-          no_agents: sorry}
+          no_agents: sorry, callback: {key: "2", numbers: "01555000[0-9]{2}", next: booked}}
+  booked: {type: play, prompts: [beep], next: bye}
   sorry: {type: play, prompts: [im-sorry], next: bye}
   bye: {type: hangup, prompts: [vm-goodbye]}
 """
@@ -272,3 +274,33 @@ async def test_agent_logs_in_and_out_from_the_phone_with_its_pin(acd_service, sq
     assert ada["state"] == "logged_out"
     assert [t[2] for t in await transitions(sqlite_url) if t[0] == "ada"] == ["login", "logout"]
     assert "4817" not in acd_service.log_path.read_text()
+
+
+async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_customer(acd_service, records, sqlite_url,
+                                                                                     no_channels_left):
+    """With ada paused, the caller presses 2, keys the number to call back and hangs up. When ada resumes, her
+    phone rings first; once she answers, the customer's phone (01555000NN: the sandbox's customer phone on
+    port 5190) is called and the two are connected."""
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "meeting"})
+    number = [(2000, "2"), (1500, "0"), *((300, d) for d in "155500042"), (300, "#")]
+    _, _, record = await call_and_record(records, "15550810", number, "desk")
+    assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
+    _, queue = await api(acd_service, "GET", "/api/queues/sales")
+    assert len(queue["calls"]) == 1, "the callback keeps its place in the queue"
+
+    customer = await start_agent(5190, 300, 1000, timeout_s=40)
+    ada = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
+    try:
+        await api(acd_service, "POST", "/api/agents/ada/resume")
+        talked, rang = await asyncio.gather(customer, ada)
+    finally:
+        for phone in (customer, ada):
+            phone.cancel()
+        await asyncio.gather(customer, ada, return_exceptions=True)
+    assert talked.returncode == 0 and talked.successful == 1, talked.output
+    assert rang.returncode == 0 and rang.successful == 1, rang.output
+    ended = [line for line in acd_service.log_lines() if line.get("event") == "acd.callback_ended"]
+    assert [line["outcome"] for line in ended] == ["connected"]
+    logged = [t for t in await transitions(sqlite_url) if t[0] == "ada"]
+    assert [to_state for _, to_state, _ in logged][-3:] == ["reserved", "on_call", "wrap_up"]  # her own 3 s

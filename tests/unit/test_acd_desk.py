@@ -190,3 +190,38 @@ async def test_an_agent_whose_device_is_still_in_use_after_the_call_gets_the_nex
     desk.channel_changed(ChannelHungUp("a.1", "a.1", 16, "Normal Clearing", desk.clock.now(), "PJSIP/a1-00000001"))
     assert await waiting == QueueLeft("answered")
     assert second.dialled == ["PJSIP/a1"]
+
+
+async def test_a_booked_callback_keeps_its_place_and_its_offer_rings_the_agent_not_the_caller(desk):
+    """Key 2, a number the pattern allows: the caller's session ends with callback_requested, the call stays
+    in the Distributor, and its offer goes to the PBX as a callback ring (the caller's channel is gone)."""
+    import re
+
+    from callcontrol.core.ivr import Callback
+
+    rung = []
+
+    async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
+        rung.append((endpoint, call_id))
+    desk.pbx.call_agent_for_callback = call_agent_for_callback
+    callbacks = Queue("sales", "Sales", required_skills={"english": 3}, ring_timeout_s=5, wrap_up_s=0,
+                      callback_allowed=True)
+    desk.configure([callbacks], [])
+    desk.login("a1")
+    desk.pause("a1", "meeting")
+    channel, ref = caller(desk, "c1", {})
+    entered = []
+
+    async def collect_digits(prompts, max_digits, timeout_ms, inter_digit_timeout_ms, terminator):
+        entered.append(prompts)
+        return "0123456789"
+    channel.collect_digits = collect_digits
+    channel.digits.put_nowait("2")
+    booking = Enqueue("sales", {}, None, 30, QueueAnnouncements(), frozenset(),
+                      Callback("2", re.compile("0[1-9][0-9]{8}")))
+    assert await desk.wait_in_queue(channel, booking, ref) == QueueLeft("callback_requested")
+    assert entered == [["vm-enter-num-to-call"]]
+    assert desk.distributor.waiting("sales") == ["c1"]
+    desk.resume("a1")
+    await asyncio.sleep(0.05)
+    assert rung == [("PJSIP/a1", "c1")] and desk.pbx.woken == []

@@ -221,3 +221,47 @@ def test_references_between_flows_are_checked():
     problems = ivr.check_flow_references(flows(MAIN, looping))
     assert "subflows call each other without end: payment -> payment" in problems["payment"][0].message
     assert ivr.check_flow_references(flows(MAIN, PAYMENT, OTHER)) == {}
+
+
+CALLBACK_FLOW = '''
+id: t
+numbers: ["7000"]
+start: q
+allow: {queues: [sales]}
+schedules: {office: {timezone: UTC, weekly: {mon: ["09:00-17:00"]}}}
+nodes:
+  q:
+    type: queue
+    queue: sales
+    max_wait_s: 60
+    exit_keys: {"1": bye}
+    callback: {key: "2", numbers: "0[1-9][0-9]{8}", schedule: office, next: booked}
+    timeout: bye
+    no_agents: bye
+  booked: {type: hangup, prompts: [auth-thankyou]}
+  bye: {type: hangup}
+'''
+
+
+def test_a_callback_is_offered_while_its_schedule_is_open_and_its_exit_follows_a_booking():
+    flow, problems = build(CALLBACK_FLOW)
+    assert flow is not None, problems
+    offered = ivr.start(flow, NOW, FACTS)  # Monday 10:00 UTC
+    assert offered.effect.callback is not None and offered.effect.callback.key == "2"
+    assert offered.effect.callback.numbers.fullmatch("0123456789")
+    assert ivr.start(flow, NOW.replace(hour=18), FACTS).effect.callback is None  # closed: not offered
+    booked = ivr.advance(flow, offered.state, ivr.QueueLeft("callback_requested"), NOW)
+    assert booked.state.node_id == "booked" and labels(booked) == ["q[callback_requested]"]
+
+
+@pytest.mark.parametrize(("callback", "message"), [
+    ('{key: "1", numbers: "0[1-9][0-9]{8}", next: booked}', "key 1 is already an exit key"),
+    ('{key: "2", numbers: "0[1-9", next: booked}', "not a valid pattern"),
+    ('{key: "2", numbers: "[0-9]?", next: booked}', "must not match an empty number"),
+    ('{key: "2", numbers: ".*", next: booked}', "must be a pattern of the numbers that may be called back"),
+    ('{key: "2", numbers: "0[1-9][0-9]{8}", schedule: night, next: booked}', "unknown schedule 'night'"),
+])
+def test_callback_mistakes_are_reported(callback, message):
+    text = CALLBACK_FLOW.replace('{key: "2", numbers: "0[1-9][0-9]{8}", schedule: office, next: booked}', callback)
+    flow, problems = build(text)
+    assert flow is None and any(message in p for p in problems), problems

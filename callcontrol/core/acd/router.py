@@ -471,6 +471,10 @@ class Distributor:
 
     # ------------------------------------------------------------ reading
 
+    def queue(self, queue_id: str) -> Queue:
+        """A queue's definition; raises UnknownQueue."""
+        return self._queue(queue_id).queue
+
     def logged_in(self, queue_id: str) -> int:
         """Agents who could serve this queue (at some escalation level) and are logged in, paused ones included:
         none means a caller entering now is blocked."""

@@ -297,6 +297,8 @@ class AcdDesk:
             estimate = self.distributor.estimated_wait(request.queue, self.clock.now(), call_id)
         except AcdError:
             return None
+        log.info("acd.announced", call=call_id, position=estimate.position,
+                 estimated_wait_s=None if estimate.seconds is None else round(estimate.seconds))
         if announcements.position:
             digit = await channel.play(["queue-youarenext"] if estimate.position == 1 else ["queue-thereare"],
                                        escapes)

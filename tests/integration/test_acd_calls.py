@@ -41,7 +41,8 @@ allow: {queues: [sales]}
 start: sales
 nodes:
   sales: {type: queue, queue: sales, max_wait_s: 20, exit_keys: {"9": bye}, answered: bye, timeout: sorry,
-          no_agents: sorry, callback: {key: "2", numbers: "01555000[0-9]{2}", next: booked}}
+          no_agents: sorry, callback: {key: "2", numbers: "01555000[0-9]{2}", next: booked},
+          announce: {position: true, estimated_wait: true, every_s: 15}}
   booked: {type: play, prompts: [beep], next: bye}
   sorry: {type: play, prompts: [im-sorry], next: bye}
   bye: {type: hangup, prompts: [vm-goodbye]}
@@ -304,3 +305,13 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     assert [line["outcome"] for line in ended] == ["connected"]
     logged = [t for t in await transitions(sqlite_url) if t[0] == "ada"]
     assert [to_state for _, to_state, _ in logged][-3:] == ["reserved", "on_call", "wrap_up"]  # her own 3 s
+
+
+async def test_a_waiting_caller_hears_its_position_at_the_announcement_period(acd_service, records, no_channels_left):
+    """Every 15 s (the node's period) the waiting caller is told its position; a key still leaves at once."""
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "training"})
+    _, _, record = await call_and_record(records, "15550811", [(17000, "9")], "desk")
+    assert labels(record) == ["sales:9[exited_by_key]", "bye"]
+    announced = [line for line in acd_service.log_lines() if line.get("event") == "acd.announced"]
+    assert [(line["position"], line["estimated_wait_s"]) for line in announced] == [(1, None)]

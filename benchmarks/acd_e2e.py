@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,12 +25,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
-from callcontrol.settings import REPO_ROOT  # noqa: E402
+from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
+from benchmarks.acd_setup import start_acd_bench  # noqa: E402
 from callcontrol.sipp import invite_times, place_call, start_agent  # noqa: E402
 from tests.integration.harness import ServiceProcess, eventually  # noqa: E402
 
-TOKEN = "benchmark-token-0123456789"
 ACD = """\
 agents:
   - {id: ada, name: Ada, endpoint: PJSIP/agent1001}
@@ -152,18 +149,8 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--callers", type=int, default=20)
     args = parser.parse_args()
-    secret = secrets.token_urlsafe(24)
-    sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=secret)
-    sandbox.build()
-    sandbox.start()
-    workdir = Path(tempfile.mkdtemp(prefix="callcontrol-acd-bench-"))
-    (workdir / "flows").mkdir()
-    (workdir / "flows" / "bench.yaml").write_text(FLOW)
-    (workdir / "acd.yaml").write_text(ACD)
-    url = f"sqlite+aiosqlite:///{workdir / 'calls.sqlite3'}"
-    service = ServiceProcess(url, secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(workdir / "flows"),
-                                                     "CALLCONTROL_API_TOKEN": TOKEN, "CALLCONTROL_LOG_LEVEL": "info"})
-    await service.start(acd_config=workdir / "acd.yaml")
+    setup = await start_acd_bench(FLOW, ACD, "acd-e2e")
+    service, workdir = setup.service, setup.workdir
     bench = Bench(service)
     try:
         # first, while the queue's handle-time history holds only these 3 s calls
@@ -172,8 +159,7 @@ async def main() -> int:
         entering = await entering_with_an_agent_free(bench, args.rounds, workdir)
     finally:
         await bench.http.close()
-        await service.stop()
-        sandbox.stop()
+        await setup.stop()
     print("agent becomes available (resume request sent) -> its phone receives the INVITE:", percentiles(available))
     print("call enters the queue with an agent free (acd.queued) -> INVITE:", percentiles(entering))
     errors = [estimated - actual for estimated, actual in estimates]

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +28,15 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
+from benchmarks.acd_setup import start_acd_bench  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.core.calls import path_label  # noqa: E402
 from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
-from callcontrol.settings import REPO_ROOT  # noqa: E402
 from callcontrol.sipp import run_sipp, scenario, start_agent  # noqa: E402
-from tests.integration.harness import AmiObserver, ServiceProcess, eventually  # noqa: E402
+from tests.integration.harness import AmiObserver, eventually  # noqa: E402
 
-TOKEN = "benchmark-token-0123456789"
 AGENTS = range(1001, 1017)
 ACD = "agents:\n" + "".join(f"  - {{id: a{n}, name: Agent {n}, endpoint: PJSIP/agent{n}}}\n" for n in AGENTS) + """\
 queues:
@@ -149,18 +147,8 @@ async def main() -> int:
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
-    secret = secrets.token_urlsafe(24)
-    sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=secret)
-    sandbox.build()
-    sandbox.start()
-    workdir = Path(tempfile.mkdtemp(prefix="callcontrol-acd-vs-queue-"))
-    (workdir / "flows").mkdir()
-    (workdir / "flows" / "bench.yaml").write_text(FLOW)
-    (workdir / "acd.yaml").write_text(ACD)
-    url = f"sqlite+aiosqlite:///{workdir / 'calls.sqlite3'}"
-    service = ServiceProcess(url, secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(workdir / "flows"),
-                                                     "CALLCONTROL_API_TOKEN": TOKEN})
-    await service.start(acd_config=workdir / "acd.yaml")
+    setup = await start_acd_bench(FLOW, ACD, "acd-vs-queue")
+    service, sandbox, secret, url = setup.service, setup.sandbox, setup.secret, setup.database_url
     engine = make_engine(url)
     total = int(sum(rates) * args.seconds * 2) + 50
     phones = [await start_agent(5100 + n - 1000, args.ring_ms, args.talk_ms, calls=total, timeout_s=3600)
@@ -198,8 +186,7 @@ async def main() -> int:
             phone.cancel()
         await asyncio.gather(*phones, return_exceptions=True)
         await engine.dispose()
-        await service.stop()
-        sandbox.stop()
+        await setup.stop()
     return 0
 
 

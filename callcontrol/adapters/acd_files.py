@@ -13,8 +13,11 @@ import yaml
 
 from callcontrol.adapters.flow_files import LocatedProblem, read_plain_yaml
 from callcontrol.core.acd.model import (
+    MAX_ANNOUNCE_EVERY_S,
     MAX_LEVEL,
+    MIN_ANNOUNCE_EVERY_S,
     MIN_LEVEL,
+    MOH_CLASS,
     AddTeam,
     Agent,
     DropPreferred,
@@ -26,6 +29,8 @@ from callcontrol.core.acd.model import (
     Strategy,
 )
 from callcontrol.core.ivr import Problem
+from callcontrol.core.tokens import IDENTIFIER as POLICY_NAME
+from callcontrol.core.tokens import is_sound_name
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # agent and queue ids
 ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")  # TECH/resource, e.g. PJSIP/agent1001
@@ -102,6 +107,8 @@ def queue_to_data(queue: Queue) -> dict[str, Any]:
             value = dict(sorted(value.items()))
         elif name == "teams":
             value = sorted(value)
+        elif name == "periodic_prompts":
+            value = list(value)  # in playing order
         elif name == "escalations":
             value = [rule_to_data(rule) for rule in value]
         elif name == "strategy":
@@ -274,6 +281,7 @@ _QUEUE_NUMBERS: dict[str, tuple[float, bool, bool, bool]] = {
     "short_abandon_s": (0, False, False, False),
     "expected_handle_s": (0, True, False, False),
 }
+_QUEUE_FLAGS = ("callback_allowed", "announce_position", "announce_estimated_wait")
 
 
 def _queue(item: dict[str, Any], path: DocPath, queue_id: str | None, targets: set[str],
@@ -293,10 +301,25 @@ def _queue(item: dict[str, Any], path: DocPath, queue_id: str | None, targets: s
     for name, (minimum, excluded, nullable, integer) in _QUEUE_NUMBERS.items():
         values[name] = _number(item, name, path, where, problems, minimum=minimum, excluded=excluded,
                                nullable=nullable, integer=integer, default=_QUEUE_DEFAULTS[name])
-    callback = item.get("callback_allowed", False)
-    if not isinstance(callback, bool):
-        problems.append(Problem((*path, "callback_allowed"), f"{where}: callback_allowed must be true or false"))
-    values["callback_allowed"] = callback
+    values["announce_every_s"] = _number(item, "announce_every_s", path, where, problems,
+                                         minimum=MIN_ANNOUNCE_EVERY_S, maximum=MAX_ANNOUNCE_EVERY_S,
+                                         default=_QUEUE_DEFAULTS["announce_every_s"])
+    for name in _QUEUE_FLAGS:
+        flag = item.get(name, _QUEUE_DEFAULTS[name])
+        if not isinstance(flag, bool):
+            problems.append(Problem((*path, name), f"{where}: {name} must be true or false"))
+        values[name] = flag
+    moh_class = _text(item, "moh_class", path, where, problems, default=_QUEUE_DEFAULTS["moh_class"], limit=64)
+    if isinstance(moh_class, str) and moh_class.strip() and not MOH_CLASS.match(moh_class):
+        problems.append(Problem((*path, "moh_class"), f"{where}: moh_class {moh_class!r} must be a music-on-hold "
+                                                      "class: letters, digits, _ and -"))
+    values["moh_class"] = moh_class
+    values["periodic_prompts"] = tuple(_sound_names(item, "periodic_prompts", path, where, problems))
+    recording = item.get("recording")
+    if recording is not None and (not isinstance(recording, str) or not POLICY_NAME.match(recording)):
+        problems.append(Problem((*path, "recording"), f"{where}: recording {recording!r} must be a recording "
+                                                      "policy name (a lowercase identifier)"))
+    values["recording"] = recording
     values["teams"] = frozenset(_names(item, "teams", path, where, problems))
     values["escalations"] = _escalations(item, path, where, values["preferred_skills"], targets, problems)
     if queue_id is None or len(problems) > before:
@@ -412,6 +435,21 @@ def _names(item: Mapping[str, Any], key: str, path: DocPath, where: str, problem
     return list(value)
 
 
+def _sound_names(item: Mapping[str, Any], key: str, path: DocPath, where: str,
+                 problems: list[Problem]) -> list[str]:
+    value = item.get(key, [])
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(Problem((*path, key), f"{where}: {key} must be a list of sound names"))
+        return []
+    for index, name in enumerate(value):
+        if not is_sound_name(name):
+            problems.append(Problem((*path, key, index), f"{where}: {key}: {name!r} is not an Asterisk sound name "
+                                                         "(e.g. queue-periodic-announce or custom/welcome)"))
+    return list(value)
+
+
 def _levels(item: Mapping[str, Any], key: str, path: DocPath, where: str, problems: list[Problem],
             lowest: int) -> dict[str, int]:
     value = item.get(key, {})
@@ -434,7 +472,7 @@ def _levels(item: Mapping[str, Any], key: str, path: DocPath, where: str, proble
 
 def _number(item: Mapping[str, Any], key: str, path: DocPath, where: str, problems: list[Problem],
             minimum: float = -math.inf, excluded: bool = False, nullable: bool = False, integer: bool = False,
-            default: Any = None) -> Any:
+            default: Any = None, maximum: float = math.inf) -> Any:
     value = item.get(key, default)
     if value is None:
         if key in item and not nullable:
@@ -446,6 +484,8 @@ def _number(item: Mapping[str, Any], key: str, path: DocPath, where: str, proble
         problems.append(Problem((*path, key), f"{where}: {key} must be {kind}, not {value!r}"))
         return default
     if value < minimum or (excluded and value == minimum):
-        bound = f"> {minimum}" if excluded else f">= {minimum}"
+        bound = f"> {_number_out(minimum)}" if excluded else f">= {_number_out(minimum)}"
         problems.append(Problem((*path, key), f"{where}: {key} must be {bound}, not {value!r}"))
+    elif value > maximum:
+        problems.append(Problem((*path, key), f"{where}: {key} must be <= {_number_out(maximum)}, not {value!r}"))
     return value

@@ -9,7 +9,18 @@ from typing import Any
 
 from asterisk.config import Config, ParseError
 
-from callcontrol.core.acd.model import MAX_LEVEL, MIN_LEVEL, Agent, InvalidConfig, Queue, Strategy
+from callcontrol.core.acd.model import (
+    MAX_ANNOUNCE_EVERY_S,
+    MAX_LEVEL,
+    MIN_ANNOUNCE_EVERY_S,
+    MIN_LEVEL,
+    MOH_CLASS,
+    Agent,
+    InvalidConfig,
+    Queue,
+    Strategy,
+)
+from callcontrol.core.tokens import is_sound_name
 
 STRATEGIES = {
     "leastrecent": Strategy.LONGEST_IDLE,
@@ -129,10 +140,13 @@ def _queue(file: str, category: Any, items: list[Any], members: dict[str, _Membe
     values: dict[str, Any] = {"id": queue_id, "name": category.name}
     ignored: list[str] = []
     seen: set[str] = set()
+    announcing = _Announcing()
     for item in items:
         key, value = item.name.strip().lower(), item.value.strip()
         at = f"{file}:{item.number}: [{category.name}]"
-        if key == "member":
+        if key in _ANNOUNCING_KEYS:
+            announcing.read(at, key, value, warnings)
+        elif key == "member":
             _member(at, queue_id, value, item.number, members, seen, warnings)
         elif key == "strategy":
             strategy = STRATEGIES.get(value.lower())
@@ -163,6 +177,7 @@ def _queue(file: str, category: Any, items: list[Any], members: dict[str, _Membe
             ignored.append(key)
     if ignored:
         warnings.append(f"{where}: not carried over: {', '.join(sorted(set(ignored)))}")
+    values.update(announcing.values(warnings))
     values["required_skills"] = {queue_id: MIN_LEVEL}
     levels = sorted({m.levels[queue_id] for m in members.values() if queue_id in m.levels})
     if len(levels) > 1:
@@ -174,6 +189,73 @@ def _queue(file: str, category: Any, items: list[Any], members: dict[str, _Membe
     except InvalidConfig as exc:
         warnings.append(f"{where}: skipped: {exc}")
         return None
+
+
+_ANNOUNCING_KEYS = ("musicclass", "announce-position", "announce-holdtime", "announce-frequency",
+                    "periodic-announce", "periodic-announce-frequency")
+
+
+@dataclass
+class _Announcing:
+    """What the caller hears while waiting: music class, announcements and periodic prompts (read in any order)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    frequency: tuple[str, float] | None = None  # (where, seconds) of announce-frequency
+    periodic_frequency: tuple[str, float] | None = None  # of periodic-announce-frequency
+
+    def read(self, at: str, key: str, value: str, warnings: list[str]) -> None:
+        if key == "musicclass":
+            if MOH_CLASS.match(value):
+                self.fields["moh_class"] = value
+            else:
+                warnings.append(f"{at}: musicclass '{value}' is not a music-on-hold class name: default instead")
+        elif key == "announce-position":
+            self.fields["announce_position"] = value.lower() != "no"  # yes, more, limit: some position is said
+        elif key == "announce-holdtime":
+            self.fields["announce_estimated_wait"] = value.lower() in ("yes", "once")
+        elif key == "periodic-announce":
+            prompts = [name.strip() for name in re.split(r"[,|]", value) if name.strip()]
+            for name in prompts:
+                if not is_sound_name(name):
+                    warnings.append(f"{at}: periodic-announce '{name}' is not a sound name: skipped")
+            self.fields["periodic_prompts"] = tuple(name for name in prompts if is_sound_name(name))
+        else:
+            seconds = _number(at, key, value, warnings)
+            if seconds is not None:
+                if key == "announce-frequency":
+                    self.frequency = (at, seconds)
+                else:
+                    self.periodic_frequency = (at, seconds)
+
+    def values(self, warnings: list[str]) -> dict[str, Any]:
+        """The queue fields; announcements with frequency 0 (app_queue: off) are dropped."""
+        found = dict(self.fields)
+        announces = found.get("announce_position") or found.get("announce_estimated_wait")
+        if self.frequency is not None and self.frequency[1] == 0:
+            if announces:
+                warnings.append(f"{self.frequency[0]}: announce-frequency 0 turns position and hold time "
+                                "announcements off")
+            found["announce_position"] = found["announce_estimated_wait"] = False
+        if self.periodic_frequency is not None and self.periodic_frequency[1] == 0:
+            if found.get("periodic_prompts"):
+                warnings.append(f"{self.periodic_frequency[0]}: periodic-announce-frequency 0 turns the periodic "
+                                "announcements off")
+            found["periodic_prompts"] = ()
+        used = [pair for pair in (self.frequency, self.periodic_frequency) if pair is not None and pair[1] > 0]
+        if not used:
+            return found
+        at, seconds = used[0]  # announce-frequency when both are given
+        clamped = max(MIN_ANNOUNCE_EVERY_S, min(MAX_ANNOUNCE_EVERY_S, seconds))
+        if clamped != seconds:
+            key = "announce-frequency" if used[0] is self.frequency else "periodic-announce-frequency"
+            warnings.append(f"{at}: {key} {seconds:g} outside {MIN_ANNOUNCE_EVERY_S:g}-{MAX_ANNOUNCE_EVERY_S:g} s: "
+                            f"announce_every_s {clamped:g}")
+        if len(used) == 2 and used[1][1] != seconds:
+            warnings.append(f"{used[1][0]}: periodic-announce-frequency {used[1][1]:g}: one frequency serves "
+                            f"announcements and periodic prompts: announce_every_s {clamped:g} "
+                            "(from announce-frequency)")
+        found["announce_every_s"] = clamped
+        return found
 
 
 def _member(at: str, queue_id: str, value: str, line: int, members: dict[str, _Member], seen: set[str],

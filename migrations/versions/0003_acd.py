@@ -1,4 +1,5 @@
-"""ACD tables: agents (with a PIN hash), queues, and the log of agent state transitions.
+"""ACD tables: agents (with a PIN hash), queues (with music on hold, announcements and the recording policy hook),
+and the log of agent state transitions.
 
 Revision ID: 0003_acd
 Revises: 0002_call_variables
@@ -48,6 +49,12 @@ def upgrade() -> None:
         sa.Column("teams", sa.JSON(), nullable=False),
         sa.Column("escalations", sa.JSON(), nullable=False),
         sa.Column("expected_handle_s", sa.Float(), nullable=False),
+        sa.Column("moh_class", sa.String(64), nullable=False),
+        sa.Column("announce_position", sa.Boolean(), nullable=False),
+        sa.Column("announce_estimated_wait", sa.Boolean(), nullable=False),
+        sa.Column("announce_every_s", sa.Float(), nullable=False),
+        sa.Column("periodic_prompts", sa.JSON(), nullable=False),
+        sa.Column("recording", sa.String(64), nullable=True),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_acd_queues")),
     )

@@ -82,6 +82,82 @@ def test_relax_of_several_skills_is_one_rule_each_and_round_trips() -> None:
     assert again == config
 
 
+WAITING = b"""\
+queues:
+  - id: support
+    moh_class: acme-jazz
+    announce_position: true
+    announce_estimated_wait: true
+    announce_every_s: 45.5
+    periodic_prompts: [queue-periodic-announce, custom/promo]
+    recording: gold_calls
+  - id: plain
+"""
+
+
+def test_music_announcements_and_recording_hook_read_and_round_trip() -> None:
+    """The waiting-experience fields load (prompts in order, as a tuple), export as YAML (prompts a block list)
+    and load back equal; left out, they take the model's defaults."""
+    config, problems = load_acd_text(WAITING, "w.yaml")
+    assert problems == [] and config is not None
+    support, plain = config.queues
+    assert support == Queue("support", "support", moh_class="acme-jazz", announce_position=True,
+                            announce_estimated_wait=True, announce_every_s=45.5,
+                            periodic_prompts=("queue-periodic-announce", "custom/promo"), recording="gold_calls")
+    assert plain == Queue("plain", "plain")
+    assert (plain.moh_class, plain.announce_position, plain.announce_estimated_wait, plain.announce_every_s,
+            plain.periodic_prompts, plain.recording) == ("default", False, False, 60.0, (), None)
+    text = dump_acd_yaml([], config.queues)
+    assert ("    moh_class: acme-jazz\n    announce_position: true\n    announce_estimated_wait: true\n"
+            "    announce_every_s: 45.5\n    periodic_prompts:\n      - queue-periodic-announce\n"
+            "      - custom/promo\n    recording: gold_calls\n") in text
+    assert "    periodic_prompts: []\n    recording: null\n" in text  # the plain queue
+    again, problems = load_acd_text(text.encode(), "export.yaml")
+    assert problems == [] and again is not None
+    assert sorted(again.queues, key=lambda q: q.id) == sorted(config.queues, key=lambda q: q.id)
+
+
+BAD_WAITING = b"""\
+queues:
+  - id: support
+    moh_class: acme jazz
+    announce_position: yes please
+    announce_estimated_wait: 1
+    announce_every_s: 5
+    periodic_prompts: [queue-periodic-announce, "bad prompt", ../etc/passwd]
+    recording: Gold
+  - id: sales
+    moh_class: ""
+    announce_every_s: 601
+    periodic_prompts: queue-periodic-announce
+    recording: 7
+"""
+
+
+def test_each_invalid_waiting_field_is_a_problem_at_its_line() -> None:
+    """A bad music class, non-boolean announcement switches, a frequency outside 15-600, prompts that are not
+    sound names and a recording policy that is not a lowercase identifier: each reported where it is."""
+    config, problems = load_acd_text(BAD_WAITING, "w.yaml")
+    assert config is None
+    assert messages(problems) == [
+        "w.yaml:3:5: error: queue support: moh_class 'acme jazz' must be a music-on-hold class: letters, digits, "
+        "_ and -",
+        "w.yaml:4:5: error: queue support: announce_position must be true or false",
+        "w.yaml:5:5: error: queue support: announce_estimated_wait must be true or false",
+        "w.yaml:6:5: error: queue support: announce_every_s must be >= 15, not 5",
+        "w.yaml:7:49: error: queue support: periodic_prompts: 'bad prompt' is not an Asterisk sound name "
+        "(e.g. queue-periodic-announce or custom/welcome)",
+        "w.yaml:7:63: error: queue support: periodic_prompts: '../etc/passwd' is not an Asterisk sound name "
+        "(e.g. queue-periodic-announce or custom/welcome)",
+        "w.yaml:8:5: error: queue support: recording 'Gold' must be a recording policy name (a lowercase "
+        "identifier)",
+        "w.yaml:10:5: error: queue sales: moh_class must be a non-empty string",
+        "w.yaml:11:5: error: queue sales: announce_every_s must be <= 600, not 601",
+        "w.yaml:12:5: error: queue sales: periodic_prompts must be a list of sound names",
+        "w.yaml:13:5: error: queue sales: recording 7 must be a recording policy name (a lowercase identifier)",
+    ]
+
+
 BAD = b"""\
 agents:
   - {id: ada, endpoint: PJSIP/agent1001, skills: {english: 11}}
@@ -182,6 +258,10 @@ def test_sandbox_configuration_is_valid_and_serves_the_acme_queues() -> None:
     assert sorted(a.endpoint for a in config.agents) == [f"PJSIP/agent100{n}" for n in range(1, 5)]
     assert {q.id for q in config.queues} >= {"sales", "support", "billing"}
     assert any(a.skills.get("billing", 0) >= 5 for a in config.agents)  # the acme billing node asks for billing 5
+    queues = {q.id: q for q in config.queues}
+    assert queues["support"].periodic_prompts == ("queue-periodic-announce",)
+    assert queues["support"].announce_position and queues["support"].announce_estimated_wait
+    assert queues["sales"].announce_estimated_wait and not queues["sales"].announce_position
 
 
 # ---------------------------------------------------------------- the CLI: callcontrol acd import / export / pin

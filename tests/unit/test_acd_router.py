@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -477,6 +478,39 @@ def test_config_errors() -> None:
         queue(escalations=(EscalationRule(5, DropPreferred("en")),))
     with pytest.raises(errors.UnknownQueue):
         Distributor([queue(escalations=(EscalationRule(5, Overflow("nowhere")),))])
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"moh_class": "acme jazz"}, "moh_class 'acme jazz' must be 1-64 letters, digits, _ or -"),
+    ({"moh_class": "x" * 65}, "moh_class"),
+    ({"moh_class": ""}, "moh_class"),
+    ({"announce_position": "yes"}, "announce_position must be true or false"),
+    ({"announce_estimated_wait": 1}, "announce_estimated_wait must be true or false"),
+    ({"announce_every_s": 14.9}, "announce_every_s must be 15-600 seconds, not 14.9"),
+    ({"announce_every_s": 601}, "announce_every_s must be 15-600 seconds"),
+    ({"announce_every_s": float("nan")}, "announce_every_s must be 15-600 seconds"),
+    ({"periodic_prompts": ("ok", "../etc/passwd")}, "periodic prompt '../etc/passwd' is not an Asterisk sound"),
+    ({"periodic_prompts": "queue-periodic-announce"}, "periodic_prompts must be a list of sound names"),
+    ({"recording": "Gold"}, "recording 'Gold' must be a recording policy name"),
+    ({"recording": ""}, "recording '' must be a recording policy name"),
+])
+def test_waiting_experience_config_errors(changes: dict[str, object], message: str) -> None:
+    """Music class, announcement switches and frequency (15-600 s), periodic prompts (sound names) and the
+    recording policy name (a lowercase identifier) are validated."""
+    with pytest.raises(InvalidConfig, match=re.escape(message)):
+        queue(**changes)
+
+
+def test_waiting_experience_defaults_and_prompts_as_a_tuple() -> None:
+    """Defaults: class default, no announcements, every 60 s, no prompts, no recording policy; prompts given as a
+    list are kept in order as a tuple (the queue stays hashable and immutable)."""
+    q = queue()
+    assert (q.moh_class, q.announce_position, q.announce_estimated_wait, q.announce_every_s, q.periodic_prompts,
+            q.recording) == ("default", False, False, 60.0, (), None)
+    q = queue(moh_class="acme-jazz", announce_every_s=15, periodic_prompts=["b-prompt", "custom/a"],
+              recording="gold-calls")
+    assert q.periodic_prompts == ("b-prompt", "custom/a") and q.recording == "gold-calls"
+    assert queue(announce_every_s=600).announce_every_s == 600
 
 
 # ---------------------------------------------------------------- explain

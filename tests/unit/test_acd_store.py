@@ -60,7 +60,8 @@ def sales(**changes: object) -> Queue:
         id="sales", name="Sales", required_skills={"english": 3}, preferred_skills={"billing": 2},
         strategy=Strategy.FEWEST_CALLS, priority=2, weight=1.5, ring_timeout_s=12.5, wrap_up_s=10, max_wait_s=600,
         max_length=20, service_level_s=30, callback_allowed=True, short_abandon_s=4, teams=frozenset({"sales"}),
-        expected_handle_s=240,
+        expected_handle_s=240, moh_class="acme-jazz", announce_position=True, announce_estimated_wait=True,
+        announce_every_s=45.5, periodic_prompts=("queue-periodic-announce", "custom/promo"), recording="gold_calls",
         escalations=(EscalationRule(30, RelaxSkill("english", 1)), EscalationRule(45, DropPreferred("billing")),
                      EscalationRule(60, AddTeam("support")), EscalationRule(120, Overflow("support"))))
     return Queue(**(values | changes))  # type: ignore[arg-type]
@@ -88,6 +89,22 @@ async def test_saved_configuration_loads_back_equal(store: SqlAcdStore) -> None:
     assert loaded_agents == [ada(), bob()]
     assert loaded_queues == [sales(), support()]
     assert loaded_queues[0].overflow == EscalationRule(120, Overflow("support"))
+
+
+async def test_music_announcements_and_recording_hook_are_stored(store: SqlAcdStore) -> None:
+    """moh_class, the announcements, the periodic prompts (in order) and the recording policy come back as
+    saved, and a queue left at the defaults comes back with the defaults."""
+    await store.save_config([], [sales(), support()])
+    async with store._engine.connect() as conn:
+        row = (await conn.execute(select(AcdQueueRow.__table__).where(AcdQueueRow.id == "sales"))).one()
+    assert (row.moh_class, row.announce_position, row.announce_estimated_wait, row.announce_every_s,
+            row.periodic_prompts, row.recording) == ("acme-jazz", True, True, 45.5,
+                                                     ["queue-periodic-announce", "custom/promo"], "gold_calls")
+    loaded = {queue.id: queue for queue in (await store.load_config())[1]}
+    assert loaded["sales"].periodic_prompts == ("queue-periodic-announce", "custom/promo")
+    plain = loaded["support"]
+    assert (plain.moh_class, plain.announce_position, plain.announce_estimated_wait, plain.announce_every_s,
+            plain.periodic_prompts, plain.recording) == ("default", False, False, 60.0, (), None)
 
 
 async def test_save_updates_in_place_and_keeps_others_without_replace(store: SqlAcdStore) -> None:

@@ -109,7 +109,7 @@ def test_what_cannot_be_mapped_is_warned_with_file_and_line(imported: tuple[Queu
         f"{path}:27: [sales]: member PJSIP/1001 listed twice: the first entry counts",
         f"{path}:26: [sales]: member PJSIP/agent1004: state interface, ringinuse, wrap-up and paused not carried over",
         f"{path}:16: [sales]: not carried over: ringinuse",
-        f"{path}:29: [support]: not carried over: announce-frequency, joinempty, musicclass",
+        f"{path}:29: [support]: not carried over: joinempty",
         f"{path}:34: '#include queues_custom.conf' not followed (only this file is read)",
         f"{path}:36: [Billing-Team]: queue id 'billing_team' (ids are lowercase identifiers)",
         f"{path}:37: [Billing-Team]: strategy ringall has no counterpart: longest_idle instead",
@@ -129,6 +129,74 @@ def test_imported_configuration_is_a_valid_acd_file(imported: tuple[QueuesConfIm
     config, problems = load_acd_text(text.encode(), "export.yaml")
     assert [p for p in problems if p.severity == "error"] == [] and config is not None
     assert sorted(config.agents, key=lambda a: a.id) == sorted(result.agents, key=lambda a: a.id)
+    assert sorted(config.queues, key=lambda q: q.id) == sorted(result.queues, key=lambda q: q.id)
+
+
+# Music on hold and announcements: each app_queue form of the settings, and the odd values.
+ANNOUNCING_CONF = """\
+[hold](!)
+musicclass = acme-jazz
+announce-frequency = 45
+
+[support](hold)
+announce-position = limit
+announce-holdtime = once
+periodic-announce = queue-periodic-announce,custom/promo|bad prompt
+periodic-announce-frequency = 90
+
+[sales]
+announce-position = more
+announce-holdtime = yes
+announce-frequency = 5
+musicclass = acme jazz
+
+[billing]
+announce-position = no
+announce-holdtime = no
+periodic-announce = queue-periodic-announce
+periodic-announce-frequency = 1000
+
+[quiet]
+announce-position = yes
+announce-frequency = 0
+periodic-announce = queue-periodic-announce
+periodic-announce-frequency = 0
+"""
+
+
+def test_music_on_hold_and_announcements_are_mapped(tmp_path: Path) -> None:
+    """musicclass -> moh_class; announce-position (but no) and announce-holdtime (yes, once) switch the
+    announcements on; periodic-announce -> periodic_prompts; announce-frequency -> announce_every_s, clamped
+    to 15-600; one frequency: periodic-announce-frequency only without announce-frequency; 0 turns them off."""
+    path = tmp_path / "queues.conf"
+    path.write_text(ANNOUNCING_CONF)
+    result = read_queues_conf(path)
+    queues = {queue.id: queue for queue in result.queues}
+
+    def waiting(queue_id: str) -> tuple[object, ...]:
+        q = queues[queue_id]
+        return (q.moh_class, q.announce_position, q.announce_estimated_wait, q.announce_every_s,
+                q.periodic_prompts)
+
+    assert waiting("support") == ("acme-jazz", True, True, 45, ("queue-periodic-announce", "custom/promo"))
+    assert waiting("sales") == ("default", True, True, 15, ())
+    assert waiting("billing") == ("default", False, False, 600, ("queue-periodic-announce",))
+    assert waiting("quiet") == ("default", False, False, 60, ())
+    for expected in [
+        f"{path}:8: [support]: periodic-announce 'bad prompt' is not a sound name: skipped",
+        f"{path}:9: [support]: periodic-announce-frequency 90: one frequency serves announcements and periodic "
+        "prompts: announce_every_s 45 (from announce-frequency)",
+        f"{path}:14: [sales]: announce-frequency 5 outside 15-600 s: announce_every_s 15",
+        f"{path}:15: [sales]: musicclass 'acme jazz' is not a music-on-hold class name: default instead",
+        f"{path}:21: [billing]: periodic-announce-frequency 1000 outside 15-600 s: announce_every_s 600",
+        f"{path}:25: [quiet]: announce-frequency 0 turns position and hold time announcements off",
+        f"{path}:27: [quiet]: periodic-announce-frequency 0 turns the periodic announcements off",
+    ]:
+        assert expected in result.warnings, f"missing {expected!r} in\n" + "\n".join(result.warnings)
+    assert not any("not carried over" in warning for warning in result.warnings), result.warnings
+    text = dump_acd_yaml(result.agents, result.queues)
+    config, problems = load_acd_text(text.encode(), "export.yaml")
+    assert [p for p in problems if p.severity == "error"] == [] and config is not None
     assert sorted(config.queues, key=lambda q: q.id) == sorted(result.queues, key=lambda q: q.id)
 
 

@@ -79,7 +79,10 @@ def _queue_of(row: Any) -> Queue:
         weight=row.weight, ring_timeout_s=row.ring_timeout_s, wrap_up_s=row.wrap_up_s, max_wait_s=row.max_wait_s,
         max_length=row.max_length, service_level_s=row.service_level_s, callback_allowed=row.callback_allowed,
         short_abandon_s=row.short_abandon_s, teams=frozenset(row.teams or ()),
-        escalations=tuple(rules_from_data(row.escalations or [])), expected_handle_s=row.expected_handle_s)
+        escalations=tuple(rules_from_data(row.escalations or [])), expected_handle_s=row.expected_handle_s,
+        moh_class=row.moh_class, announce_position=row.announce_position,
+        announce_estimated_wait=row.announce_estimated_wait, announce_every_s=row.announce_every_s,
+        periodic_prompts=tuple(row.periodic_prompts or ()), recording=row.recording)
 
 
 class SqlAcdStore:

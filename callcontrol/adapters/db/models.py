@@ -106,6 +106,12 @@ class AcdQueueRow(Base):
     teams: Mapped[list[str]] = mapped_column(JSON)
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{after_s, relax|drop_preferred|...: ...}]
     expected_handle_s: Mapped[float] = mapped_column(Float)
+    moh_class: Mapped[str] = mapped_column(String(64))
+    announce_position: Mapped[bool] = mapped_column(Boolean)
+    announce_estimated_wait: Mapped[bool] = mapped_column(Boolean)
+    announce_every_s: Mapped[float] = mapped_column(Float)
+    periodic_prompts: Mapped[list[str]] = mapped_column(JSON)  # sound names in playing order
+    recording: Mapped[str | None] = mapped_column(String(64))  # recording policy hook (unused until recording)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

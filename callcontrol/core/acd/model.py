@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,8 +11,13 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
+from callcontrol.core.tokens import IDENTIFIER, is_sound_name
+
 MIN_LEVEL = 1
 MAX_LEVEL = 10
+MOH_CLASS = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # an Asterisk music-on-hold class (musiconhold.conf section)
+MIN_ANNOUNCE_EVERY_S = 15.0  # bounds of Queue.announce_every_s
+MAX_ANNOUNCE_EVERY_S = 600.0
 
 
 class InvalidConfig(ValueError):
@@ -101,6 +108,12 @@ class Queue:
     Preferred skills are required like the others until an escalation rule drops them; required skills can
     only be relaxed (RelaxSkill). `priority` is the default priority of its calls (higher first); `weight`
     scales wait time when an agent serving several queues chooses among their callers of equal priority.
+
+    While callers wait they hear the music-on-hold class `moh_class`; every `announce_every_s` seconds the
+    wait is interrupted by their position (`announce_position`), the estimated wait (`announce_estimated_wait`)
+    and the next of the `periodic_prompts` (Asterisk sound names, played in turn). `recording` is the hook of
+    the call recording policy: the name of a policy (a lowercase identifier) the queue's calls are recorded
+    under, or None; nothing uses it until call recording exists.
     """
 
     id: str
@@ -120,6 +133,12 @@ class Queue:
     teams: frozenset[str] = frozenset()  # empty: any team
     escalations: tuple[EscalationRule, ...] = ()
     expected_handle_s: float = 180.0  # handle time assumed by the wait estimate before any call was handled
+    moh_class: str = "default"  # Asterisk music-on-hold class: letters, digits, _ and -; 1-64 characters
+    announce_position: bool = False  # tell waiting callers their position in the queue
+    announce_estimated_wait: bool = False  # tell waiting callers the estimated wait
+    announce_every_s: float = 60.0  # how often announcements and periodic prompts interrupt the music (15-600)
+    periodic_prompts: tuple[str, ...] = ()  # Asterisk sound names played in turn, one per announcement
+    recording: str | None = None  # recording policy hook: a policy name (lowercase identifier), None: not recorded
 
     def __post_init__(self) -> None:
         _require_text(self.id, "queue id")
@@ -143,12 +162,37 @@ class Queue:
             raise InvalidConfig(f"{where}: max_wait_s must be > 0")
         if self.max_length is not None and self.max_length < 1:
             raise InvalidConfig(f"{where}: max_length must be >= 1")
+        self._check_waiting_experience(where)
         rules = tuple(sorted(self.escalations, key=lambda rule: rule.after_s))  # stable: equal times keep order
         object.__setattr__(self, "escalations", rules)
         for index, rule in enumerate(rules):
             _check_rule(where, rule, self)
             if isinstance(rule.action, Overflow) and index != len(rules) - 1:
                 raise InvalidConfig(f"{where}: rules after an overflow are never reached")
+
+    def _check_waiting_experience(self, where: str) -> None:
+        """Music on hold, announcements and the recording policy hook."""
+        if not isinstance(self.moh_class, str) or not MOH_CLASS.match(self.moh_class):
+            raise InvalidConfig(f"{where}: moh_class {self.moh_class!r} must be 1-64 letters, digits, _ or -")
+        for name in ("announce_position", "announce_estimated_wait"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidConfig(f"{where}: {name} must be true or false")
+        every = self.announce_every_s
+        if (isinstance(every, bool) or not isinstance(every, (int, float)) or not math.isfinite(every)
+                or not MIN_ANNOUNCE_EVERY_S <= every <= MAX_ANNOUNCE_EVERY_S):
+            raise InvalidConfig(f"{where}: announce_every_s must be {MIN_ANNOUNCE_EVERY_S:g}-"
+                                f"{MAX_ANNOUNCE_EVERY_S:g} seconds, not {every!r}")
+        if isinstance(self.periodic_prompts, str):
+            raise InvalidConfig(f"{where}: periodic_prompts must be a list of sound names, not one string")
+        prompts = tuple(self.periodic_prompts)
+        for prompt in prompts:
+            if not is_sound_name(prompt):
+                raise InvalidConfig(f"{where}: periodic prompt {prompt!r} is not an Asterisk sound name")
+        object.__setattr__(self, "periodic_prompts", prompts)
+        if self.recording is not None and (not isinstance(self.recording, str)
+                                           or not IDENTIFIER.match(self.recording)):
+            raise InvalidConfig(f"{where}: recording {self.recording!r} must be a recording policy name "
+                                "(a lowercase identifier)")
 
     @property
     def overflow(self) -> EscalationRule | None:

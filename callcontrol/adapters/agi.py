@@ -16,6 +16,7 @@ from callcontrol.core.tokens import (
     DTMF_KEYS,
     ENDPOINT,
     ESCAPE_DIGITS,
+    MOH_CLASS,
     VARIABLE_NAME,
     VARIABLE_VALUE,
     is_sound_name,
@@ -288,16 +289,18 @@ class AgiConnection:
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return data if result == 1 and data.isalpha() else "UNKNOWN"
 
-    async def music_on_hold(self, on: bool) -> None:
-        """Start or stop the default music-on-hold class on the channel (AGI keeps running meanwhile)."""
-        await self.command("SET MUSIC", "ON" if on else "OFF", "default")
+    async def music_on_hold(self, on: bool, moh_class: str = "default") -> None:
+        """Start or stop a music-on-hold class on the channel (AGI keeps running meanwhile)."""
+        _token(moh_class, MOH_CLASS.match, "music-on-hold class")
+        await self.command("SET MUSIC", "ON" if on else "OFF", moh_class)
 
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float) -> str:
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> str:
         """Ring an agent's device from this call (music on hold meanwhile); returns DIALSTATUS once Dial()
         ends: ANSWER when the conversation took place, else NOANSWER, BUSY, CHANUNAVAIL, ..."""
         _token(endpoint, ENDPOINT.match, "agent endpoint")
+        _token(moh_class, MOH_CLASS.match, "music-on-hold class")
         # g: the caller comes back to this session when the agent hangs up; m: music on hold while it rings
-        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm")
+        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm({moh_class})")
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return data if result == 1 and data.isalpha() else "UNKNOWN"
 

@@ -13,6 +13,7 @@ WAKE_DIGIT = "D"
 SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
 DTMF_DIGITS = re.compile(r"^[0-9*#]*\Z")
 ESCAPE_DIGITS = re.compile(r"^[0-9*#D]*\Z")  # what may interrupt a prompt: caller keys and WAKE_DIGIT
+MOH_CLASS = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # an Asterisk music-on-hold class (musiconhold.conf section)
 ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")  # an agent's device, as the ACD dials it
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")

@@ -59,6 +59,30 @@ class _Waiter:
     timed_out: bool = False
 
 
+@dataclass(frozen=True)
+class _WaitingExperience:
+    """What a waiting caller hears: the queue node's announcements when it sets any, else its queue's."""
+
+    moh_class: str
+    position: bool
+    estimated_wait: bool
+    every: timedelta
+    messages: tuple[tuple[str, ...], ...]  # the periodic message(s), one per announcement, in turn
+
+    @property
+    def announces(self) -> bool:
+        return self.position or self.estimated_wait or bool(self.messages)
+
+    @classmethod
+    def of(cls, request: Enqueue, queue: Queue) -> _WaitingExperience:
+        node = request.announcements
+        if node.position or node.estimated_wait or node.prompts:  # the flow's node says: one message
+            return cls(queue.moh_class, node.position, node.estimated_wait, timedelta(seconds=node.every_s),
+                       (node.prompts,) if node.prompts else ())
+        return cls(queue.moh_class, queue.announce_position, queue.announce_estimated_wait,
+                   timedelta(seconds=queue.announce_every_s), tuple((prompt,) for prompt in queue.periodic_prompts))
+
+
 class AcdDesk:
     """The QueueDesk port backed by the ACD, plus the agent operations the API and the phone use."""
 
@@ -175,24 +199,26 @@ class AcdDesk:
                     deadline: datetime) -> QueueLeft:
         callback = request.callback if self._callbacks_allowed(request.queue) else None
         escapes = "".join(sorted(request.exit_keys)) + (callback.key if callback else "") + WAKE_DIGIT
-        every = timedelta(seconds=request.announcements.every_s)
-        next_announcement = self.clock.now() + every
-        await channel.music_on_hold(True)
+        hold = _WaitingExperience.of(request, self.distributor.queue(request.queue))
+        next_announcement = self.clock.now() + hold.every
+        turn = 0
+        await channel.music_on_hold(True, hold.moh_class)
         while True:
             if waiter.offer is not None:
-                if await self._ring(channel, call_id, waiter):
+                if await self._ring(channel, call_id, waiter, hold.moh_class):
                     return QueueLeft("answered")
-                await channel.music_on_hold(True)
+                await channel.music_on_hold(True, hold.moh_class)
                 continue
             now = self.clock.now()
             if waiter.timed_out or now >= deadline:
                 return QueueLeft("timeout")
-            if self._announces(request) and now >= next_announcement:
-                digit = await self._announce(channel, request, call_id, escapes)
-                next_announcement = self.clock.now() + every
-                await channel.music_on_hold(True)
+            if hold.announces and now >= next_announcement:
+                digit = await self._announce(channel, request.queue, hold, turn, call_id, escapes)
+                turn += 1
+                next_announcement = self.clock.now() + hold.every
+                await channel.music_on_hold(True, hold.moh_class)
             else:
-                until = min(deadline, next_announcement) if self._announces(request) else deadline
+                until = min(deadline, next_announcement) if hold.announces else deadline
                 digit = await channel.wait_for_digit(max(1, int((until - now).total_seconds() * 1000)))
             if digit is not None and digit in request.exit_keys:
                 return QueueLeft("exited_by_key", digit)
@@ -202,7 +228,7 @@ class AcdDesk:
                     waiter.callback_number = number
                     log.info("acd.callback_booked", call=call_id, queue=waiter.queue_id)
                     return QueueLeft("callback_requested")
-                await channel.music_on_hold(True)
+                await channel.music_on_hold(True, hold.moh_class)
 
     def _callbacks_allowed(self, queue_id: str) -> bool:
         try:
@@ -228,13 +254,13 @@ class AcdDesk:
         await channel.play(["unidentified-no-callback"])
         return None
 
-    async def _ring(self, channel: AgiChannel, call_id: str, waiter: _Waiter) -> bool:
+    async def _ring(self, channel: AgiChannel, call_id: str, waiter: _Waiter, moh_class: str) -> bool:
         """Dial the offered agent from the caller's session; True when they talked (the conversation is over)."""
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
-        status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s)
+        status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
         waiter.offer = None
         if status == "ANSWER":
@@ -284,17 +310,12 @@ class AcdDesk:
             return  # answered: already out of the Distributor
         self._carry_out(self.distributor.call_left(call_id, now), "call_left")
 
-    @staticmethod
-    def _announces(request: Enqueue) -> bool:
-        a = request.announcements
-        return a.position or a.estimated_wait or bool(a.prompts)
-
-    async def _announce(self, channel: AgiChannel, request: Enqueue, call_id: str, escapes: str) -> str | None:
+    async def _announce(self, channel: AgiChannel, queue_id: str, announcements: _WaitingExperience, turn: int,
+                        call_id: str, escapes: str) -> str | None:
         """Position, estimated wait and the periodic message; a key (or the wake-up) cuts it short."""
         await channel.music_on_hold(False)
-        announcements = request.announcements
         try:
-            estimate = self.distributor.estimated_wait(request.queue, self.clock.now(), call_id)
+            estimate = self.distributor.estimated_wait(queue_id, self.clock.now(), call_id)
         except AcdError:
             return None
         log.info("acd.announced", call=call_id, position=estimate.position,
@@ -315,7 +336,9 @@ class AcdDesk:
                 digit = await channel.play(["queue-minute" if minutes == 1 else "queue-minutes"], escapes)
             if digit is not None:
                 return digit
-        return await channel.play(list(announcements.prompts), escapes) if announcements.prompts else None
+        if not announcements.messages:
+            return None
+        return await channel.play(list(announcements.messages[turn % len(announcements.messages)]), escapes)
 
     async def run_callback_leg(self, channel: AgiChannel, call_id: str, device: str) -> str:
         """The agent answered a booked callback (this AGI session is the agent's channel): call the customer

@@ -45,8 +45,8 @@ class FakeChannel:
         except TimeoutError:
             return None
 
-    async def music_on_hold(self, on: bool) -> None:
-        self.music.append(on)
+    async def music_on_hold(self, on: bool, moh_class: str = "default") -> None:
+        self.music.append((on, moh_class) if on else on)
 
     async def play(self, prompts, escape_digits=""):
         return None
@@ -54,8 +54,9 @@ class FakeChannel:
     async def say(self, kind, value):
         return None
 
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float) -> str:
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> str:
         self.dialled.append(endpoint)
+        self.dial_moh = moh_class
         status = self._results[endpoint].pop(0)
         await asyncio.sleep(0.01)
         if status in ("ANSWER", "ANSWER_STILL_IN_USE"):
@@ -225,3 +226,32 @@ async def test_a_booked_callback_keeps_its_place_and_its_offer_rings_the_agent_n
     desk.resume("a1")
     await asyncio.sleep(0.05)
     assert rung == [("PJSIP/a1", "c1")] and desk.pbx.woken == []
+
+
+
+async def test_the_queue_sets_the_music_and_its_periodic_prompts_play_in_turn(desk):
+    """With no announcements on the node, the queue's own: its music class and one periodic prompt per period."""
+    played = []
+    quiet = Queue("sales", "Sales", required_skills={"english": 3}, moh_class="jazz", announce_every_s=15,
+                  periodic_prompts=("first-message", "second-message"))
+    desk.configure([quiet], [])
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    channel, ref = caller(desk, "c1", {})
+
+    async def play(prompts, escape_digits=""):
+        played.append(list(prompts))
+        return None
+    channel.play = play
+    start = desk.clock.now()
+    clock_offset = [0.0]
+    desk.clock.now = lambda: start + timedelta(seconds=clock_offset[0])  # time moves 16 s per wait
+
+    async def wait_for_digit(timeout_ms):
+        clock_offset[0] += 16
+        return None
+    channel.wait_for_digit = wait_for_digit
+    assert await desk.wait_in_queue(channel, Enqueue("sales", {}, None, 60, QueueAnnouncements(), frozenset()),
+                                    ref) == QueueLeft("timeout")
+    assert played[:3] == [["first-message"], ["second-message"], ["first-message"]]
+    assert (True, "jazz") in channel.music

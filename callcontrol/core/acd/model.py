@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,11 +10,10 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
-from callcontrol.core.tokens import IDENTIFIER, is_sound_name
+from callcontrol.core.tokens import IDENTIFIER, MOH_CLASS, is_sound_name
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
-MOH_CLASS = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # an Asterisk music-on-hold class (musiconhold.conf section)
 MIN_ANNOUNCE_EVERY_S = 15.0  # bounds of Queue.announce_every_s
 MAX_ANNOUNCE_EVERY_S = 600.0
 

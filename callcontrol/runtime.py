@@ -17,7 +17,7 @@ from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.calls import CallRecord, EndReason
-from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateChanged, DialEnded
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
@@ -63,6 +63,7 @@ class Service:
         )
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
+                           max_misses=settings.acd_max_misses,
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -149,6 +150,8 @@ class Service:
                     self.calls.apply(event)
                     if isinstance(event, ChannelHungUp):
                         self.acd.channel_changed(event)
+                    elif isinstance(event, ChannelsSnapshot):
+                        self.acd.channels_resynced(event)
             except Exception:
                 log.exception("ami.event_failed", ami_event=getattr(message, "get", lambda *_: "?")("Event"))
 

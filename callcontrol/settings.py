@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # HTTP API (health, readiness, flows, queues and agents).
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
+    # ACD: consecutive unanswered offers after which an agent is paused with reason "missed".
+    acd_max_misses: int = Field(3, ge=1, le=100)
+
     # Bearer token every request that changes something must carry (agent login, pause, ...); reads need none.
     # Unset: the API changes nothing. At least 16 characters.
     api_token: SecretStr | None = Field(None, min_length=16)

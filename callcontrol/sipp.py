@@ -208,6 +208,19 @@ async def start_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, tim
     """
     task = asyncio.create_task(run_agent(port, ring_ms, talk_ms, calls=calls, timeout_s=timeout_s,
                                          message_log=message_log))
+    await _until_bound(port, task, bind_timeout_s)
+    return task
+
+
+async def start_busy_phone(port: int, calls: int = 1, timeout_s: float = 60) -> asyncio.Task[SippRun]:
+    """An agent phone that answers every INVITE 486 Busy Here (sipp/agent_busy.xml), started like start_agent."""
+    task = asyncio.create_task(_run_sipp((SCENARIOS_DIR / "agent_busy.xml").read_text(), ["-p", str(int(port))],
+                                         calls=calls, timeout_s=timeout_s))
+    await _until_bound(port, task)
+    return task
+
+
+async def _until_bound(port: int, task: asyncio.Task[SippRun], bind_timeout_s: float = 5) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bind_timeout_s
     while not task.done():
@@ -219,9 +232,8 @@ async def start_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, tim
             break
         if loop.time() > deadline:
             task.cancel()
-            raise RuntimeError(f"SIPp agent did not bind 127.0.0.1:{port} within {bind_timeout_s}s")
+            raise RuntimeError(f"SIPp phone did not bind 127.0.0.1:{port} within {bind_timeout_s}s")
         await asyncio.sleep(0.05)
-    return task
 
 
 def udp_port_bound(port: int) -> bool | None:

@@ -191,8 +191,9 @@ class AmiClient:
         """Put a snapshot of live channels in the event queue: what was missed while down is derived from it."""
         at = self._clock()
         listed = await self.send_list({"Action": "CoreShowChannels"})
-        uniqueids = frozenset(m["Uniqueid"] for m in listed if m.get("Event") == "CoreShowChannel")
-        self.events.put_nowait(ChannelsSnapshot(uniqueids, at))
+        shown = [m for m in listed if m.get("Event") == "CoreShowChannel"]
+        uniqueids = frozenset(m["Uniqueid"] for m in shown)
+        self.events.put_nowait(ChannelsSnapshot(uniqueids, at, frozenset(m.get("Channel", "") for m in shown)))
         log.info("ami.resynced", channels=len(uniqueids))
 
     async def _watchdog(self) -> None:

@@ -39,6 +39,7 @@ class ChannelsSnapshot:
 
     uniqueids: frozenset[str]
     at: datetime
+    channels: frozenset[str] = frozenset()  # their names (PJSIP/agent1001-0000002a): agent devices in use
 
 
 ChannelEvent = Union[ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot]

@@ -30,7 +30,7 @@ from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transitio
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
-from callcontrol.core.events import ChannelCreated, ChannelHungUp, DeviceStateChanged, DialEnded
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
@@ -380,6 +380,17 @@ class AcdDesk:
             return
         self._carry_out(self.distributor.device_reachable(agent_id, event.state not in UNREACHABLE, now),
                         "device_state")
+
+    def channels_resynced(self, snapshot: ChannelsSnapshot) -> None:
+        """After an AMI outage: the agent devices' channels are what Asterisk lists now (a Hangup missed while
+        AMI was down must not leave an agent busy for ever)."""
+        for endpoint, agent_id in self._devices.items():
+            now_live = {channel for channel in snapshot.channels if channel.rsplit("-", 1)[0] == endpoint}
+            if now_live == self._channels.get(endpoint, set()):
+                continue
+            self._channels[endpoint] = now_live
+            if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
+                self._carry_out(self.distributor.device_busy(agent_id, bool(now_live), snapshot.at), "resync")
 
     def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
         """Count each agent device's channels: one the ACD did not give (a personal call, or the previous call's

@@ -17,7 +17,7 @@ import sqlalchemy
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import place_agent_call, place_call, start_agent
+from callcontrol.sipp import place_agent_call, place_call, start_agent, start_busy_phone
 from tests.integration.harness import AmiObserver, ServiceProcess, call_and_record, labels
 
 TOKEN = "test-token-0123456789"
@@ -315,3 +315,39 @@ async def test_a_waiting_caller_hears_its_position_at_the_announcement_period(ac
     assert labels(record) == ["sales:9[exited_by_key]", "bye"]
     announced = [line for line in acd_service.log_lines() if line.get("event") == "acd.announced"]
     assert [(line["position"], line["estimated_wait_s"]) for line in announced] == [(1, None)]
+
+
+async def test_a_busy_phone_is_a_miss_and_the_call_goes_to_the_next_agent(acd_service, records, sqlite_url,
+                                                                         no_channels_left):
+    """bob's phone answers 486 Busy Here: Asterisk's Dial() says BUSY, bob is missed, ada takes the call."""
+    for agent in ("bob", "ada"):
+        await api(acd_service, "POST", f"/api/agents/{agent}/login")
+    busy = await start_busy_phone(PORTS["bob"], timeout_s=30)
+    ada = await start_agent(PORTS["ada"], 300, 1000, timeout_s=30)
+    try:
+        call = await place_call("15550812", number="5002", timeout_s=30)
+        (record,) = await records.ended(1)
+        refused, answered = await asyncio.gather(busy, ada)
+    finally:
+        for phone in (busy, ada):
+            phone.cancel()
+        await asyncio.gather(busy, ada, return_exceptions=True)
+    assert call.returncode == 0, call.output
+    assert labels(record) == ["sales[answered]", "bye"]
+    assert refused.returncode == 0 and answered.successful == 1, (refused.output, answered.output)
+    logged = await transitions(sqlite_url)
+    assert [t for t in logged if t[0] == "bob"][-2:] == [("bob", "reserved", "offered"), ("bob", "available", "missed")]
+    missed = [line for line in acd_service.log_lines() if line.get("event") == "acd.missed"]
+    assert [line["status"] for line in missed] == ["BUSY"]
+
+
+async def test_the_queue_node_max_wait_takes_its_timeout_exit(acd_service, records, no_channels_left):
+    """Nobody free for the node's 20 s: the caller leaves the ACD queue by the timeout exit (sorry, bye)."""
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "lunch"})
+    started = asyncio.get_running_loop().time()
+    _, _, record = await call_and_record(records, "15550813", [], "desk")
+    assert labels(record) == ["sales[timeout]", "sorry", "bye"]
+    assert asyncio.get_running_loop().time() - started >= 20
+    _, queue = await api(acd_service, "GET", "/api/queues/sales")
+    assert queue["calls"] == []

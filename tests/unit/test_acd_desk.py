@@ -255,3 +255,15 @@ async def test_the_queue_sets_the_music_and_its_periodic_prompts_play_in_turn(de
                                     ref) == QueueLeft("timeout")
     assert played[:3] == [["first-message"], ["second-message"], ["first-message"]]
     assert (True, "jazz") in channel.music
+
+
+
+async def test_a_hangup_missed_while_ami_was_down_does_not_leave_the_agent_busy(desk):
+    """The resync snapshot after a reconnect lists the channels Asterisk has: the agent's stale one is gone."""
+    from callcontrol.core.events import ChannelsSnapshot
+
+    desk.login("a1")
+    desk.channel_changed(ChannelCreated("p.1", "PJSIP/a1-00000007", desk.clock.now()))  # a personal call
+    assert desk.distributor.agent_status("a1").device_busy
+    desk.channels_resynced(ChannelsSnapshot(frozenset({"x"}), desk.clock.now(), frozenset({"PJSIP/trunk-0001"})))
+    assert not desk.distributor.agent_status("a1").device_busy

@@ -7,6 +7,7 @@ Reads need no token; every change (agent actions, /api/config writes) needs `Aut
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import re
@@ -103,12 +104,26 @@ def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, st
                        for v in explanation.verdicts],
         })
 
+    async def agent_or_admin(request: web.Request, agent_id: str) -> web.Response | None:
+        """The agent themself (HTTP Basic: its id and PIN, checked against the PIN's hash) or the API token."""
+        given = request.headers.get("Authorization", "")
+        if given.startswith("Basic ") and store is not None:
+            try:
+                user, _, pin = base64.b64decode(given[6:], validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                user, pin = "", ""
+            if user == agent_id and pin and await store.verify_agent_pin(agent_id, pin):
+                return None
+            return web.json_response({"error": "unauthorized", "message": "wrong agent id or PIN"}, status=401,
+                                     headers={"WWW-Authenticate": 'Basic realm="callcontrol agents"'})
+        return authorized(request)
+
     def agent_action(action: str) -> Any:
         async def handle(request: web.Request) -> web.Response:
-            denied = authorized(request)
+            agent_id = request.match_info["agent_id"]
+            denied = await agent_or_admin(request, agent_id)
             if denied is not None:
                 return denied
-            agent_id = request.match_info["agent_id"]
             try:
                 if action == "pause":
                     body = await request.json() if request.can_read_body else {}

@@ -6,6 +6,7 @@ Every write is checked by the configuration file codec, saved, then applied to t
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -323,3 +324,25 @@ def test_distributor_remove_queue_refuses_unknown_busy_and_overflow_target_queue
     d.logout("a1", t0)
     d.login("a1", t0)  # the agent's index no longer names the removed queues
     assert d.agent_status("a1").state is AgentState.AVAILABLE
+
+
+# ---------------------------------------------------------------- the agent themself
+
+
+def basic(user: str, pin: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pin}".encode()).decode()}
+
+
+async def test_an_agent_pauses_and_resumes_itself_with_its_id_and_pin_and_nobody_else(client, desk, store):
+    await store.set_agent_pin("a1", "4817")
+    await store.set_agent_pin("a2", "2222")
+    response = await client.post("/api/agents/a1/login", headers=basic("a1", "4817"))
+    assert response.status == 200 and (await response.json())["state"] == "available"
+    response = await client.post("/api/agents/a1/pause", json={"reason": "coffee"}, headers=basic("a1", "4817"))
+    assert response.status == 200 and (await response.json())["pause_reason"] == "coffee"
+    for headers in (basic("a1", "0000"), basic("a2", "2222"), {"Authorization": "Basic !!notbase64"}):
+        response = await client.post("/api/agents/a1/resume", headers=headers)
+        assert response.status == 401, headers
+    assert desk.distributor.agent_status("a1").state.value == "paused"
+    response = await client.post("/api/agents/a1/resume", headers=AUTH)  # a supervisor's token still works
+    assert response.status == 200 and (await response.json())["state"] == "available"

@@ -63,7 +63,7 @@ class Service:
         )
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
-                           max_misses=settings.acd_max_misses,
+                           max_misses=settings.acd_max_misses, on_stint=self._queue_stint_ended,
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -73,6 +73,9 @@ class Service:
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
+
+    def _queue_stint_ended(self, uniqueid: str, stint: dict[str, object]) -> None:
+        self.calls.queue_stint(uniqueid, stint)
 
     def not_ready_reasons(self) -> list[str]:
         reasons = []

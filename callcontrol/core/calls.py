@@ -55,6 +55,10 @@ class CallRecord:
     ended_at: datetime | None = None
     ivr_path: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)  # the flow's public variables (never secure ones)
+    # Each time the caller waited in an ACD queue: queue, entered_at, left_at, outcome (answered, abandoned,
+    # timed_out, exited_by_key, callback_requested, blocked), waited_s, the agent and talk_s when answered,
+    # the offers (agent, result) and the wait it was told at entry; the KPIs are computed from these.
+    queue_stints: list[dict[str, Any]] = field(default_factory=list)
     status: CallStatus = CallStatus.ACTIVE
     end_reason: EndReason | None = None
     hangup_cause: int | None = None
@@ -82,6 +86,10 @@ class CallRecord:
             self.ivr_ended_at = at
             self.ivr_path = path
             self.variables = dict(variables or {})
+
+    def add_queue_stint(self, stint: dict[str, Any]) -> None:
+        if self.status is CallStatus.ACTIVE:
+            self.queue_stints.append(dict(stint))
 
     def mark_channel_gone(
         self, at: datetime, observed_by: EndObservedBy, cause: int | None = None, cause_text: str | None = None
@@ -129,6 +137,7 @@ class CallRecord:
             "flow": self.flow_id,
             "flow_version": self.flow_version,
             "path": [path_label(step) for step in self.ivr_path],
+            "queues": [f"{stint['queue']}:{stint['outcome']}" for stint in self.queue_stints],
             "end_reason": str(self.end_reason) if self.end_reason else None,
             "hangup_cause": self.hangup_cause,
             "end_observed_by": str(self.end_observed_by) if self.end_observed_by else None,

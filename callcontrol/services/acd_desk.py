@@ -33,7 +33,7 @@ from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
-from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
+from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +55,10 @@ class _Waiter:
     estimated_wait_s: float | None = None  # told at entry (compared with the actual wait in the logs)
     offer: Offer | None = None
     callback_number: str | None = None  # booked a callback: the caller hung up and keeps its place
+    offers: list[dict[str, str]] = field(default_factory=list)  # each agent rung: agent, at, result
+    answered_at: datetime | None = None
+    talked_with: str | None = None  # the agent who answered (kept after the conversation, for the stint)
+    talk_s: float | None = None
     answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
     timed_out: bool = False
 
@@ -88,7 +92,8 @@ class AcdDesk:
 
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
-                 max_misses: int | None = 3, fallback: QueueDesk | None = None) -> None:
+                 max_misses: int | None = 3, fallback: QueueDesk | None = None,
+                 on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None) -> None:
         """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
         self.distributor = Distributor(queues, agents, max_misses=max_misses)
@@ -96,6 +101,7 @@ class AcdDesk:
         self.clock = clock
         self._on_transitions = on_transitions
         self._fallback = fallback
+        self._on_stint = on_stint  # (the caller's uniqueid, the stint): for the call record
         self._waiters: dict[str, _Waiter] = {}
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
         self._to_call_back: asyncio.Queue[Offer] = asyncio.Queue()
@@ -173,27 +179,48 @@ class AcdDesk:
                 return await self._fallback.wait_in_queue(channel, request, caller)
             log.warning("acd.unknown_queue", queue=request.queue)
             return QueueLeft("no_agents")
+        waiter = _Waiter(caller, request.queue, now)
         if self.distributor.logged_in(request.queue) == 0:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
+            self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
         call = Call(caller.uniqueid, request.queue, arrived_at=now, priority=request.priority,
                     skills=dict(request.skills))
-        waiter = _Waiter(caller, request.queue, now)
         self._waiters[call.id] = waiter
         try:
             self._carry_out(self.distributor.call_arrived(call, now), "call_arrived")
         except QueueFull:
             del self._waiters[call.id]
             log.info("acd.blocked", queue=request.queue, reason="queue full")
+            self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
         estimate = self.distributor.estimated_wait(request.queue, now, call.id)
         waiter.estimated_wait_s = estimate.seconds
         log.info("acd.queued", queue=request.queue, call=call.id, position=estimate.position,
                  estimated_wait_s=None if estimate.seconds is None else round(estimate.seconds, 1))
+        outcome = "failed"  # a channel command failed: the flow takes the call on (the dialplan fallback)
         try:
-            return await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
+            left = await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
+            outcome = "timed_out" if left.result == "timeout" else left.result
+            return left
+        except (CallerHungUp, asyncio.CancelledError):
+            outcome = "abandoned"
+            raise
         finally:
             self._leave(call.id, waiter)
+            self._end_stint(waiter, outcome)
+
+    def _end_stint(self, waiter: _Waiter, outcome: str) -> None:
+        """The caller's wait in this queue is over: its record (KPIs) gets the stint."""
+        now = self.clock.now()
+        served_at = waiter.answered_at or now
+        stint = {
+            "queue": waiter.queue_id, "entered_at": waiter.entered_at.isoformat(), "left_at": now.isoformat(),
+            "outcome": outcome, "waited_s": round((served_at - waiter.entered_at).total_seconds(), 3),
+            "agent": waiter.talked_with, "talk_s": waiter.talk_s, "offers": list(waiter.offers),
+            "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
+        }
+        self._on_stint(waiter.caller.uniqueid, stint)
 
     async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
                     deadline: datetime) -> QueueLeft:
@@ -263,6 +290,8 @@ class AcdDesk:
         status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
         waiter.offer = None
+        waiter.offers.append({"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
+                              "result": "answered" if status == "ANSWER" else status.lower()})
         if status == "ANSWER":
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
                 self._answered(call_id, offer.agent_id, now)
@@ -278,6 +307,8 @@ class AcdDesk:
         agent_id, waiter.answered_by = waiter.answered_by, None
         if agent_id is None:
             return
+        if waiter.answered_at is not None:
+            waiter.talk_s = round((now - waiter.answered_at).total_seconds(), 3)
         self._hold_while_channels_remain(agent_id, now)
         self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
 
@@ -412,7 +443,8 @@ class AcdDesk:
         if waiter is None or waiter.answered_by is not None:
             return
         self._carry_out(self.distributor.offer_answered(call_id, agent_id, now), "offer_answered")
-        waiter.answered_by = agent_id
+        waiter.answered_by = waiter.talked_with = agent_id
+        waiter.answered_at = now
         log.info("acd.answered", call=call_id, agent=agent_id, queue=waiter.queue_id,
                  waited_s=round((now - waiter.entered_at).total_seconds(), 3),
                  estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1))

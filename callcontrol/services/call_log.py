@@ -54,6 +54,12 @@ class CallLog:
         if record is not None:
             record.mark_answered(self._clock.now())
 
+    def queue_stint(self, uniqueid: str, stint: dict[str, Any]) -> None:
+        """A wait in an ACD queue ended; it is written with the call's next write."""
+        record = self._active.get(uniqueid)
+        if record is not None:
+            record.add_queue_stint(stint)
+
     def ivr_ended(self, uniqueid: str, reason: EndReason, path: list[dict[str, Any]],
                   variables: dict[str, Any] | None = None) -> None:
         record = self._active.get(uniqueid)

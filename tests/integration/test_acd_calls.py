@@ -102,6 +102,10 @@ async def test_best_skill_agent_gets_the_call_and_every_transition_is_logged(acd
 
     assert labels(record) == ["sales[answered]", "bye"]
     assert re.search(r"<-{10} BYE\s+1\s", answered.output), "bob, not Asterisk, should have hung up"
+    (stint,) = record.queue_stints
+    assert (stint["queue"], stint["outcome"], stint["agent"]) == ("sales", "answered", "bob")
+    assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("bob", "answered")]
+    assert 0 <= stint["waited_s"] < 2 and 1.0 < stint["talk_s"] < 4
     assert record.end_reason is EndReason.FLOW_HANGUP
     logged = await transitions(sqlite_url)
     assert [t for t in logged if t[0] == "bob"] == [
@@ -129,6 +133,9 @@ async def test_ring_no_answer_returns_the_caller_who_then_goes_to_the_next_agent
     assert labels(record) == ["sales[answered]", "bye"]
     assert re.search(r"-{10}> CANCEL\s+1\s", rang.output), "Asterisk should have cancelled bob's ringing phone"
     assert answered.returncode == 0 and answered.successful == 1, answered.output
+    (stint,) = record.queue_stints
+    assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("bob", "noanswer"), ("ada", "answered")]
+    assert stint["waited_s"] >= RING_TIMEOUT_S
     logged = await transitions(sqlite_url)
     assert ("bob", "available", "missed") in logged
     assert logged.index(("bob", "available", "missed")) < logged.index(("ada", "reserved", "offered"))
@@ -150,12 +157,14 @@ async def test_a_paused_agent_gets_nothing_and_the_caller_leaves_with_the_exit_k
     (record,) = await records.ended(1)
     assert result.returncode == 0, result.output
     assert labels(record) == ["sales:9[exited_by_key]", "bye"]
+    assert [(s["outcome"], s["agent"], s["offers"]) for s in record.queue_stints] == [("exited_by_key", None, [])]
 
 
 async def test_nobody_logged_in_takes_the_no_agents_exit_and_the_api_refuses_without_the_token(
         acd_service, records, no_channels_left):
     _, _, record = await call_and_record(records, "15550804", [], "desk")
     assert labels(record) == ["sales[no_agents]", "sorry", "bye"]
+    assert [s["outcome"] for s in record.queue_stints] == ["blocked"]
     status, body = await api(acd_service, "POST", "/api/agents/ada/login", token="wrong-token-0123456789")
     assert status == 401
     status, body = await api(acd_service, "POST", "/api/agents/nobody/login")
@@ -348,6 +357,7 @@ async def test_the_queue_node_max_wait_takes_its_timeout_exit(acd_service, recor
     started = asyncio.get_running_loop().time()
     _, _, record = await call_and_record(records, "15550813", [], "desk")
     assert labels(record) == ["sales[timeout]", "sorry", "bye"]
+    assert [s["outcome"] for s in record.queue_stints] == ["timed_out"] and record.queue_stints[0]["waited_s"] >= 20
     assert asyncio.get_running_loop().time() - started >= 20
     _, queue = await api(acd_service, "GET", "/api/queues/sales")
     assert queue["calls"] == []

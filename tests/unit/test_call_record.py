@@ -146,6 +146,7 @@ def test_summary_formats_path_and_durations() -> None:
         "flow": "main",
         "flow_version": "abc123def456",
         "path": ["greeting", "main_menu:1", "sales", "goodbye"],
+        "queues": [],
         "end_reason": "flow_hangup",
         "hangup_cause": 16,
         "end_observed_by": "ami",

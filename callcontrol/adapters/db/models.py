@@ -61,6 +61,7 @@ class CallRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     variables: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    queue_stints: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
     end_reason: Mapped[str | None] = mapped_column(String(32))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)

@@ -72,6 +72,7 @@ def row_to_record(row: CallRow) -> CallRecord:
         fields[name] = enum(fields[name]) if fields[name] else None
     fields["ivr_path"] = list(fields["ivr_path"] or [])
     fields["variables"] = dict(fields["variables"] or {})
+    fields["queue_stints"] = list(fields["queue_stints"] or [])
     return CallRecord(**fields)
 
 

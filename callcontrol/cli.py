@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     acd_export.add_argument("-o", "--output", type=Path, help="write here instead of standard output")
     acd_pin = acd.add_parser("pin", help="set an agent's PIN (4-12 digits) read from standard input")
     acd_pin.add_argument("agent")
+    acd_explain = acd.add_parser("explain", help="ask the running service who would get a call of this queue "
+                                                 "now, and why each agent would or would not")
+    acd_explain.add_argument("queue")
+    acd_explain.add_argument("--call", help="a waiting call's id (default: a caller entering now)")
+    acd_explain.add_argument("--skills", help="the entering caller's own needs, e.g. spanish:5,billing:3")
     return parser
 
 
@@ -235,6 +240,8 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
     from callcontrol.adapters.db.acd_store import PIN_PATTERN, SqlAcdStore
     from callcontrol.adapters.db.store import make_engine
 
+    if args.acd_command == "explain":
+        return _acd_explain(settings, args.queue, args.call, args.skills)
     pin = ""
     if args.acd_command == "pin":
         pin = _read_pin()
@@ -259,6 +266,33 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str | None) -> int:
+    """GET /api/queues/{queue}/explain of the running service; prints the agents in order with the reasons."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    query = urllib.parse.urlencode({k: v for k, v in (("call", call), ("skills", skills)) if v})
+    url = (f"http://{settings.http_host}:{settings.http_port}/api/queues/{urllib.parse.quote(queue, safe='')}"
+           f"/explain" + (f"?{query}" if query else ""))
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our own service's URL)
+            answer = json.load(response)
+    except urllib.error.HTTPError as exc:
+        print(f"callcontrol acd explain: {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)
+        return 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"callcontrol acd explain: the service does not answer at {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"queue {answer['queue']}, call {answer['call']}, waited {answer['waited_s']} s; "
+          f"needs: {answer['requirement']}")
+    for verdict in answer["agents"]:
+        rank = f"{verdict['rank']:>3}" if verdict["rank"] is not None else "  -"
+        print(f"{rank}  {verdict['agent']:<20} {verdict['reason']}")
+    return 0
 
 
 def _read_pin() -> str:

@@ -96,6 +96,10 @@ async def test_best_skill_agent_gets_the_call_and_every_transition_is_logged(acd
     assert [(a["agent"], a["eligible"]) for a in explained["agents"]] == [("bob", True), ("ada", True),
                                                                          ("cy", False)]
     assert "english level 2 < required 3" in explained["agents"][2]["reason"]
+    code, printed = await acd_service.cli("acd", "explain", "sales")
+    assert code == 0, printed
+    ranked = [line.split()[:2] for line in printed.splitlines()[1:]]
+    assert ranked == [["1", "bob"], ["2", "ada"], ["-", "cy"]], printed
 
     bob = await start_agent(PORTS["bob"], 500, 1500, timeout_s=30)
     _, answered, record = await call_and_record(records, "15550801", [], "desk", bob)

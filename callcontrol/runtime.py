@@ -139,6 +139,20 @@ class Service:
             log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count,
                      agi_digit_latency=self.agi.digit_latency.summary())
 
+    async def _callback_leg(self, request: AgiRequest, channel: AgiConnection) -> None:
+        """The agent's leg of a booked callback: its own call record (the agent called the customer back)."""
+        with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
+            device = request.channel.rsplit("-", 1)[0]
+            self.calls.call_started(CallRecord(
+                call_id=request.uniqueid, uniqueid=request.uniqueid, channel=request.channel,
+                caller_number=device, caller_name="callback", dialed_number="", started_at=self.clock.now()))
+            leg = await self.acd.run_callback_leg(channel, request.arg(1), device)
+            self.calls.ivr_ended(
+                request.uniqueid, EndReason.TRANSFERRED if leg.outcome == "connected" else EndReason.FLOW_HANGUP,
+                [{"node": "callback", "result": leg.outcome, "at": self.clock.now().isoformat()}],
+                {"callback_for": leg.booked_by, "agent": leg.agent, "number": leg.number})
+            log.info("acd.callback_leg_ended", outcome=leg.outcome)
+
     async def _dispatch_channel_events(self) -> None:
         """The single consumer of AMI events: in order, and one bad event never stops the rest."""
         while True:
@@ -166,10 +180,9 @@ class Service:
                 outcome = await agent_login_line(channel, device, self.acd, self.acd_store)
                 log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
             return
-        if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)):
-            with structlog.contextvars.bound_contextvars(call_id=request.arg(1)):
-                outcome = await self.acd.run_callback_leg(channel, request.arg(1), request.channel.rsplit("-", 1)[0])
-                log.info("acd.callback_leg_ended", outcome=outcome)
+        if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)) \
+                and ASTERISK_ID.match(request.uniqueid):
+            await self._callback_leg(request, channel)
             return
         if request.script != IVR_SCRIPT or not ASTERISK_ID.match(request.uniqueid):
             log.warning("agi.unknown_request", script=request.script[:40])

@@ -64,6 +64,16 @@ class _Waiter:
 
 
 @dataclass(frozen=True)
+class CallbackLeg:
+    """How a callback went: its outcome, the call that booked it, the agent and the number called."""
+
+    outcome: str
+    booked_by: str
+    agent: str | None
+    number: str | None
+
+
+@dataclass(frozen=True)
 class _WaitingExperience:
     """What a waiting caller hears: the queue node's announcements when it sets any, else its queue's."""
 
@@ -371,15 +381,15 @@ class AcdDesk:
             return None
         return await channel.play(list(announcements.messages[turn % len(announcements.messages)]), escapes)
 
-    async def run_callback_leg(self, channel: AgiChannel, call_id: str, device: str) -> str:
+    async def run_callback_leg(self, channel: AgiChannel, call_id: str, device: str) -> CallbackLeg:
         """The agent answered a booked callback (this AGI session is the agent's channel): call the customer
-        and connect them; returns the outcome (connected, customer_busy, customer_noanswer, ..., or stale)."""
+        and connect them; the outcome is connected, customer_busy, customer_noanswer, ..., or stale."""
         waiter = self._waiters.get(call_id)
         offer = waiter.offer if waiter is not None else None
         agent_id = self._devices.get(device)
         if waiter is None or waiter.callback_number is None or offer is None or offer.agent_id != agent_id:
             log.warning("acd.callback_stale", call=call_id, device=device[:64])
-            return "stale"  # the offer expired or went to someone else meanwhile
+            return CallbackLeg("stale", call_id, agent_id, None)  # the offer expired or went to someone else
         now = self.clock.now()
         self._carry_out(self.distributor.offer_answered(call_id, offer.agent_id, now), "offer_answered")
         waiter.offer, waiter.answered_by = None, offer.agent_id
@@ -390,7 +400,7 @@ class AcdDesk:
             await channel.play(["pls-hold-while-try"])
             status = await channel.transfer("number", waiter.callback_number, 45)
             outcome = "connected" if status == "ANSWER" else f"customer_{status.lower()}"
-            return outcome
+            return CallbackLeg(outcome, call_id, offer.agent_id, waiter.callback_number)
         finally:
             log.info("acd.callback_ended", call=call_id, agent=offer.agent_id, outcome=outcome,
                      waited_s=round((self.clock.now() - waiter.entered_at).total_seconds(), 3))

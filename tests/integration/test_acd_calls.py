@@ -24,6 +24,7 @@ TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
 WRAP_UP_S = 3  # ada's own wrap-up time (the queue has none)
 RELAX_AFTER_S = 3  # then english 2 is enough: cy qualifies
+MAX_MISSES = 2  # consecutive unanswered offers before an agent is paused "missed"
 ACD = f"""\
 agents:
   - {{id: ada, name: Ada, endpoint: PJSIP/agent1001, teams: [sales], skills: {{english: 5}}, wrap_up_s: {WRAP_UP_S}}}
@@ -58,7 +59,8 @@ async def acd_service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
     config = tmp_path / "acd.yaml"
     config.write_text(ACD)
     service = ServiceProcess(sqlite_url, ami_secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(flows),
-                                                               "CALLCONTROL_API_TOKEN": TOKEN})
+                                                               "CALLCONTROL_API_TOKEN": TOKEN,
+                                                               "CALLCONTROL_ACD_MAX_MISSES": str(MAX_MISSES)})
     await service.start(acd_config=config)
     yield service
     assert await service.stop() == 0, service.log_tail()
@@ -316,6 +318,9 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     assert rang.returncode == 0 and rang.successful == 1, rang.output
     ended = [line for line in acd_service.log_lines() if line.get("event") == "acd.callback_ended"]
     assert [line["outcome"] for line in ended] == ["connected"]
+    callback = next(r for r in await records.ended(2) if r.call_id != record.call_id)
+    assert labels(callback) == ["callback[connected]"]
+    assert callback.variables == {"callback_for": record.uniqueid, "agent": "ada", "number": "0155500042"}
     logged = [t for t in await transitions(sqlite_url) if t[0] == "ada"]
     assert [to_state for _, to_state, _ in logged][-3:] == ["reserved", "on_call", "wrap_up"]  # her own 3 s
 
@@ -354,14 +359,25 @@ async def test_a_busy_phone_is_a_miss_and_the_call_goes_to_the_next_agent(acd_se
     assert [line["status"] for line in missed] == ["BUSY"]
 
 
-async def test_the_queue_node_max_wait_takes_its_timeout_exit(acd_service, records, no_channels_left):
-    """Nobody free for the node's 20 s: the caller leaves the ACD queue by the timeout exit (sorry, bye)."""
-    await api(acd_service, "POST", "/api/agents/ada/login")
-    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "lunch"})
+async def test_misses_pause_the_agent_and_the_queue_node_max_wait_takes_its_timeout_exit(
+        acd_service, records, sqlite_url, no_channels_left):
+    """bob never answers: after MAX_MISSES offers he is paused "missed", nobody else is there, and after the
+    node's 20 s the caller leaves by the timeout exit (sorry, bye)."""
+    await api(acd_service, "POST", "/api/agents/bob/login")
+    silent = await start_agent(PORTS["bob"], (RING_TIMEOUT_S + 5) * 1000, 0, calls=MAX_MISSES, timeout_s=40)
     started = asyncio.get_running_loop().time()
-    _, _, record = await call_and_record(records, "15550813", [], "desk")
+    try:
+        _, _, record = await call_and_record(records, "15550813", [], "desk")
+    finally:
+        silent.cancel()
+        await asyncio.gather(silent, return_exceptions=True)
+    logged = [t for t in await transitions(sqlite_url) if t[0] == "bob"]
+    assert [(to_state, cause) for _, to_state, cause in logged][-2:] == [("reserved", "offered"), ("paused", "missed")]
+    _, bob = await api(acd_service, "GET", "/api/agents/bob")
+    assert (bob["state"], bob["pause_reason"]) == ("paused", "missed")
     assert labels(record) == ["sales[timeout]", "sorry", "bye"]
     assert [s["outcome"] for s in record.queue_stints] == ["timed_out"] and record.queue_stints[0]["waited_s"] >= 20
+    assert [o["result"] for o in record.queue_stints[0]["offers"]] == ["noanswer"] * MAX_MISSES
     assert asyncio.get_running_loop().time() - started >= 20
     _, queue = await api(acd_service, "GET", "/api/queues/sales")
     assert queue["calls"] == []

@@ -26,7 +26,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
-from benchmarks.acd_setup import start_acd_bench  # noqa: E402
+from benchmarks.acd_setup import queue_flow, start_acd_bench  # noqa: E402
 from callcontrol.sipp import invite_times, place_call, start_agent  # noqa: E402
 from tests.integration.harness import ServiceProcess, eventually  # noqa: E402
 
@@ -38,15 +38,7 @@ queues:
   - {id: bench, name: Bench, strategy: longest_idle, ring_timeout_s: 10, wrap_up_s: 0, max_wait_s: 600,
      expected_handle_s: 3}
 """
-FLOW = """\
-id: bench
-numbers: ["5002"]
-allow: {queues: [bench]}
-start: wait
-nodes:
-  wait: {type: queue, queue: bench, max_wait_s: 300, answered: bye, timeout: bye, no_agents: bye}
-  bye: {type: hangup}
-"""
+FLOW = queue_flow(max_wait_s=300)
 
 
 def percentiles(values: list[float]) -> str:

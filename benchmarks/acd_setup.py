@@ -17,6 +17,19 @@ from tests.integration.harness import ServiceProcess  # noqa: E402
 API_TOKEN = "benchmark-token-0123456789"
 
 
+def queue_flow(max_wait_s: int) -> str:
+    """The benchmarks' flow on 5002: straight into the ACD queue `bench`, hang up after."""
+    return f"""\
+id: bench
+numbers: ["5002"]
+allow: {{queues: [bench]}}
+start: wait
+nodes:
+  wait: {{type: queue, queue: bench, max_wait_s: {max_wait_s}, answered: bye, timeout: bye, no_agents: bye}}
+  bye: {{type: hangup}}
+"""
+
+
 @dataclass
 class AcdBench:
     sandbox: AsteriskSandbox

@@ -29,7 +29,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
-from benchmarks.acd_setup import start_acd_bench  # noqa: E402
+from benchmarks.acd_setup import queue_flow, start_acd_bench  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.core.calls import path_label  # noqa: E402
@@ -42,15 +42,7 @@ ACD = "agents:\n" + "".join(f"  - {{id: a{n}, name: Agent {n}, endpoint: PJSIP/a
 queues:
   - {id: bench, name: Bench, strategy: longest_idle, ring_timeout_s: 10, wrap_up_s: 0, max_wait_s: 600}
 """
-FLOW = """\
-id: bench
-numbers: ["5002"]
-allow: {queues: [bench]}
-start: wait
-nodes:
-  wait: {type: queue, queue: bench, max_wait_s: 120, answered: bye, timeout: bye, no_agents: bye}
-  bye: {type: hangup}
-"""
+FLOW = queue_flow(max_wait_s=120)
 
 
 @dataclass

@@ -16,9 +16,9 @@ import sqlalchemy
 
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
-from callcontrol.core.calls import EndReason
-from callcontrol.sipp import place_agent_call, place_call, start_agent, start_busy_phone
-from tests.integration.harness import AmiObserver, ServiceProcess, call_and_record, labels
+from callcontrol.core.calls import CallRecord, EndReason
+from callcontrol.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
+from tests.integration.harness import AmiObserver, Records, ServiceProcess, call_and_record, labels
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
@@ -75,6 +75,21 @@ async def api(service: ServiceProcess, method: str, path: str, body: dict | None
             return response.status, await response.json()
 
 
+async def call_with_phones(records: Records, caller: str, phones: list[asyncio.Task[SippRun]]
+                           ) -> tuple[CallRecord, list[SippRun]]:
+    """One caller into the desk flow while these agent phones run; the ended record and each phone's run."""
+    try:
+        call = await place_call(caller, number="5002", timeout_s=40)
+        (record,) = await records.ended(1)
+        runs = list(await asyncio.gather(*phones))
+    finally:
+        for phone in phones:  # never leave a phone holding its port for the next test
+            phone.cancel()
+        await asyncio.gather(*phones, return_exceptions=True)
+    assert call.returncode == 0, call.output
+    return record, runs
+
+
 async def transitions(database_url: str) -> list[tuple[str, str, str]]:
     """The logged agent transitions (agent, to_state, cause), in order."""
     engine = make_engine(database_url)
@@ -127,15 +142,7 @@ async def test_ring_no_answer_returns_the_caller_who_then_goes_to_the_next_agent
         await api(acd_service, "POST", f"/api/agents/{agent}/login")
     bob = await start_agent(PORTS["bob"], (RING_TIMEOUT_S + 5) * 1000, 0, timeout_s=40)
     ada = await start_agent(PORTS["ada"], 500, 1500, timeout_s=40)
-    try:
-        call = await place_call("15550802", number="5002", timeout_s=40)
-        (record,) = await records.ended(1)
-        rang, answered = await asyncio.gather(bob, ada)
-    finally:
-        for agent in (bob, ada):
-            agent.cancel()
-        await asyncio.gather(bob, ada, return_exceptions=True)
-    assert call.returncode == 0, call.output
+    record, (rang, answered) = await call_with_phones(records, "15550802", [bob, ada])
     assert labels(record) == ["sales[answered]", "bye"]
     assert re.search(r"-{10}> CANCEL\s+1\s", rang.output), "Asterisk should have cancelled bob's ringing phone"
     assert answered.returncode == 0 and answered.successful == 1, answered.output
@@ -342,15 +349,7 @@ async def test_a_busy_phone_is_a_miss_and_the_call_goes_to_the_next_agent(acd_se
         await api(acd_service, "POST", f"/api/agents/{agent}/login")
     busy = await start_busy_phone(PORTS["bob"], timeout_s=30)
     ada = await start_agent(PORTS["ada"], 300, 1000, timeout_s=30)
-    try:
-        call = await place_call("15550812", number="5002", timeout_s=30)
-        (record,) = await records.ended(1)
-        refused, answered = await asyncio.gather(busy, ada)
-    finally:
-        for phone in (busy, ada):
-            phone.cancel()
-        await asyncio.gather(busy, ada, return_exceptions=True)
-    assert call.returncode == 0, call.output
+    record, (refused, answered) = await call_with_phones(records, "15550812", [busy, ada])
     assert labels(record) == ["sales[answered]", "bye"]
     assert refused.returncode == 0 and answered.successful == 1, (refused.output, answered.output)
     logged = await transitions(sqlite_url)

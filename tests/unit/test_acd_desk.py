@@ -267,3 +267,16 @@ async def test_a_hangup_missed_while_ami_was_down_does_not_leave_the_agent_busy(
     assert desk.distributor.agent_status("a1").device_busy
     desk.channels_resynced(ChannelsSnapshot(frozenset({"x"}), desk.clock.now(), frozenset({"PJSIP/trunk-0001"})))
     assert not desk.distributor.agent_status("a1").device_busy
+
+
+async def test_after_a_restart_agents_come_back_as_they_were_never_ringing_or_on_a_call(desk):
+    """restore() logs agents in again from their last logged state; a paused one keeps its reason; one that was
+    on a call (the call died with the old process) is simply available; logged-out and unknown ones stay out."""
+    from callcontrol.core.acd.agent_states import AgentState as S
+
+    desk.restore({"a1": (S.PAUSED, "lunch"), "a2": (S.ON_CALL, None), "ghost": (S.AVAILABLE, None)})
+    assert (desk.distributor.agent_status("a1").state, desk.distributor.agent_status("a1").pause_reason) == (
+        S.PAUSED, "lunch")
+    assert desk.distributor.agent_status("a2").state is S.AVAILABLE
+    desk.restore({"a2": (S.LOGGED_OUT, None)})  # nothing to undo: restore only logs in
+    assert desk.distributor.agent_status("a2").state is S.AVAILABLE

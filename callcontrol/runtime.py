@@ -27,7 +27,7 @@ from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import CallerRef, SystemClock
-from callcontrol.services.record_writer import RecordWriter, TransitionWriter
+from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -55,6 +55,7 @@ class Service:
         self.calls = CallLog(self.writer, self.clock)
         self.acd_store = SqlAcdStore(self._engine)
         self.transitions = TransitionWriter(self.acd_store)
+        self.callbacks = BatchWriter(self.acd_store.callbacks_changed, "acd_callbacks")
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_username, settings.require_ami_secret(),
             ping_interval_s=settings.ami_ping_interval_s, ping_timeout_s=settings.ami_ping_timeout_s,
@@ -64,6 +65,7 @@ class Service:
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
                            max_misses=settings.acd_max_misses, on_stint=self._queue_stint_ended,
+                           on_callback=lambda change, callback: self.callbacks.submit((change, callback)),
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -83,7 +85,7 @@ class Service:
             reasons.append(self.ami.problem or "AMI not logged in")
         if self._schema_problem:
             reasons.append(self._schema_problem)
-        for writer in (self.writer, self.transitions):
+        for writer in (self.writer, self.transitions, self.callbacks):
             if writer.problem:
                 reasons.append(writer.problem)
         return reasons
@@ -108,6 +110,7 @@ class Service:
         self.acd.configure(queues, agents)
         self.acd.restore({agent_id: (state, reason) for agent_id, (state, reason, _) in
                           (await self.acd_store.latest_states()).items()})
+        self.acd.restore_callbacks(await self.acd_store.booked_callbacks())
         log.info("acd.configured", agents=len(agents), queues=[queue.id for queue in queues])
         await self.http.start()
         try:
@@ -117,6 +120,7 @@ class Service:
                 asyncio.create_task(self._dispatch_channel_events(), name="ami-dispatcher"),
                 asyncio.create_task(self.flow_watcher.run(), name="flow-watcher"),
                 asyncio.create_task(self.transitions.run(), name="transition-writer"),
+                asyncio.create_task(self.callbacks.run(), name="callback-writer"),
                 asyncio.create_task(self.acd.run(), name="acd"),
             ]
             await self.agi.start()
@@ -128,6 +132,7 @@ class Service:
             await self.agi.stop(self.settings.shutdown_grace_s)
             await self.writer.drain(DRAIN_TIMEOUT_S)
             await self.transitions.drain(DRAIN_TIMEOUT_S)
+            await self.callbacks.drain(DRAIN_TIMEOUT_S)
         finally:
             for task in self._tasks:
                 task.cancel()

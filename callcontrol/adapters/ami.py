@@ -277,11 +277,19 @@ class AmiPbx:
         if reply.get("Response") != "Success":
             raise AmiError(f"PlayDTMF on {channel}: {reply.get('Message', reply.get('Response'))}")
 
+    async def _until_ready(self, timeout_s: float = 10.0) -> None:
+        """Right after the service starts (restored callbacks) AMI may not be logged in yet: wait a little."""
+        for _ in range(int(timeout_s / 0.1)):
+            if self._client.ready:
+                return
+            await asyncio.sleep(0.1)
+
     async def call_agent_for_callback(self, endpoint: str, ring_timeout_s: float, call_id: str) -> None:
         # the answered agent's channel runs [callcontrol-callback] (dialplan/extensions.conf), which hands it to
         # the service's `callback` AGI script with the call id; the dialplan, not us, knows the AGI address
         if not ENDPOINT.match(endpoint) or not ASTERISK_ID.match(call_id):
             raise ValueError(f"cannot call {endpoint[:64]!r} back for {call_id[:64]!r}")
+        await self._until_ready()
         reply = await self._client.send({
             "Action": "Originate", "Channel": endpoint, "Timeout": str(int(ring_timeout_s * 1000)),
             "Context": "callcontrol-callback", "Exten": "s", "Priority": "1",

@@ -28,7 +28,7 @@ import structlog
 
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
 from callcontrol.core.acd.errors import AcdError, QueueFull
-from callcontrol.core.acd.model import Agent, Call, Queue
+from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft
@@ -55,6 +55,7 @@ class _Waiter:
     estimated_wait_s: float | None = None  # told at entry (compared with the actual wait in the logs)
     offer: Offer | None = None
     callback_number: str | None = None  # booked a callback: the caller hung up and keeps its place
+    booked: BookedCallback | None = None  # as kept in the database until it is done
     offers: list[dict[str, str]] = field(default_factory=list)  # each agent rung: agent, at, result
     answered_at: datetime | None = None
     talked_with: str | None = None  # the agent who answered (kept after the conversation, for the stint)
@@ -103,7 +104,8 @@ class AcdDesk:
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
                  max_misses: int | None = 3, fallback: QueueDesk | None = None,
-                 on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None) -> None:
+                 on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
+                 on_callback: Callable[[str, BookedCallback], None] = lambda change, callback: None) -> None:
         """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
         self.distributor = Distributor(queues, agents, max_misses=max_misses)
@@ -112,6 +114,7 @@ class AcdDesk:
         self._on_transitions = on_transitions
         self._fallback = fallback
         self._on_stint = on_stint  # (the caller's uniqueid, the stint): for the call record
+        self._on_callback = on_callback  # ("booked" | "done", callback): to keep booked callbacks in the database
         self._waiters: dict[str, _Waiter] = {}
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
         self._to_call_back: asyncio.Queue[Offer] = asyncio.Queue()
@@ -127,6 +130,24 @@ class AcdDesk:
         for agent in agents:
             self._carry_out(self.distributor.set_agent(agent, now), "configure")
             self._devices[agent.endpoint] = agent.id
+
+    def restore_callbacks(self, callbacks: Iterable[BookedCallback]) -> None:
+        """After a restart: booked callbacks take their places again (by their original arrival)."""
+        now = self.clock.now()
+        for booked in callbacks:
+            waiter = _Waiter(CallerRef(booked.call_id, "", ""), booked.queue_id, booked.arrived_at,
+                             callback_number=booked.number, booked=booked)
+            self._waiters[booked.call_id] = waiter
+            try:
+                self._carry_out(self.distributor.call_arrived(
+                    Call(booked.call_id, booked.queue_id, arrived_at=booked.arrived_at, priority=booked.priority,
+                         skills=dict(booked.skills)), now), "callback_restored")
+            except AcdError as exc:  # the queue is gone or full: the callback cannot be kept
+                self._waiters.pop(booked.call_id, None)
+                self._on_callback("done", booked)
+                log.warning("acd.callback_dropped", call=booked.call_id, queue=booked.queue_id, rule=exc.rule)
+                continue
+            log.info("acd.callback_restored", call=booked.call_id, queue=booked.queue_id)
 
     def restore(self, states: Mapping[str, tuple[AgentState, str | None]]) -> None:
         """After a restart: agents logged in before are logged in again (paused with their reason); calls they
@@ -263,6 +284,9 @@ class AcdDesk:
                 number = await self._book_callback(channel, callback.numbers, waiter)
                 if number is not None:
                     waiter.callback_number = number
+                    waiter.booked = BookedCallback(call_id, waiter.queue_id, number, waiter.entered_at,
+                                                   request.priority, dict(request.skills))
+                    self._on_callback("booked", waiter.booked)
                     log.info("acd.callback_booked", call=call_id, queue=waiter.queue_id)
                     return QueueLeft("callback_requested")
                 await channel.music_on_hold(True, hold.moh_class)
@@ -394,6 +418,8 @@ class AcdDesk:
         self._carry_out(self.distributor.offer_answered(call_id, offer.agent_id, now), "offer_answered")
         waiter.offer, waiter.answered_by = None, offer.agent_id
         self._waiters.pop(call_id, None)
+        if waiter.booked is not None:  # taken: whatever happens now, it is not booked any more
+            self._on_callback("done", waiter.booked)
         outcome = "failed"
         try:
             await channel.answer()
@@ -498,6 +524,8 @@ class AcdDesk:
             if waiter is not None and waiter.callback_number is not None:
                 self._waiters.pop(timed_out.call_id, None)
                 log.warning("acd.callback_expired", call=timed_out.call_id, queue=timed_out.queue_id)
+                if waiter.booked is not None:
+                    self._on_callback("done", waiter.booked)
             elif waiter is not None:
                 waiter.timed_out = True
                 self._to_wake.put_nowait(waiter.caller.channel)

@@ -127,7 +127,7 @@ class SystemClock:
 from collections.abc import Iterable  # noqa: E402
 
 from callcontrol.core.acd.agent_states import AgentState, Transition  # noqa: E402
-from callcontrol.core.acd.model import Agent, Queue  # noqa: E402
+from callcontrol.core.acd.model import Agent, BookedCallback, Queue  # noqa: E402
 
 
 class AcdStore(Protocol):
@@ -151,6 +151,14 @@ class AcdStore(Protocol):
 
     async def append_transitions(self, transitions: Iterable[Transition]) -> None:
         """Log agent state changes, in order."""
+        ...
+
+    async def callbacks_changed(self, changes: Sequence[tuple[str, BookedCallback]]) -> None:
+        """Keep booked callbacks: ("booked", callback) stores one, ("done", callback) forgets it; in order."""
+        ...
+
+    async def booked_callbacks(self) -> list[BookedCallback]:
+        """The callbacks still waiting, oldest first (restored after a restart)."""
         ...
 
     async def latest_states(self) -> dict[str, tuple[AgentState, str | None, datetime]]:

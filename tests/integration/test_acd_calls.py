@@ -18,7 +18,7 @@ from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, call_and_record, labels
+from tests.integration.harness import AmiObserver, Records, ServiceProcess, call_and_record, eventually, labels
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
@@ -88,6 +88,16 @@ async def call_with_phones(records: Records, caller: str, phones: list[asyncio.T
         await asyncio.gather(*phones, return_exceptions=True)
     assert call.returncode == 0, call.output
     return record, runs
+
+
+async def booked_numbers(database_url: str) -> list[str]:
+    """The numbers of the callbacks kept in the database."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return [row[0] for row in await connection.execute(sqlalchemy.text("SELECT number FROM acd_callbacks"))]
+    finally:
+        await engine.dispose()
 
 
 async def transitions(database_url: str) -> list[tuple[str, str, str]]:
@@ -312,6 +322,7 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
     _, queue = await api(acd_service, "GET", "/api/queues/sales")
     assert len(queue["calls"]) == 1, "the callback keeps its place in the queue"
+    assert await eventually(lambda: booked_numbers(sqlite_url), 5, what="the booking stored") == ["0155500042"]
 
     customer = await start_agent(5190, 300, 1000, timeout_s=40)
     ada = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
@@ -326,6 +337,9 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     assert rang.returncode == 0 and rang.successful == 1, rang.output
     ended = [line for line in acd_service.log_lines() if line.get("event") == "acd.callback_ended"]
     assert [line["outcome"] for line in ended] == ["connected"]
+    async def none_booked() -> bool:
+        return await booked_numbers(sqlite_url) == []
+    await eventually(none_booked, 5, what="the booking forgotten once taken")
     callback = next(r for r in await records.ended(2) if r.call_id != record.call_id)
     assert labels(callback) == ["callback[connected]"]
     assert callback.variables == {"callback_for": record.uniqueid, "agent": "ada", "number": "0155500042"}
@@ -403,3 +417,38 @@ async def test_an_agent_on_a_call_of_its_own_is_offered_nothing_until_it_ends(ac
     assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("ada", "answered")]
     assert stint["waited_s"] >= 3, "the caller waited for ada's own call to end"
     assert (await own_call).returncode == 0
+
+
+async def test_a_booked_callback_and_a_paused_agent_survive_a_restart_of_the_service(
+        acd_service, records, sqlite_url, ami_secret, no_channels_left):
+    """Book a callback while ada is paused, restart the service: ada is back paused with her reason, the
+    callback is back in its queue, and when ada resumes she is rung, then the customer."""
+    await api(acd_service, "POST", "/api/agents/ada/login")
+    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "meeting"})
+    number = [(2000, "2"), (1500, "0"), *((300, d) for d in "155500043"), (300, "#")]
+    _, _, record = await call_and_record(records, "15550815", number, "desk")
+    assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
+    await eventually(lambda: booked_numbers(sqlite_url), 5, what="the booking stored")
+    assert await acd_service.stop() == 0
+
+    restarted = ServiceProcess(sqlite_url, ami_secret, extra_env=acd_service.extra_env)
+    await restarted.start()
+    try:
+        _, ada = await api(restarted, "GET", "/api/agents/ada")
+        assert (ada["state"], ada["pause_reason"]) == ("paused", "meeting")
+        _, queue = await api(restarted, "GET", "/api/queues/sales")
+        assert [call["call"] for call in queue["calls"]] == [record.uniqueid]
+        customer = await start_agent(5190, 300, 1000, timeout_s=40)
+        phone = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
+        try:
+            await api(restarted, "POST", "/api/agents/ada/resume")
+            talked, rang = await asyncio.gather(customer, phone)
+        finally:
+            for running in (customer, phone):
+                running.cancel()
+            await asyncio.gather(customer, phone, return_exceptions=True)
+        assert talked.successful == 1 and rang.successful == 1, (talked.output, rang.output)
+        ended = [line for line in restarted.log_lines() if line.get("event") == "acd.callback_ended"]
+        assert [(line["outcome"], line["call"]) for line in ended] == [("connected", record.uniqueid)]
+    finally:
+        assert await restarted.stop() == 0, restarted.log_tail()

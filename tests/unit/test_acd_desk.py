@@ -280,3 +280,47 @@ async def test_after_a_restart_agents_come_back_as_they_were_never_ringing_or_on
     assert desk.distributor.agent_status("a2").state is S.AVAILABLE
     desk.restore({"a2": (S.LOGGED_OUT, None)})  # nothing to undo: restore only logs in
     assert desk.distributor.agent_status("a2").state is S.AVAILABLE
+
+
+
+async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_are_done_once_taken():
+    """restore_callbacks() puts them back by original arrival; a callback for a queue that is gone is dropped."""
+    from callcontrol.core.acd.model import BookedCallback
+
+    pbx, changes = FakePbx(), []
+    rung = []
+
+    async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
+        rung.append(call_id)
+    pbx.call_agent_for_callback = call_agent_for_callback
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_callback=lambda change, cb: changes.append((change, cb.call_id)))
+    runner = asyncio.create_task(desk.run())
+    try:
+        now = desk.clock.now()
+        desk.restore_callbacks([BookedCallback("older", "sales", "0123456789", now - timedelta(minutes=5)),
+                                BookedCallback("newer", "sales", "0123456780", now - timedelta(minutes=1)),
+                                BookedCallback("lost", "gone", "0123456781", now - timedelta(minutes=9))])
+        assert desk.distributor.waiting("sales") == ["older", "newer"]
+        assert changes == [("done", "lost")]
+        desk.login("a1")
+        await asyncio.sleep(0.05)
+        assert rung == ["older"]
+        leg = await desk.run_callback_leg(FakeLeg(), "older", "PJSIP/a1")
+        assert (leg.outcome, leg.number) == ("connected", "0123456789")
+        assert changes == [("done", "lost"), ("done", "older")]
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+class FakeLeg:
+    """The answered agent's channel of a callback: the customer answers."""
+
+    async def answer(self) -> None:
+        return None
+
+    async def play(self, prompts, escape_digits=""):
+        return None
+
+    async def transfer(self, kind, target, ring_timeout_s) -> str:
+        return "ANSWER"

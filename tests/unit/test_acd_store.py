@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, select, text
 
 from callcontrol.adapters.db.acd_store import SqlAcdStore, hash_pin, pin_matches
-from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdQueueRow
+from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdCallbackRow, AcdQueueRow
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.acd import agent_states as st
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Cause, Transition
@@ -39,7 +39,7 @@ async def store(migrated_url: str) -> AsyncIterator[SqlAcdStore]:  # noqa: F811
     """The ACD store over the migrated database, its tables emptied before each test."""
     engine = make_engine(migrated_url)
     async with engine.begin() as conn:
-        for model in (AcdAgentTransitionRow, AcdAgentRow, AcdQueueRow):
+        for model in (AcdAgentTransitionRow, AcdAgentRow, AcdQueueRow, AcdCallbackRow):
             await conn.execute(delete(model))
     yield SqlAcdStore(engine, pin_iterations=FAST)
     await engine.dispose()
@@ -257,3 +257,18 @@ async def test_an_overlong_pause_reason_is_cut_to_fit(store: SqlAcdStore) -> Non
         Transition("ada", AgentState.AVAILABLE, AgentState.PAUSED, at(0), Cause.PAUSE, reason="r" * 500)])
     state, reason, _ = (await store.latest_states())["ada"]
     assert state is AgentState.PAUSED and reason == "r" * 120
+
+
+
+async def test_booked_callbacks_are_kept_until_done_oldest_first(store: SqlAcdStore) -> None:
+    from callcontrol.core.acd.model import BookedCallback
+
+    late = BookedCallback("c2", "sales", "0123456789", at(30), 5, {"spanish": 4})
+    early = BookedCallback("c1", "sales", "0987654321", at(10))
+    await store.callbacks_changed([("booked", late), ("booked", early)])
+    assert await store.booked_callbacks() == [early, late]
+    await store.callbacks_changed([("booked", late)])  # the same booking twice is kept once
+    await store.callbacks_changed([("done", early)])
+    assert await store.booked_callbacks() == [late]
+    await store.callbacks_changed([("done", late), ("done", late)])
+    assert await store.booked_callbacks() == []

@@ -16,10 +16,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callcontrol.adapters.acd_files import agent_to_data, queue_to_data, rules_from_data
-from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdQueueRow
+from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdCallbackRow, AcdQueueRow
 from callcontrol.core.acd.agent_states import AgentState, Cause, Transition
 from callcontrol.core.acd.errors import UnknownAgent
-from callcontrol.core.acd.model import Agent, InvalidConfig, Overflow, Queue, Strategy
+from callcontrol.core.acd.model import Agent, BookedCallback, InvalidConfig, Overflow, Queue, Strategy
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 PIN_PATTERN = re.compile(r"[0-9]{4,12}")
@@ -171,6 +171,26 @@ class SqlAcdStore:
             return
         async with self._engine.begin() as conn:
             await conn.execute(AcdAgentTransitionRow.__table__.insert(), rows)
+
+    async def callbacks_changed(self, changes: Sequence[tuple[str, BookedCallback]]) -> None:
+        """Apply ("booked", callback) and ("done", callback) in order, in one transaction (idempotent)."""
+        if not changes:
+            return
+        async with self._engine.begin() as conn:
+            for kind, callback in changes:
+                await conn.execute(delete(AcdCallbackRow).where(AcdCallbackRow.call_id == callback.call_id))
+                if kind == "booked":
+                    await conn.execute(AcdCallbackRow.__table__.insert(), [{
+                        "call_id": callback.call_id, "queue_id": callback.queue_id, "number": callback.number,
+                        "arrived_at": callback.arrived_at, "priority": callback.priority,
+                        "skills": dict(callback.skills)}])
+
+    async def booked_callbacks(self) -> list[BookedCallback]:
+        """Every callback still waiting, oldest first."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(AcdCallbackRow).order_by(AcdCallbackRow.arrived_at))).all()
+        return [BookedCallback(row.call_id, row.queue_id, row.number, row.arrived_at, row.priority,
+                               dict(row.skills or {})) for row in rows]
 
     async def latest_states(self) -> dict[str, tuple[AgentState, str | None, datetime]]:
         """Each agent's last logged transition: (state, pause reason, since), to rebuild states after a restart."""

@@ -130,3 +130,16 @@ class AcdAgentTransitionRow(Base):
     cause: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(120))
     call_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AcdCallbackRow(Base):
+    """A booked callback waiting for its turn (callcontrol.core.acd.model.BookedCallback)."""
+
+    __tablename__ = "acd_callbacks"
+
+    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue_id: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))
+    arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    skills: Mapped[dict[str, int]] = mapped_column(JSON)

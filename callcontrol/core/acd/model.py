@@ -329,3 +329,16 @@ def _levels(levels: Mapping[str, int], what: str, lowest: int) -> Mapping[str, i
             raise InvalidConfig(f"{what} {skill}: level must be an integer {lowest}-{MAX_LEVEL}, not {level!r}")
         checked[skill] = level
     return MappingProxyType(checked)
+
+
+@dataclass(frozen=True)
+class BookedCallback:
+    """A caller who booked a call back and hung up: its place in the queue (original arrival, priority, own
+    skills) and the number to call. Kept in the database, so a restart does not lose it."""
+
+    call_id: str
+    queue_id: str
+    number: str
+    arrived_at: datetime
+    priority: int | None = None
+    skills: Mapping[str, int] = field(default_factory=dict)

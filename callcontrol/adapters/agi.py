@@ -35,8 +35,8 @@ LANGUAGE_CODE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
 DESTINATION = re.compile(r"^\+?[0-9]{2,20}\Z")
 QUEUE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
 MAILBOX = re.compile(r"^[0-9]{2,10}\Z")
-# Dialplan contexts (dialplan/extensions.conf) that own how extensions, outside numbers and (until the ACD
-# distributes calls itself) queues are reached, with each one's destination grammar and Dial() options:
+# Dialplan contexts (dialplan/extensions.conf) that own how extensions, outside numbers and the queues the ACD
+# does not define are reached, with each one's destination grammar and Dial() options:
 # g: the caller comes back to the flow when the other side hangs up (e.g. for a survey); m: music on hold
 # instead of ringing while the caller waits.
 TRANSFER_CONTEXTS = {

@@ -31,7 +31,7 @@ from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
-from callcontrol.core.ivr import Enqueue, QueueLeft
+from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
@@ -290,6 +290,16 @@ class AcdDesk:
                     log.info("acd.callback_booked", call=call_id, queue=waiter.queue_id)
                     return QueueLeft("callback_requested")
                 await channel.music_on_hold(True, hold.moh_class)
+
+    def queue_status(self, queue_id: str) -> QueueStatus | None:
+        """Free agents, callers waiting and the estimated wait of a new caller; None for a queue the ACD does not
+        define (then the fallback's) or when nobody can take its calls (no estimate)."""
+        if queue_id not in self.distributor.queue_ids():
+            return self._fallback.queue_status(queue_id) if self._fallback is not None else None
+        estimate = self.distributor.estimated_wait(queue_id, self.clock.now())
+        if estimate.seconds is None:
+            return None
+        return QueueStatus(estimate.free, len(self.distributor.waiting(queue_id)), round(estimate.seconds))
 
     def _callbacks_allowed(self, queue_id: str) -> bool:
         try:

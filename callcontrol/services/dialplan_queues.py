@@ -1,14 +1,14 @@
-"""The queue desk used until callcontrol distributes calls itself: a queue is the operator's dialplan.
+"""The queue desk for queues the ACD does not define: such a queue is the operator's dialplan.
 
-A flow's queue node hands its caller here. The caller is dialled into Local/<queue>@callcontrol-queues
+The ACD desk hands these callers here. The caller is dialled into Local/<queue>@callcontrol-queues
 (dialplan/extensions.conf) with music on hold, for at most the node's max_wait_s; that context decides
 who rings (a ring group, or app_queue's Queue()). Only the queue id and the maximum wait are used:
-skills, priority, announcements and exit keys need the ACD, which replaces this desk.
+skills, priority, announcements and exit keys need the ACD.
 """
 
 from __future__ import annotations
 
-from callcontrol.core.ivr import Enqueue, QueueLeft
+from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.services.ports import AgiChannel, CallerRef
 
 # DIALSTATUS -> how the caller left the queue
@@ -23,3 +23,6 @@ class DialplanQueueDesk:
         if status in _NOBODY:
             return QueueLeft("no_agents")
         return QueueLeft("timeout")  # NOANSWER, or the wait was cut short without an answer
+
+    def queue_status(self, queue_id: str) -> QueueStatus | None:
+        return None  # the dialplan's queues are not ours to see

@@ -70,7 +70,16 @@ async def run_flow(
     channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     `library`: the flows subflow and goto nodes can reach, as they were when the call began.
     """
-    step = ivr.start(flow, clock.now(), facts, library)
+    queue_ids = sorted({queue for each in (flow, *(library or {}).values()) for queue in each.allow.queues})
+
+    def statuses() -> dict[str, ivr.QueueStatus]:
+        """The queues this call's flows may read in conditions, as they are now."""
+        if queues is None:
+            return {}
+        found = {queue: queues.queue_status(queue) for queue in queue_ids}
+        return {queue: status for queue, status in found.items() if status is not None}
+
+    step = ivr.start(flow, clock.now(), facts, library, statuses())
     io = CallIo(channel, http, queues, caller)
     error: str | None = None
     try:
@@ -79,7 +88,7 @@ async def run_flow(
         while step.effect is not None:
             on_step(step.state)
             outcome = await _perform(step.effect, io)
-            step = ivr.advance(flow, step.state, outcome, clock.now(), library)
+            step = ivr.advance(flow, step.state, outcome, clock.now(), library, statuses())
     except CallerHungUp:
         step = ivr.finish(step.state, "caller_hangup", clock.now())
     except ChannelCommandFailed as exc:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from callcontrol.core.calls import CallRecord
-from callcontrol.core.ivr import Enqueue, QueueLeft
+from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 
 
 class CallerHungUp(Exception):
@@ -89,6 +89,10 @@ class QueueDesk(Protocol):
     """Where a flow's queue node hands its caller: waits until the caller leaves the queue, and says how."""
 
     async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft: ...
+
+    def queue_status(self, queue_id: str) -> QueueStatus | None:
+        """The queue now, for flows' conditions (queue.<id>.*); None when the desk cannot tell."""
+        ...
 
 
 class PbxActions(Protocol):

@@ -90,6 +90,32 @@ async def call_with_phones(records: Records, caller: str, phones: list[asyncio.T
     return record, runs
 
 
+async def book_callback_while_ada_is_paused(service: ServiceProcess, records: Records, caller: str,
+                                           number: str) -> CallRecord:
+    """ada logs in and pauses (meeting); the caller presses 2, keys `number` and hangs up: its ended record."""
+    await api(service, "POST", "/api/agents/ada/login")
+    await api(service, "POST", "/api/agents/ada/pause", {"reason": "meeting"})
+    keys = [(2000, "2"), (1500, number[0]), *((300, digit) for digit in number[1:]), (300, "#")]
+    _, _, record = await call_and_record(records, caller, keys, "desk")
+    assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
+    return record
+
+
+async def resume_ada_and_connect_the_callback(service: ServiceProcess) -> None:
+    """ada resumes: her phone (answers, waits for the end) is rung, then the customer's (answers, talks 1 s)."""
+    customer = await start_agent(5190, 300, 1000, timeout_s=40)
+    ada = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
+    try:
+        await api(service, "POST", "/api/agents/ada/resume")
+        talked, rang = await asyncio.gather(customer, ada)
+    finally:
+        for phone in (customer, ada):
+            phone.cancel()
+        await asyncio.gather(customer, ada, return_exceptions=True)
+    assert talked.returncode == 0 and talked.successful == 1, talked.output
+    assert rang.returncode == 0 and rang.successful == 1, rang.output
+
+
 async def booked_numbers(database_url: str) -> list[str]:
     """The numbers of the callbacks kept in the database."""
     engine = make_engine(database_url)
@@ -315,26 +341,12 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     """With ada paused, the caller presses 2, keys the number to call back and hangs up. When ada resumes, her
     phone rings first; once she answers, the customer's phone (01555000NN: the sandbox's customer phone on
     port 5190) is called and the two are connected."""
-    await api(acd_service, "POST", "/api/agents/ada/login")
-    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "meeting"})
-    number = [(2000, "2"), (1500, "0"), *((300, d) for d in "155500042"), (300, "#")]
-    _, _, record = await call_and_record(records, "15550810", number, "desk")
-    assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
+    record = await book_callback_while_ada_is_paused(acd_service, records, "15550810", "0155500042")
     _, queue = await api(acd_service, "GET", "/api/queues/sales")
     assert len(queue["calls"]) == 1, "the callback keeps its place in the queue"
     assert await eventually(lambda: booked_numbers(sqlite_url), 5, what="the booking stored") == ["0155500042"]
 
-    customer = await start_agent(5190, 300, 1000, timeout_s=40)
-    ada = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
-    try:
-        await api(acd_service, "POST", "/api/agents/ada/resume")
-        talked, rang = await asyncio.gather(customer, ada)
-    finally:
-        for phone in (customer, ada):
-            phone.cancel()
-        await asyncio.gather(customer, ada, return_exceptions=True)
-    assert talked.returncode == 0 and talked.successful == 1, talked.output
-    assert rang.returncode == 0 and rang.successful == 1, rang.output
+    await resume_ada_and_connect_the_callback(acd_service)
     ended = [line for line in acd_service.log_lines() if line.get("event") == "acd.callback_ended"]
     assert [line["outcome"] for line in ended] == ["connected"]
     async def none_booked() -> bool:
@@ -423,11 +435,7 @@ async def test_a_booked_callback_and_a_paused_agent_survive_a_restart_of_the_ser
         acd_service, records, sqlite_url, ami_secret, no_channels_left):
     """Book a callback while ada is paused, restart the service: ada is back paused with her reason, the
     callback is back in its queue, and when ada resumes she is rung, then the customer."""
-    await api(acd_service, "POST", "/api/agents/ada/login")
-    await api(acd_service, "POST", "/api/agents/ada/pause", {"reason": "meeting"})
-    number = [(2000, "2"), (1500, "0"), *((300, d) for d in "155500043"), (300, "#")]
-    _, _, record = await call_and_record(records, "15550815", number, "desk")
-    assert labels(record) == ["sales[callback_requested]", "booked", "bye"]
+    record = await book_callback_while_ada_is_paused(acd_service, records, "15550815", "0155500043")
     await eventually(lambda: booked_numbers(sqlite_url), 5, what="the booking stored")
     assert await acd_service.stop() == 0
 
@@ -438,16 +446,7 @@ async def test_a_booked_callback_and_a_paused_agent_survive_a_restart_of_the_ser
         assert (ada["state"], ada["pause_reason"]) == ("paused", "meeting")
         _, queue = await api(restarted, "GET", "/api/queues/sales")
         assert [call["call"] for call in queue["calls"]] == [record.uniqueid]
-        customer = await start_agent(5190, 300, 1000, timeout_s=40)
-        phone = await start_agent(PORTS["ada"], 300, 0, timeout_s=40)
-        try:
-            await api(restarted, "POST", "/api/agents/ada/resume")
-            talked, rang = await asyncio.gather(customer, phone)
-        finally:
-            for running in (customer, phone):
-                running.cancel()
-            await asyncio.gather(customer, phone, return_exceptions=True)
-        assert talked.successful == 1 and rang.successful == 1, (talked.output, rang.output)
+        await resume_ada_and_connect_the_callback(restarted)
         ended = [line for line in restarted.log_lines() if line.get("event") == "acd.callback_ended"]
         assert [(line["outcome"], line["call"]) for line in ended] == [("connected", record.uniqueid)]
     finally:

@@ -324,3 +324,11 @@ class FakeLeg:
 
     async def transfer(self, kind, target, ring_timeout_s) -> str:
         return "ANSWER"
+
+
+async def test_queue_status_is_what_flow_conditions_read(desk):
+    assert desk.queue_status("sales") is None  # nobody logged in: no estimate
+    desk.login("a1")
+    status = desk.queue_status("sales")
+    assert (status.agents_available, status.callers_waiting, status.estimated_wait_s) == (1, 0, 0)
+    assert desk.queue_status("not-an-acd-queue") is None

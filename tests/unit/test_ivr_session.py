@@ -223,3 +223,36 @@ async def test_cancellation_propagates_and_reports_shutdown() -> None:
     last = states[-1]
     assert last.finished and last.end == "shutdown"
     assert (last.path[-1].node, last.path[-1].result) == ("main_menu", "shutdown")
+
+
+class StatusDesk:
+    """A queue desk that only answers queue_status (what branch conditions read)."""
+
+    def __init__(self, statuses: dict[str, ivr.QueueStatus]) -> None:
+        self.statuses = statuses
+        self.asked: list[str] = []
+
+    def queue_status(self, queue_id: str) -> ivr.QueueStatus | None:
+        self.asked.append(queue_id)
+        return self.statuses.get(queue_id)
+
+    async def wait_in_queue(self, channel, request, caller):
+        raise AssertionError("not queued in this test")
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    ({"sales": ivr.QueueStatus(agents_available=1, callers_waiting=0, estimated_wait_s=0)}, "sales"),
+    ({"sales": ivr.QueueStatus(agents_available=0, callers_waiting=7, estimated_wait_s=420)}, "support"),
+    ({}, "goodbye"),  # nobody can tell: reading the status is an error, the node's error exit
+])
+async def test_branch_conditions_read_the_desk_s_queue_status_as_it_is_now(statuses, expected) -> None:
+    doc = copy.deepcopy(MAIN_DOC)
+    doc["allow"] = {"queues": ["sales"]}
+    doc["start"] = "route"
+    doc["nodes"]["route"] = {"type": "branch", "cases": [
+        {"when": "queue.sales.agents_available > 0", "goto": "sales"}], "default": "support", "error": "goodbye"}
+    flow, problems = ivr.build_flow(doc, source="t.yaml", version="v1")
+    assert flow is not None, problems
+    desk = StatusDesk(statuses)
+    result = await run_flow(flow, FakeChannel(), TickingClock(), queues=desk)
+    assert result.path[1].node == expected and "sales" in desk.asked

@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
 
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
 from callcontrol.core.acd.errors import AcdError, QueueFull
-from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
+from callcontrol.core.acd.model import Agent, BookedCallback, Call, Overflow, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
@@ -125,6 +125,15 @@ class AcdDesk:
     def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
         """Add or update queues and agents (from the database at start); their states are kept."""
         now = self.clock.now()
+        queues = list(queues)
+        known = set(self.distributor.queue_ids())
+        # A queue may overflow to one defined after it (or two to each other): add the new ones without their
+        # overflow rules first, so every target exists when the full definitions are set.
+        for queue in queues:
+            if queue.id not in known:
+                first = replace(queue, escalations=tuple(rule for rule in queue.escalations
+                                                         if not isinstance(rule.action, Overflow)))
+                self._carry_out(self.distributor.set_queue(first, now), "configure")
         for queue in queues:
             self._carry_out(self.distributor.set_queue(queue, now), "configure")
         for agent in agents:

@@ -332,3 +332,18 @@ async def test_queue_status_is_what_flow_conditions_read(desk):
     status = desk.queue_status("sales")
     assert (status.agents_available, status.callers_waiting, status.estimated_wait_s) == (1, 0, 0)
     assert desk.queue_status("not-an-acd-queue") is None
+
+
+async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_overflows_come_in():
+    """acd/sandbox.yaml's billing overflows to support, defined after it: configure() must take it (the service
+    starts with configure(), and the demo uses this file)."""
+    from callcontrol.adapters.acd_files import load_acd_file
+    from callcontrol.settings import REPO_ROOT
+
+    config, problems = load_acd_file(REPO_ROOT / "acd" / "sandbox.yaml")
+    assert config is not None, problems
+    desk = AcdDesk((), (), FakePbx(), Clock())
+    desk.configure(sorted(config.queues, key=lambda queue: queue.id), config.agents)  # billing < sales < support
+    assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
+    desk.configure(config.queues, config.agents)  # again, as an update: nothing changes
+    assert desk.distributor.queue_ids() == ["billing", "sales", "support"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
@@ -1409,21 +1410,46 @@ def finish(state: IvrState, result: PathResult, now: datetime) -> Step:
     return Step(replace(state, path=path, finished=True, end=result))
 
 
+class _QueueNames(Mapping[str, object]):
+    """queue.<id>.<field> read from the queues' status only when an expression reads it (a live status may
+    cost a computation: nothing is asked for names no condition uses)."""
+
+    def __init__(self, queues: Mapping[str, QueueStatus]) -> None:
+        self._queues = queues
+
+    def __getitem__(self, name: str) -> object:
+        parts = name.split(".")
+        if len(parts) != 3 or parts[0] != "queue" or parts[2] not in QUEUE_STATUS_FIELDS:
+            raise KeyError(name)
+        return getattr(self._queues[parts[1]], parts[2])  # KeyError: no status for that queue
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[str(name)]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"queue.{queue_id}.{field}" for queue_id in self._queues for field in QUEUE_STATUS_FIELDS)
+
+    def __len__(self) -> int:
+        return len(self._queues) * len(QUEUE_STATUS_FIELDS)
+
+
 def expression_env(flow: Flow, state: IvrState, now: datetime,
-                   queues: Mapping[str, QueueStatus] | None = None) -> dict[str, object]:
+                   queues: Mapping[str, QueueStatus] | None = None) -> Mapping[str, object]:
     """What an expression can read: caller facts, call.language, time.* in the flow's timezone, vars.*,
-    queue.<id>.* (the queues' status now)."""
+    queue.<id>.* (the queues' status, read when an expression reads it)."""
     local = now.astimezone(ZoneInfo(flow.timezone))
     env: dict[str, object] = dict(state.facts)
-    for queue_id, status in (queues or {}).items():
-        env.update({f"queue.{queue_id}.{name}": getattr(status, name) for name in QUEUE_STATUS_FIELDS})
     env.update({
         "call.language": state.language, "time.hour": local.hour, "time.minute": local.minute,
         "time.weekday": WEEKDAYS[local.weekday()], "time.date": local.date().isoformat(),
         "time.hhmm": local.strftime("%H:%M"),
     })
     env.update({f"vars.{name}": value for name, value in state.variables.items()})
-    return env
+    return ChainMap(env, _QueueNames(queues)) if queues else env
 
 
 @dataclass(frozen=True)
@@ -1691,7 +1717,7 @@ def _resolve_silent(walk: _Walk, node: Node, state: IvrState, now: datetime) -> 
         variables = dict(state.variables)
         try:
             for name, expression in node.assignments:
-                variables[name] = expression.evaluate({**env, **{f"vars.{k}": v for k, v in variables.items()}})
+                variables[name] = expression.evaluate(ChainMap({f"vars.{k}": v for k, v in variables.items()}, env))
         except EvaluationError:
             return node.error, _step(state, node, "error", now)
         return node.next, _step(state, node, "set", now, variables=MappingProxyType(variables))

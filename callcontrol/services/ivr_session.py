@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,16 +70,9 @@ async def run_flow(
     channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     `library`: the flows subflow and goto nodes can reach, as they were when the call began.
     """
-    queue_ids = sorted({queue for each in (flow, *(library or {}).values()) for queue in each.allow.queues})
-
-    def statuses() -> dict[str, ivr.QueueStatus]:
-        """The queues this call's flows may read in conditions, as they are now."""
-        if queues is None:
-            return {}
-        found = {queue: queues.queue_status(queue) for queue in queue_ids}
-        return {queue: status for queue, status in found.items() if status is not None}
-
-    step = ivr.start(flow, clock.now(), facts, library, statuses())
+    live = _LiveQueues(queues, {queue for each in (flow, *(library or {}).values()) for queue in each.allow.queues}) \
+        if queues is not None else None
+    step = ivr.start(flow, clock.now(), facts, library, live)
     io = CallIo(channel, http, queues, caller)
     error: str | None = None
     try:
@@ -88,7 +81,7 @@ async def run_flow(
         while step.effect is not None:
             on_step(step.state)
             outcome = await _perform(step.effect, io)
-            step = ivr.advance(flow, step.state, outcome, clock.now(), library, statuses())
+            step = ivr.advance(flow, step.state, outcome, clock.now(), library, live)
     except CallerHungUp:
         step = ivr.finish(step.state, "caller_hangup", clock.now())
     except ChannelCommandFailed as exc:
@@ -100,6 +93,26 @@ async def run_flow(
     on_step(step.state)
     assert step.state.end is not None
     return IvrResult(_PATH_END_REASONS[step.state.end], step.state.path, error, step.state.public_variables())
+
+
+class _LiveQueues(Mapping[str, ivr.QueueStatus]):
+    """The queues this call's flows allow-list, each asked of the desk only when a condition reads it."""
+
+    def __init__(self, desk: QueueDesk, queue_ids: set[str]) -> None:
+        self._desk = desk
+        self._ids = sorted(queue_ids)
+
+    def __getitem__(self, queue_id: str) -> ivr.QueueStatus:
+        status = self._desk.queue_status(queue_id) if queue_id in self._ids else None
+        if status is None:
+            raise KeyError(queue_id)
+        return status
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 async def _play(effect: ivr.Play, io: CallIo) -> ivr.Outcome:

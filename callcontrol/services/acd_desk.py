@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
 
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
 from callcontrol.core.acd.errors import AcdError, QueueFull
-from callcontrol.core.acd.model import Agent, BookedCallback, Call, Overflow, Queue
+from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
@@ -125,17 +125,7 @@ class AcdDesk:
     def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
         """Add or update queues and agents (from the database at start); their states are kept."""
         now = self.clock.now()
-        queues = list(queues)
-        known = set(self.distributor.queue_ids())
-        # A queue may overflow to one defined after it (or two to each other): add the new ones without their
-        # overflow rules first, so every target exists when the full definitions are set.
-        for queue in queues:
-            if queue.id not in known:
-                first = replace(queue, escalations=tuple(rule for rule in queue.escalations
-                                                         if not isinstance(rule.action, Overflow)))
-                self._carry_out(self.distributor.set_queue(first, now), "configure")
-        for queue in queues:
-            self._carry_out(self.distributor.set_queue(queue, now), "configure")
+        self._carry_out(self.distributor.set_queues(queues, now), "configure")
         for agent in agents:
             self._carry_out(self.distributor.set_agent(agent, now), "configure")
             self._devices[agent.endpoint] = agent.id
@@ -369,15 +359,12 @@ class AcdDesk:
         """Dial() returns before Asterisk has destroyed the agent's channel (and AMI may lag under load): while
         Asterisk still has a channel on the device, the agent gets no new call; the Hangup of its last channel
         clears the flag (channel_changed)."""
-        if self._channels.get(self._endpoint_of(agent_id) or ""):
+        if self._channels.get(self.distributor.agent(agent_id).endpoint):
             self._carry_out(self.distributor.device_busy(agent_id, True, now), "device_state")
 
     def agent_for_device(self, device: str) -> str | None:
         """The agent whose endpoint this device (PJSIP/agent1001) is."""
         return self._devices.get(device)
-
-    def _endpoint_of(self, agent_id: str) -> str | None:
-        return next((endpoint for endpoint, owner in self._devices.items() if owner == agent_id), None)
 
     def _leave(self, call_id: str, waiter: _Waiter) -> None:
         """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""

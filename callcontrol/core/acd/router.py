@@ -261,7 +261,19 @@ class Distributor:
 
     def set_queue(self, queue: Queue, now: datetime) -> Outcome:
         """Add or replace a queue; its waiting calls are re-escalated and re-routed under the new rules."""
-        self._check_overflow_target(queue)
+        return self.set_queues([queue], now)
+
+    def set_queues(self, queues: Iterable[Queue], now: datetime) -> Outcome:
+        """Add or replace several queues at once: an overflow may name any of them, whatever their order."""
+        queues = list(queues)
+        known = set(self._queues) | {queue.id for queue in queues}
+        for queue in queues:
+            self._check_overflow_target(queue, known)
+        outcomes = [self._set_queue(queue, now) for queue in queues]
+        return Outcome(*(tuple(item for outcome in outcomes for item in getattr(outcome, name))
+                         for name in ("transitions", "offers", "withdrawn", "overflowed", "timed_out")))
+
+    def _set_queue(self, queue: Queue, now: datetime) -> Outcome:
         old = self._queues.get(queue.id)
         qs = _QueueState(queue)
         if old is not None:
@@ -470,6 +482,10 @@ class Distributor:
         return acc.outcome()
 
     # ------------------------------------------------------------ reading
+
+    def agent(self, agent_id: str) -> Agent:
+        """An agent's definition; raises UnknownAgent."""
+        return self._entry(agent_id).agent
 
     def queue(self, queue_id: str) -> Queue:
         """A queue's definition; raises UnknownQueue."""
@@ -836,12 +852,12 @@ class Distributor:
                 qs.add_free(agent_id, level)
         entry.queues = queues
 
-    def _check_overflow_target(self, queue: Queue) -> None:
+    def _check_overflow_target(self, queue: Queue, known: set[str] | None = None) -> None:
         overflow = queue.overflow
         if overflow is not None:
             target = overflow.action
             assert isinstance(target, Overflow)
-            if target.queue_id not in self._queues and target.queue_id != queue.id:
+            if target.queue_id not in (self._queues if known is None else known) and target.queue_id != queue.id:
                 raise UnknownQueue(f"queue {queue.id} overflows to unknown queue {target.queue_id}")
 
     def _schedule_call(self, w: _Waiting, qs: _QueueState, now: datetime) -> None:

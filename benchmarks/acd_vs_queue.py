@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
 from benchmarks.acd_setup import queue_flow, start_acd_bench  # noqa: E402
+from benchmarks.ivr_throughput import cpu_seconds  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.core.calls import path_label  # noqa: E402
@@ -69,11 +70,6 @@ class Run:
     def clean(self) -> bool:
         return self.failed == 0 and self.successful == self.attempted and self.unanswered == 0 \
             and self.most_per_phone <= 1
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system + times.children_user + times.children_system
 
 
 def most_channels_per_phone(events: list[dict[str, str]]) -> int:

@@ -190,21 +190,24 @@ def _collect_digits(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outco
     raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} collects digits (use enter)")
 
 
-def _transfer(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+def _scripted(call: SimulatedCall, node_id: str, what_to_script: str) -> CallerAction:
+    """The caller's scripted answer at a node that cannot be answered with silence (a transfer, a queue, ...)."""
     if not call.pending:
-        raise CaseFailed(f"the flow transfers at {node_id}: script {{at: {node_id}, transfer: ANSWER}} "
-                         "(or BUSY, NOANSWER, CHANUNAVAIL)")
-    action = call.listen(node_id)
+        raise CaseFailed(f"the flow {what_to_script}")
+    return call.listen(node_id)
+
+
+def _transfer(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
+    action = _scripted(call, node_id, f"transfers at {node_id}: script {{at: {node_id}, transfer: ANSWER}} "
+                                      "(or BUSY, NOANSWER, CHANUNAVAIL)")
     if not isinstance(action, TransferOutcome):
         raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} transfers (use transfer: STATUS)")
     return ivr.TransferEnded(action.status)
 
 
 def _queue(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
-    if not call.pending:
-        raise CaseFailed(f"the flow queues the caller at {node_id}: script {{at: {node_id}, queue: answered}} "
-                         "(or timeout, no_agents, or press: KEY to leave with an exit key)")
-    action = call.listen(node_id)
+    action = _scripted(call, node_id, f"queues the caller at {node_id}: script {{at: {node_id}, queue: answered}} "
+                                      "(or timeout, no_agents, or press: KEY to leave with an exit key)")
     if isinstance(action, QueueOutcome):
         return ivr.QueueLeft(action.result)  # type: ignore[arg-type]
     if isinstance(action, Press):
@@ -216,10 +219,8 @@ def _queue(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
 
 
 def _voicemail(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
-    if not call.pending:
-        raise CaseFailed(f"the flow takes a message at {node_id}: script {{at: {node_id}, voicemail: SUCCESS}} "
-                         "(or USEREXIT, FAILED)")
-    action = call.listen(node_id)
+    action = _scripted(call, node_id, f"takes a message at {node_id}: script {{at: {node_id}, voicemail: SUCCESS}} "
+                                      "(or USEREXIT, FAILED)")
     if not isinstance(action, VoicemailOutcome):
         raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} takes a message (use voicemail: STATUS)")
     return ivr.VoicemailEnded(action.status)

@@ -64,7 +64,8 @@ class Service:
         )
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
-                           max_misses=settings.acd_max_misses, on_stint=self._queue_stint_ended,
+                           max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s,
+                           on_stint=self._queue_stint_ended,
                            on_callback=lambda change, callback: self.callbacks.submit((change, callback)),
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,

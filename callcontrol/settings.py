@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=1, le=65535)
     # ACD: consecutive unanswered offers after which an agent is paused with reason "missed".
     acd_max_misses: int = Field(3, ge=1, le=100)
+    # ACD: after an agent's phone refuses an offer at once (486 busy, congestion), seconds before it is offered
+    # another call (app_queue's `retry`); 0 re-offers at once.
+    acd_busy_retry_s: float = Field(5.0, ge=0, le=300)
 
     # Bearer token every request that changes something must carry (agent login, pause, ...); reads need none.
     # Unset: the API changes nothing. At least 16 characters.

@@ -368,7 +368,8 @@ def _agent_data(status: AgentStatus, calls_today: int, talk_s_today: float) -> d
     return {
         "id": status.agent_id, "state": status.state.value, "since": _iso(status.since),
         "pause_reason": status.pause_reason, "call": status.call_id, "reachable": status.reachable,
-        "device_busy": status.device_busy, "missed_in_a_row": status.misses,
+        "device_busy": status.device_busy, "resting_until": _iso(status.resting_until),
+        "missed_in_a_row": status.misses,
         "wrap_up_until": _iso(status.wrap_up_until), "calls_today": calls_today,
         "talk_s_today": round(talk_s_today, 1),
     }

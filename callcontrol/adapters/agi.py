@@ -21,7 +21,7 @@ from callcontrol.core.tokens import (
     VARIABLE_VALUE,
     is_sound_name,
 )
-from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
+from callcontrol.services.ports import AgentDialled, CallerHungUp, ChannelCommandFailed
 
 log = structlog.get_logger(__name__)
 
@@ -294,15 +294,37 @@ class AgiConnection:
         _token(moh_class, MOH_CLASS.match, "music-on-hold class")
         await self.command("SET MUSIC", "ON" if on else "OFF", moh_class)
 
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> str:
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> AgentDialled:
         """Ring an agent's device from this call (music on hold meanwhile); returns DIALSTATUS once Dial()
-        ends: ANSWER when the conversation took place, else NOANSWER, BUSY, CHANUNAVAIL, ..."""
+        ends: ANSWER when the conversation took place, else NOANSWER, BUSY, CHANUNAVAIL, ...
+
+        When the caller hangs up during the Dial (ringing or talking), DIALSTATUS is still read: Asterisk
+        keeps answering GET VARIABLE on a hung-up channel until the AGI session closes."""
         _token(endpoint, ENDPOINT.match, "agent endpoint")
         _token(moh_class, MOH_CLASS.match, "music-on-hold class")
         # g: the caller comes back to this session when the agent hangs up; m: music on hold while it rings
-        await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm({moh_class})")
+        try:
+            await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm({moh_class})")
+        except CallerHungUp:
+            return AgentDialled(await self._variable_after_hangup("DIALSTATUS"), caller_hung_up=True)
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
-        return data if result == 1 and data.isalpha() else "UNKNOWN"
+        return AgentDialled(data if result == 1 and data.isalpha() else "UNKNOWN")
+
+    async def _variable_after_hangup(self, name: str) -> str:
+        """A channel variable read on a hung-up channel (GET VARIABLE is allowed on dead channels); UNKNOWN when
+        the session is gone or Asterisk does not say."""
+        self._writer.write(f"GET VARIABLE {name}\n".encode())
+        try:
+            await self._writer.drain()
+            while True:
+                line = await asyncio.wait_for(self._read_line(), HANGUP_NOTICE_WAIT_S * 4)
+                if line != "HANGUP":
+                    break
+        except (CallerHungUp, ConnectionError, TimeoutError):
+            return "UNKNOWN"
+        parsed = parse_agi_result(line) if line[:3].isdigit() else {}
+        value, data = parsed.get("result", ("", ""))
+        return data if value == "1" and data.isalpha() else "UNKNOWN"
 
     async def voicemail(self, mailbox: str, greeting: str) -> str:
         """Record a message in an allow-listed mailbox; returns VMSTATUS (SUCCESS, USEREXIT or FAILED)."""

@@ -1299,10 +1299,12 @@ class HttpFailed:
 
 @dataclass(frozen=True)
 class QueueLeft:
-    """How the caller left the queue; `digit` is the key pressed for exited_by_key."""
+    """How the caller left the queue; `digit` is the key pressed for exited_by_key. `caller_hung_up`: answered,
+    and the caller ended the conversation (hung up first), so the walk ends there: no exit is taken."""
 
     result: Literal["answered", "timeout", "no_agents", "exited_by_key", "callback_requested"]
     digit: str | None = None
+    caller_hung_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -1571,7 +1573,7 @@ def _advance_queue(walk: _Walk, node: QueueNode, state: IvrState, outcome: Outco
     assert isinstance(outcome, QueueLeft)
     if outcome.result == "answered":
         done = _step(state, node, "answered", now)
-        if node.answered:
+        if node.answered and not outcome.caller_hung_up:
             return _enter(walk, node.answered, done, now)
         return Step(replace(done, finished=True, end="answered"))
     if outcome.result == "callback_requested":

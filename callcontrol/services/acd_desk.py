@@ -40,6 +40,8 @@ log = structlog.get_logger(__name__)
 FEED_LIMIT = 1000  # changes a feed subscriber may fall behind before it is cut off
 MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this often
 UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
+# DIALSTATUS values of a phone that refused the offer at once (486 busy, 503, no channel): not re-offered at once
+REFUSED = frozenset({"BUSY", "CONGESTION", "CHANUNAVAIL"})
 # states in which a channel on the agent's device is not the call the ACD gave them (reserved, on_call)
 NOT_OUR_CALL = frozenset({AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT,
                           AgentState.UNAVAILABLE})
@@ -61,6 +63,7 @@ class _Waiter:
     talked_with: str | None = None  # the agent who answered (kept after the conversation, for the stint)
     talk_s: float | None = None
     answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
+    caller_hung_up: bool = False  # the caller ended the conversation with the agent
     timed_out: bool = False
 
 
@@ -103,12 +106,12 @@ class AcdDesk:
 
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
-                 max_misses: int | None = 3, fallback: QueueDesk | None = None,
+                 max_misses: int | None = 3, busy_retry_s: float = 5.0, fallback: QueueDesk | None = None,
                  on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
                  on_callback: Callable[[str, BookedCallback], None] = lambda change, callback: None) -> None:
         """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
-        self.distributor = Distributor(queues, agents, max_misses=max_misses)
+        self.distributor = Distributor(queues, agents, max_misses=max_misses, refused_rest_s=busy_retry_s)
         self._pbx = pbx
         self.clock = clock
         self._on_transitions = on_transitions
@@ -263,7 +266,7 @@ class AcdDesk:
         while True:
             if waiter.offer is not None:
                 if await self._ring(channel, call_id, waiter, hold.moh_class):
-                    return QueueLeft("answered")
+                    return QueueLeft("answered", caller_hung_up=waiter.caller_hung_up)
                 await channel.music_on_hold(True, hold.moh_class)
                 continue
             now = self.clock.now()
@@ -325,25 +328,34 @@ class AcdDesk:
         return None
 
     async def _ring(self, channel: AgiChannel, call_id: str, waiter: _Waiter, moh_class: str) -> bool:
-        """Dial the offered agent from the caller's session; True when they talked (the conversation is over)."""
+        """Dial the offered agent from the caller's session; True when they talked (the conversation is over,
+        whoever hung up first). Raises CallerHungUp when the caller hung up before an answer."""
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
-        status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
+        dialled = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
         waiter.offer = None
+        # Answered when Dial() says so, or when AMI's DialEnd ANSWER was seen (the caller may hang up first,
+        # and then DIALSTATUS may be unreadable)
+        answered = dialled.status == "ANSWER" or waiter.answered_by == offer.agent_id
         waiter.offers.append({"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
-                              "result": "answered" if status == "ANSWER" else status.lower()})
-        if status == "ANSWER":
+                              "result": "answered" if answered else dialled.status.lower()})
+        if answered:
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
                 self._answered(call_id, offer.agent_id, now)
             self._conversation_over(waiter, now)
+            waiter.caller_hung_up = dialled.caller_hung_up
             return True
-        log.info("acd.missed", call=call_id, agent=offer.agent_id, status=status)
+        if dialled.caller_hung_up:  # hung up while the agent rang: _leave withdraws the offer
+            raise CallerHungUp("caller hung up while the agent was ringing")
+        log.info("acd.missed", call=call_id, agent=offer.agent_id, status=dialled.status)
         if self.distributor.offer_of(call_id) == offer:
             self._hold_while_channels_remain(offer.agent_id, now)
-            self._carry_out(self.distributor.offer_missed(call_id, offer.agent_id, now), "offer_missed")
+            refused = dialled.status in REFUSED
+            self._carry_out(self.distributor.offer_missed(call_id, offer.agent_id, now, refused=refused),
+                            "offer_missed")
         return False
 
     def _conversation_over(self, waiter: _Waiter, now: datetime) -> None:

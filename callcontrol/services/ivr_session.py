@@ -52,6 +52,19 @@ _PATH_END_REASONS = {
 }
 
 
+# Walks that end the call on purpose: the other side of a transfer or the agent hung up first, with no exit
+# to take. The dialplan is told (CALLCONTROL_DONE=1: no fallback) and the caller is hung up, cause 16.
+_ENDS_THE_CALL = frozenset({"transferred", "answered"})
+
+
+async def _end_the_call(channel: AgiChannel) -> None:
+    try:
+        await channel.set_variable("CALLCONTROL_DONE", "1")
+        await channel.hangup()
+    except (CallerHungUp, ChannelCommandFailed):
+        pass  # the caller is gone already: nothing left to end
+
+
 async def run_flow(
     flow: ivr.Flow,
     channel: AgiChannel,
@@ -66,8 +79,9 @@ async def run_flow(
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
-    Every flow ends in a hangup node; a walk that stops early (error, shutdown) returns with the
-    channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
+    A walk that ends the call (a hangup node; a transfer or queue node whose other side hung up first,
+    with no exit to take) tells the dialplan with CALLCONTROL_DONE=1; one that stops early (error, shutdown)
+    returns with the channel still up and CALLCONTROL_DONE unset, so the dialplan sends the caller to its fallback.
     `library`: the flows subflow and goto nodes can reach, as they were when the call began.
     """
     live = _LiveQueues(queues, {queue for each in (flow, *(library or {}).values()) for queue in each.allow.queues}) \
@@ -92,6 +106,8 @@ async def run_flow(
         raise
     on_step(step.state)
     assert step.state.end is not None
+    if step.state.end in _ENDS_THE_CALL:
+        await _end_the_call(channel)
     return IvrResult(_PATH_END_REASONS[step.state.end], step.state.path, error, step.state.public_variables())
 
 

@@ -34,6 +34,16 @@ class HttpClient(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AgentDialled:
+    """How ringing an agent from the caller's session ended: Asterisk's DIALSTATUS (ANSWER when they talked,
+    NOANSWER, BUSY, CANCEL, ...; UNKNOWN if it could not be read), and whether the caller hung up (while the
+    agent rang, or during the conversation) rather than Dial() returning with the caller still there."""
+
+    status: str
+    caller_hung_up: bool = False
+
+
 class AgiChannel(Protocol):
     """One call's AGI session, seen as the operations the IVR needs."""
 
@@ -69,8 +79,9 @@ class AgiChannel(Protocol):
 
     async def music_on_hold(self, on: bool, moh_class: str = "default") -> None: ...
 
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> str:
-        """Ring an agent's device (PJSIP/...), caller on music on hold; DIALSTATUS when Dial() ends."""
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> AgentDialled:
+        """Ring an agent's device (PJSIP/...), caller on music on hold; how Dial() ended, also when the caller
+        hung up (never CallerHungUp for a hangup during the Dial itself)."""
         ...
 
     async def hangup(self) -> None: ...

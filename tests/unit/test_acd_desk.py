@@ -16,7 +16,7 @@ from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
-from callcontrol.services.ports import CallerRef
+from callcontrol.services.ports import AgentDialled, CallerHungUp, CallerRef
 
 
 class Clock:
@@ -54,7 +54,7 @@ class FakeChannel:
     async def say(self, kind, value):
         return None
 
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> str:
+    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> AgentDialled:
         self.dialled.append(endpoint)
         self.dial_moh = moh_class
         status = self._results[endpoint].pop(0)
@@ -68,7 +68,14 @@ class FakeChannel:
             agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
             assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
             await asyncio.sleep(0.01)
-        return status
+        if status == "ANSWER_THEN_CALLER_HANGS_UP":  # AMI saw the answer; Asterisk answers UNKNOWN after hangup
+            desk = self._desk[0]
+            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
+            await asyncio.sleep(0.01)
+            return AgentDialled("UNKNOWN", caller_hung_up=True)
+        if status == "CANCEL":  # the caller hung up while the agent rang
+            return AgentDialled(status, caller_hung_up=True)
+        return AgentDialled(status)
 
 
 class FakePbx:
@@ -347,3 +354,66 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
     assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
     desk.configure(config.queues, config.agents)  # again, as an update: nothing changes
     assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
+
+
+def desk_with_stints(**kw) -> tuple[AcdDesk, list]:
+    pbx = FakePbx()
+    stints: list = []
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint=lambda uniqueid, stint: stints.append(stint), **kw)
+    desk.pbx = pbx
+    return desk, stints
+
+
+async def test_an_answered_call_the_caller_hangs_up_first_is_answered_with_its_offer():
+    """The agent answered (AMI DialEnd) and the caller hung up during the conversation: the stint is answered,
+    with the offer, the agent and the talk time, and the walk is told to end there."""
+    desk, stints = desk_with_stints()
+    runner = asyncio.create_task(desk.run())
+    try:
+        desk.login("a1")
+        channel, ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER_THEN_CALLER_HANGS_UP"]})
+        left = await desk.wait_in_queue(channel, request(), ref)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert left == QueueLeft("answered", caller_hung_up=True)
+    (stint,) = stints
+    assert (stint["outcome"], stint["agent"]) == ("answered", "a1") and stint["talk_s"] is not None
+    assert [offer["result"] for offer in stint["offers"]] == ["answered"]
+    assert desk.distributor.agent_status("a1").state is AgentState.AVAILABLE
+
+
+async def test_a_caller_hanging_up_while_the_agent_rings_abandons_with_the_offer_listed():
+    """Dial() ends with CANCEL because the caller left: abandoned, the offer listed, the agent free, no miss."""
+    desk, stints = desk_with_stints()
+    runner = asyncio.create_task(desk.run())
+    try:
+        desk.login("a1")
+        channel, ref = caller(desk, "c1", {"PJSIP/a1": ["CANCEL"]})
+        with pytest.raises(CallerHungUp):
+            await desk.wait_in_queue(channel, request(), ref)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    (stint,) = stints
+    assert stint["outcome"] == "abandoned" and [o["result"] for o in stint["offers"]] == ["cancel"]
+    status = desk.distributor.agent_status("a1")
+    assert (status.state, status.misses) == (AgentState.AVAILABLE, 0)
+
+
+async def test_a_busy_phone_is_not_rung_again_before_its_rest_is_over():
+    """486 Busy: one INVITE, then the agent rests busy_retry_s; the caller is rung again only after it."""
+    desk, _ = desk_with_stints(busy_retry_s=0.5)
+    runner = asyncio.create_task(desk.run())
+    try:
+        desk.login("a1")
+        channel, ref = caller(desk, "c1", {"PJSIP/a1": ["BUSY", "ANSWER"]})
+        wait = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+        await asyncio.sleep(0.3)
+        assert channel.dialled == ["PJSIP/a1"], "rung again within its rest"
+        assert desk.distributor.agent_status("a1").resting_until is not None
+        assert await wait == QueueLeft("answered")
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert channel.dialled == ["PJSIP/a1", "PJSIP/a1"]

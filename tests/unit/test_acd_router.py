@@ -598,3 +598,28 @@ def test_estimated_wait_formula() -> None:
     d.login("c", at(111))
     # c was offered w0 at once; w2 is now second: (2 - 0) x 60 / 3
     assert d.estimated_wait("q", at(112), "w2").seconds == pytest.approx(2 * 60.0 / 3)
+
+
+def test_a_refused_offer_rests_the_agent_before_the_next_offer() -> None:
+    """A busy device (refused at once) is a miss, and its agent is offered nothing for refused_rest_s, even the
+    same call; after the rest the call comes back to it."""
+    d = Distributor([queue(ring_timeout_s=20)], [agent("a1")], refused_rest_s=5, max_misses=3)
+    logged_in(d, "a1")
+    only_offer(d.call_arrived(call("c1", 1), at(1)))
+    out = d.offer_missed("c1", "a1", at(1.01), refused=True)
+    assert out.offers == () and d.waiting("q") == ["c1"]
+    status = d.agent_status("a1")
+    assert (status.state, status.misses, status.resting_until) == (AgentState.AVAILABLE, 1, at(6.01))
+    assert "resting until" in d.explain("c1", at(2)).verdicts[0].reason
+    assert d.next_due_at() == at(6.01)
+    assert d.advance(at(6)).offers == ()
+    assert only_offer(d.advance(at(6.01))).agent_id == "a1"
+    assert d.agent_status("a1").resting_until is None
+
+
+def test_a_ring_no_answer_is_not_a_refusal_and_the_agent_is_free_at_once() -> None:
+    """An offer that rang out is a plain miss: the agent may take the next call straight away."""
+    d = Distributor([queue(ring_timeout_s=20)], [agent("a1")], refused_rest_s=5)
+    logged_in(d, "a1")
+    only_offer(d.call_arrived(call("c1", 1), at(1)))
+    assert only_offer(d.offer_missed("c1", "a1", at(21))).call_id == "c1"

@@ -265,3 +265,11 @@ def test_callback_mistakes_are_reported(callback, message):
     text = CALLBACK_FLOW.replace('{key: "2", numbers: "0[1-9][0-9]{8}", schedule: office, next: booked}', callback)
     flow, problems = build(text)
     assert flow is None and any(message in p for p in problems), problems
+
+
+def test_a_caller_hanging_up_during_the_conversation_ends_the_walk_as_answered(queue_flow):
+    """The agent answered and the caller hung up first: the path ends q[answered] and no exit is taken."""
+    step = ivr.advance(queue_flow, ivr.start(queue_flow, NOW, FACTS).state,
+                       ivr.QueueLeft("answered", caller_hung_up=True), NOW)
+    assert step.effect is None and step.state.finished and step.state.end == "answered"
+    assert labels(step) == ["q[answered]"]

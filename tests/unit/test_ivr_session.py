@@ -256,3 +256,46 @@ async def test_branch_conditions_read_the_desk_s_queue_status_as_it_is_now(statu
     desk = StatusDesk(statuses)
     result = await run_flow(flow, FakeChannel(), TickingClock(), queues=desk)
     assert result.path[1].node == expected and "sales" in desk.asked
+
+
+class AnsweringDesk:
+    """A queue desk whose agent answers at once; `caller_hung_up` says who ended the conversation."""
+
+    def __init__(self, caller_hung_up: bool) -> None:
+        self.caller_hung_up = caller_hung_up
+
+    def queue_status(self, queue_id: str) -> ivr.QueueStatus | None:
+        return None
+
+    async def wait_in_queue(self, channel, request, caller):
+        if self.caller_hung_up:
+            channel.gone = True
+        return ivr.QueueLeft("answered", caller_hung_up=self.caller_hung_up)
+
+
+def queue_flow_without_answered_exit() -> ivr.Flow:
+    doc = {"id": "q", "numbers": ["5000"], "start": "sales", "allow": {"queues": ["sales"]},
+           "nodes": {"sales": {"type": "queue", "queue": "sales", "max_wait_s": 60, "timeout": "bye",
+                               "no_agents": "bye"},
+                     "bye": {"type": "hangup", "prompts": ["vm-goodbye"]}}}
+    flow, problems = ivr.build_flow(doc, source="q.yaml", version="v1")
+    assert flow is not None, problems
+    return flow
+
+
+async def test_a_queue_node_without_an_answered_exit_ends_the_call_and_tells_the_dialplan() -> None:
+    """The agent hung up first and the node has no `answered:` exit: CALLCONTROL_DONE=1, then a cause-16 hangup,
+    so the dialplan does not send the caller to its fallback."""
+    channel = FakeChannel()
+    result = await run_flow(queue_flow_without_answered_exit(), channel, TickingClock(),
+                            queues=AnsweringDesk(caller_hung_up=False), caller=object())
+    assert result.reason is EndReason.AGENT_ANSWERED
+    assert channel.log[-2:] == [("set", "CALLCONTROL_DONE", "1"), ("hangup",)]
+
+
+async def test_a_caller_who_hung_up_on_the_agent_gets_no_more_commands_and_the_path_ends_answered() -> None:
+    channel = FakeChannel()
+    result = await run_flow(queue_flow_without_answered_exit(), channel, TickingClock(),
+                            queues=AnsweringDesk(caller_hung_up=True), caller=object())
+    assert result.reason is EndReason.AGENT_ANSWERED and steps(result.path) == [("sales", "answered", None)]
+    assert channel.log[-1] == ("set", "CALLCONTROL_DONE", "1")  # refused: the channel is gone

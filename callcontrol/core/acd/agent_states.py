@@ -75,11 +75,12 @@ class AgentStatus:
     misses: int = 0
     reachable: bool = True  # device registered and reachable
     device_busy: bool = False  # device on a call of its own (personal call): no queue call is offered
+    resting_until: datetime | None = None  # the device refused an offer (busy): nothing is offered until then
 
     @property
     def routable(self) -> bool:
         """True when a queue call may be offered now."""
-        return self.state is AgentState.AVAILABLE and not self.device_busy
+        return self.state is AgentState.AVAILABLE and not self.device_busy and self.resting_until is None
 
 
 @dataclass(frozen=True)
@@ -160,14 +161,15 @@ def answered(status: AgentStatus, call_id: str, now: datetime) -> Step:
 
 
 def missed(status: AgentStatus, call_id: str, now: datetime, max_misses: int | None,
-           cause: Cause = Cause.MISSED) -> Step:
+           cause: Cause = Cause.MISSED, rest_until: datetime | None = None) -> Step:
     """Ring-no-answer: paused 'missed' after `max_misses` consecutive misses (None: never), else available.
 
     The agent's idle time restarts, so other free agents come before it for the call it missed.
+    `rest_until`: the device refused the offer at once (busy): nothing is offered before then (rest_ended).
     """
     _require_reserved_for(status, call_id)
     misses = status.misses + 1
-    after = replace(status, call_id=None, misses=misses, idle_since=now)
+    after = replace(status, call_id=None, misses=misses, idle_since=now, resting_until=rest_until)
     if max_misses is not None and misses >= max_misses and status.pause_reason is None:
         after = replace(after, pause_reason=MISSED)
     return _settle(after, now, cause, call_id=call_id)
@@ -209,6 +211,11 @@ def device_reachable(status: AgentStatus, reachable: bool, now: datetime) -> Ste
     if reachable and status.state is AgentState.UNAVAILABLE:
         return _settle(after, now, Cause.DEVICE_REACHABLE)
     return Step(after, None)
+
+
+def rest_ended(status: AgentStatus, now: datetime) -> Step:
+    """The rest after a refused offer is over: a flag, no state change; the agent may be offered calls again."""
+    return Step(replace(status, resting_until=None), None)
 
 
 def device_busy(status: AgentStatus, busy: bool, now: datetime) -> Step:

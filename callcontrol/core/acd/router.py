@@ -226,15 +226,19 @@ class _Waiting:
 
 
 # heap items: (due timestamp, seq, kind, due, subject, token)
-_WRAP, _EXPIRE, _CALL = "wrap", "expire", "call"
+_WRAP, _EXPIRE, _CALL, _REST = "wrap", "expire", "call", "rest"
 
 
 class Distributor:
     """Agents, queues and waiting calls, and every routing decision about them (see the module docstring)."""
 
     def __init__(self, queues: Iterable[Queue] = (), agents: Iterable[Agent] = (), *,
-                 max_misses: int | None = 3, offer_grace_s: float = 5.0, rng: random.Random | None = None) -> None:
+                 max_misses: int | None = 3, offer_grace_s: float = 5.0, refused_rest_s: float = 5.0,
+                 rng: random.Random | None = None) -> None:
         """`max_misses`: consecutive unanswered offers before the agent is paused 'missed' (None: never).
+
+        `refused_rest_s`: after the device refused an offer at once (busy), the agent is offered nothing for this
+        long (app_queue's `retry`), so a busy phone is not rung again in a tight loop.
 
         `offer_grace_s`: added to the ring timeout before an offer nobody reported on expires as a miss.
         `rng`: the random strategy's source (default random.Random(0): deterministic).
@@ -243,6 +247,7 @@ class Distributor:
             raise InvalidConfig("max_misses must be >= 1 or None")
         self.max_misses = max_misses
         self.offer_grace_s = offer_grace_s
+        self.refused_rest_s = refused_rest_s
         self._rng = rng if rng is not None else random.Random(0)
         self._queues: dict[str, _QueueState] = {}
         self._agents: dict[str, _AgentEntry] = {}
@@ -400,11 +405,15 @@ class Distributor:
         self._apply(entry, step, acc)
         return acc.outcome()
 
-    def offer_missed(self, call_id: str, agent_id: str, now: datetime) -> Outcome:
+    def offer_missed(self, call_id: str, agent_id: str, now: datetime, refused: bool = False) -> Outcome:
         """Ring-no-answer: the call goes back to its place in the queue (offered to another free agent first),
-        then the agent is available again, or paused 'missed' after max_misses in a row."""
+        then the agent is available again, or paused 'missed' after max_misses in a row.
+
+        `refused`: the device refused at once (busy, congestion): a miss too, and the agent rests refused_rest_s.
+        """
         entry = self._entry(agent_id)
-        step = st.missed(entry.status, call_id, now, self.max_misses)
+        rest_until = now + timedelta(seconds=self.refused_rest_s) if refused and self.refused_rest_s > 0 else None
+        step = st.missed(entry.status, call_id, now, self.max_misses, rest_until=rest_until)
         acc = _Acc()
         self._end_offer_missed(entry, step, now, acc)
         return acc.outcome()
@@ -471,6 +480,9 @@ class Distributor:
             if item[2] == _WRAP and self._live(item):
                 entry = self._agents[item[4]]
                 self._agent_step(entry, st.wrap_up_ended(entry.status, now), now, acc)
+            elif item[2] == _REST and self._live(item):
+                entry = self._agents[item[4]]
+                self._agent_step(entry, st.rest_ended(entry.status, now), now, acc)
         calls.sort(key=lambda w: self._rank_key(w, ts))
         for w in calls:
             if w.offered_to is None:
@@ -730,12 +742,15 @@ class Distributor:
     def _apply(self, entry: _AgentEntry, step: st.Step, acc: _Acc, index: bool = True) -> None:
         """Store an agent's new status, record its transition, keep the wrap-up timer and (unless told not to
         yet) the free-agent index."""
+        previous_rest = entry.status.resting_until
         entry.status = step.status
         if step.transition is not None:
             acc.transitions.append(step.transition)
         if step.status.state is AgentState.WRAP_UP and step.transition is not None:
             assert step.status.wrap_up_until is not None
             self._push(step.status.wrap_up_until, _WRAP, entry.agent.id, step.status.wrap_up_until)
+        if step.status.resting_until is not None and step.status.resting_until != previous_rest:
+            self._push(step.status.resting_until, _REST, entry.agent.id, step.status.resting_until)
         if index:
             self._index_free(entry)
 
@@ -820,6 +835,8 @@ class Distributor:
             return f"on call {status.call_id}{pending}"
         if status.device_busy:
             return "device busy (personal call)"
+        if status.resting_until is not None:
+            return f"device refused an offer: resting until {status.resting_until:%H:%M:%S}"
         return None
 
     # ------------------------------------------------------------ index and timers
@@ -890,6 +907,8 @@ class Distributor:
             return False
         if kind == _WRAP:
             return entry.status.state is AgentState.WRAP_UP and entry.status.wrap_up_until == token
+        if kind == _REST:
+            return entry.status.resting_until == token
         return entry.offer is token
 
     def _unqueue(self, qs: _QueueState, w: _Waiting) -> None:

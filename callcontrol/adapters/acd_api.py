@@ -27,6 +27,7 @@ from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Chan
 from callcontrol.services.ports import AcdStore
 
 PAUSE_REASON_MAX = 64
+NOT_AN_OBJECT = "the body must be a JSON object"
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
 FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off
 FEED_CLOSE_TIMEOUT_S = 5.0
@@ -211,8 +212,9 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
     distributor = acd.distributor
     writing = asyncio.Lock()  # one configuration change at a time (each reads, writes, then applies)
 
-    def invalid(problems: Sequence[str]) -> web.Response:
-        return web.json_response({"error": "invalid", "problems": list(problems)}, status=400)
+    def invalid(problems: Sequence[str], status: int = 422) -> web.Response:
+        """422: a JSON object the codec refuses (each problem names its field); 400: not a JSON object at all."""
+        return web.json_response({"error": "invalid", "problems": list(problems)}, status=status)
 
     async def definition(request: web.Request, kind: str, item_id: str,
                          known_queues: set[str] | None = None) -> tuple[AcdConfig | None, list[str]]:
@@ -222,7 +224,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return None, ["the body must be a JSON object"]
+            return None, [NOT_AN_OBJECT]
         problems = []
         if "id" in body and body["id"] != item_id:
             problems.append(f"id: {str(body['id'])[:64]!r} is not the id in the path ({item_id[:64]})")
@@ -249,7 +251,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
         agent_id = request.match_info["agent_id"]
         config, problems = await definition(request, "agent", agent_id)
         if config is None:
-            return invalid(problems)
+            return invalid(problems, 400 if problems == [NOT_AN_OBJECT] else 422)
         agent = config.agents[0]
         async with writing:
             agents, _queues = await store.load_config()
@@ -268,23 +270,20 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             return denied
         agent_id = request.match_info["agent_id"]
         async with writing:
-            agents, queues = await store.load_config()
-            stored = next((a for a in agents if a.id == agent_id), None)
-            live = agent_id in distributor.agent_ids()
-            if stored is None and not live:
-                return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
+            live = distributor.agent(agent_id) if agent_id in distributor.agent_ids() else None
             try:
-                if live:
+                if live is not None:
                     acd.remove_agent(agent_id)  # refuses an agent still logged in
             except AcdError as exc:
                 return refused(exc)
-            if stored is not None:
-                try:
-                    await store.save_config([a for a in agents if a.id != agent_id], queues, replace=True)
-                except BaseException:
-                    if live:
-                        acd.define_agent(stored)  # back as it was: logged out
-                    raise
+            try:  # the row goes too when the service refused it at start (an endpoint it cannot dial)
+                stored = await store.remove_config(agent_ids=[agent_id])
+            except BaseException:
+                if live is not None:
+                    acd.define_agent(live)  # back as it was: logged out
+                raise
+            if not stored and live is None:
+                return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
         return web.Response(status=204)
 
     async def list_queues(_: web.Request) -> web.Response:
@@ -310,7 +309,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             known = {q.id for q in queues} & set(distributor.queue_ids())
             config, problems = await definition(request, "queue", queue_id, known)
             if config is None:
-                return invalid(problems)
+                return invalid(problems, 400 if problems == [NOT_AN_OBJECT] else 422)
             queue = config.queues[0]
             existed = any(q.id == queue_id for q in queues) or queue_id in distributor.queue_ids()
             try:
@@ -330,7 +329,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             return denied
         queue_id = request.match_info["queue_id"]
         async with writing:
-            agents, queues = await store.load_config()
+            _agents, queues = await store.load_config()
             stored = next((q for q in queues if q.id == queue_id), None)
             live = queue_id in distributor.queue_ids()
             if stored is None and not live:
@@ -346,7 +345,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
                 return refused(exc)
             if stored is not None:
                 try:
-                    await store.save_config(agents, [q for q in queues if q.id != queue_id], replace=True)
+                    await store.remove_config(queue_ids=[queue_id])
                 except BaseException:
                     if live:
                         acd.define_queue(stored)

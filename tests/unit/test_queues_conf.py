@@ -220,9 +220,9 @@ def test_unparsable_file_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_the_sandbox_queues_conf_imports_its_benchmark_baseline() -> None:
-    """dialplan/queues.conf holds only the benchmark's [baseline] queue: it imports as one longest_idle queue
-    served by the 16 agent phones, each at the top level (no penalties)."""
-    result = read_queues_conf(REPO / "dialplan" / "queues.conf")
+    """The sandbox's queues (dialplan-sandbox/queues_sandbox.conf) hold only the benchmark's [baseline] queue: it
+    imports as one longest_idle queue served by the 16 agent phones, each at the top level (no penalties)."""
+    result = read_queues_conf(REPO / "dialplan-sandbox" / "queues_sandbox.conf")
     (queue,) = result.queues
     assert queue.id == "baseline" and queue.strategy.value == "longest_idle" and queue.ring_timeout_s == 10
     assert sorted(agent.endpoint for agent in result.agents) == [f"PJSIP/agent{n}" for n in range(1001, 1017)]

@@ -1,15 +1,14 @@
 """HTTP routes of the ACD: live state, explain, agent actions, admin CRUD of agents and queues, the change feed.
 
-Reads need no token; every change (agent actions, /api/config writes) needs `Authorization: Bearer <api token>`.
+Reads need no token; every change (agent actions, /api/config writes) needs `Authorization: Bearer <api token>`,
+or, for an agent's own actions, its id and PIN (adapters/api_auth.py).
 /api/feed is a WebSocket: a snapshot of every queue and agent, then one message per change.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,12 +17,14 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
+from callcontrol.adapters.api_auth import agent_or_token_denied, token_denied
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Call, InvalidConfig, Overflow
 from callcontrol.core.acd.router import Estimate, QueueIsOverflowTarget
 from callcontrol.core.ivr import Problem
 from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Change, Feed, QueueChange
+from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
 
 PAUSE_REASON_MAX = 64
@@ -35,24 +36,16 @@ _WHERE = re.compile(r"^(agent|queue) [^:]*: ")  # the codec's "agent ada: " pref
 
 
 def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, store: AcdStore | None = None,
-                   feed_limit: int = FEED_LIMIT) -> None:
-    """The ACD routes; the admin routes (/api/config/...) only with a store to keep the configuration in."""
+                   feed_limit: int = FEED_LIMIT, agent_pins: AgentPins | None = None) -> None:
+    """The ACD routes; the admin routes (/api/config/...) only with a store to keep the configuration in; agents
+    act for themselves with their PIN only with `agent_pins`."""
     distributor = acd.distributor
 
     def now():  # the desk's clock: the same one its decisions use
         return acd.clock.now()
 
     def authorized(request: web.Request) -> web.Response | None:
-        """None when the request carries the API token; else the 401/403 answer."""
-        if api_token is None:
-            return web.json_response({"error": "api_token_unset",
-                                      "message": "changes through the API need CALLCONTROL_API_TOKEN set"},
-                                     status=403)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {api_token}".encode()):
-            return web.json_response({"error": "unauthorized", "message": "Authorization: Bearer <api token>"},
-                                     status=401, headers={"WWW-Authenticate": "Bearer"})
-        return None
+        return token_denied(request, api_token)
 
     def refused(exc: AcdError) -> web.Response:
         return web.json_response({"error": exc.rule, "message": str(exc)}, status=404 if isinstance(exc, NotFound)
@@ -105,24 +98,11 @@ def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, st
                        for v in explanation.verdicts],
         })
 
-    async def agent_or_admin(request: web.Request, agent_id: str) -> web.Response | None:
-        """The agent themself (HTTP Basic: its id and PIN, checked against the PIN's hash) or the API token."""
-        given = request.headers.get("Authorization", "")
-        if given.startswith("Basic ") and store is not None:
-            try:
-                user, _, pin = base64.b64decode(given[6:], validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                user, pin = "", ""
-            if user == agent_id and pin and await store.verify_agent_pin(agent_id, pin):
-                return None
-            return web.json_response({"error": "unauthorized", "message": "wrong agent id or PIN"}, status=401,
-                                     headers={"WWW-Authenticate": 'Basic realm="callcontrol agents"'})
-        return authorized(request)
-
     def agent_action(action: str) -> Any:
         async def handle(request: web.Request) -> web.Response:
             agent_id = request.match_info["agent_id"]
-            denied = await agent_or_admin(request, agent_id)
+            denied = await agent_or_token_denied(request, agent_id, api_token, agent_pins,
+                                                 lambda candidate: candidate in distributor.agent_ids())
             if denied is not None:
                 return denied
             try:

@@ -388,3 +388,57 @@ async def test_an_agent_pauses_and_resumes_itself_with_its_id_and_pin_and_nobody
     assert desk.distributor.agent_status("a1").state.value == "paused"
     response = await client.post("/api/agents/a1/resume", headers=AUTH)  # a supervisor's token still works
     assert response.status == 200 and (await response.json())["state"] == "available"
+
+
+async def test_wrong_pins_lock_the_agent_out_with_429_and_retry_after(client, desk, store, monkeypatch):
+    """After 5 wrong PINs the agent's own requests get 429 with Retry-After, the right PIN too (no hint whether
+    it was right), and no PIN is hashed meanwhile; the lockout is logged without the PIN; the token still works."""
+    await store.set_agent_pin("a1", "4817")
+    checked = []
+    verify = store.verify_agent_pin
+
+    async def counting(agent_id: str, pin: str) -> bool:
+        checked.append(agent_id)
+        return await verify(agent_id, pin)
+
+    monkeypatch.setattr(store, "verify_agent_pin", counting)
+    with structlog.testing.capture_logs() as logs:
+        statuses = [(await client.post("/api/agents/a1/login", headers=basic("a1", f"000{n}"))).status
+                    for n in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
+    locked = [e for e in logs if e["event"] == "acd.pin_locked"]
+    assert [(e["agent"], e["source"], e["failures"], e["lockout_s"]) for e in locked] == [("a1", "api", 5, 300)]
+    assert locked[0]["remote"] == "127.0.0.1" and not any(f"000{n}" in repr(logs) for n in range(5))
+    for pin in ("4817", "9999"):
+        answer = await client.post("/api/agents/a1/login", headers=basic("a1", pin))
+        assert answer.status == 429 and 295 <= int(answer.headers["Retry-After"]) <= 300
+        body = await answer.json()
+        assert body["error"] == "too_many_attempts" and "try again in" in body["message"]
+    assert len(checked) == 5  # the two attempts while locked were not hashed
+    assert desk.distributor.agent_status("a1").state.value == "logged_out"
+    assert (await client.post("/api/agents/a1/login", headers=AUTH)).status == 200  # a supervisor still can
+    answer = await client.post("/api/agents/a2/login", headers=basic("a2", "0000"))  # a2 is not locked
+    assert answer.status == 401
+
+
+async def test_a_parallel_burst_of_guesses_gets_no_more_than_five_tries(client, store, monkeypatch):
+    await store.set_agent_pin("a1", "4817")
+    checked = []
+    verify = store.verify_agent_pin
+
+    async def counting(agent_id: str, pin: str) -> bool:
+        checked.append(pin)
+        return await verify(agent_id, pin)
+
+    monkeypatch.setattr(store, "verify_agent_pin", counting)
+    answers = await asyncio.gather(*(client.post("/api/agents/a1/login", headers=basic("a1", f"{n:04d}"))
+                                     for n in range(20)))
+    assert len(checked) == 5 and sorted(a.status for a in answers).count(429) == 16
+    assert all("Retry-After" in a.headers for a in answers if a.status == 429)
+
+
+async def test_an_unknown_agent_is_refused_without_hashing(client, store, monkeypatch):
+    checked = []
+    monkeypatch.setattr(store, "verify_agent_pin", lambda *args: checked.append(args))
+    answer = await client.post("/api/agents/nobody/login", headers=basic("nobody", "1234"))
+    assert answer.status == 401 and checked == []

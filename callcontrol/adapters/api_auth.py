@@ -18,7 +18,8 @@ BASIC_CHALLENGE = 'Basic realm="callcontrol agents"'
 
 
 def credentials(request: web.Request) -> tuple[str, str]:
-    """The Authorization header as (scheme, the rest), the scheme as sent; ("", "") when there is none."""
+    """The Authorization header as (scheme, the rest), the scheme as sent: compare it case-insensitively (RFC 7235
+    section 2.1: `bearer`, `Bearer` and `BEARER` are one scheme); ("", "") when there is none."""
     scheme, _, rest = request.headers.get("Authorization", "").strip().partition(" ")
     return scheme, rest.strip()
 
@@ -29,7 +30,7 @@ def token_denied(request: web.Request, api_token: str | None) -> web.Response | 
         return web.json_response({"error": "api_token_unset",
                                   "message": "changes through the API need CALLCONTROL_API_TOKEN set"}, status=403)
     scheme, token = credentials(request)
-    if not (scheme == "Bearer" and hmac.compare_digest(token.encode(), api_token.encode())):
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_token.encode())):
         return web.json_response({"error": "unauthorized", "message": "Authorization: Bearer <api token>"},
                                  status=401, headers={"WWW-Authenticate": "Bearer"})
     return None

@@ -184,6 +184,18 @@ async def test_a_body_that_is_not_json_is_400(client):
     assert answer.status == 400 and (await answer.json())["problems"] == ["the body must be a JSON object"]
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "BeArEr"])
+async def test_the_bearer_scheme_is_case_insensitive(client, scheme):
+    """RFC 7235: the authentication scheme is matched case-insensitively; the token itself is not."""
+    answer = await client.put("/api/config/agents/a3", json={"endpoint": "PJSIP/a3"},
+                              headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert answer.status == 201, await answer.text()
+    answer = await client.post("/api/agents/a3/login", headers={"Authorization": f"{scheme}  {TOKEN}"})
+    assert answer.status == 200, await answer.text()
+    answer = await client.post("/api/agents/a3/logout", headers={"Authorization": f"{scheme} {TOKEN.upper()}"})
+    assert answer.status == 401
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])
 async def test_writes_need_the_bearer_token(client, store, headers):
     agent = {"endpoint": "PJSIP/a3"}

@@ -56,7 +56,8 @@ def test_the_sandbox_adds_its_numbers_to_the_operators_contexts() -> None:
     assert tried == set(sandbox) == {"extensions_sandbox.conf", "queues_sandbox.conf", "pjsip_sandbox.conf"}
     contexts = read_dialplan(SANDBOX_CONFIG_DIR / "extensions_sandbox.conf").contexts
     trunk = {e.exten: e.steps for e in contexts["from-trunk"]}
-    assert set(trunk) == {"5001", "5003"} and "Queue(baseline,c,,,120)" in trunk["5003"]
+    assert set(trunk) == {"5001", "5003", "5012"} and "Queue(baseline,c,,,120)" in trunk["5003"]
+    assert trunk["5012"] == ["Goto(callcontrol-ivr,${EXTEN},1)"]  # the ACME demo number, sandbox only
     assert [e.exten for e in contexts["callcontrol-outbound"]] == ["_01555000XX"]
     assert (SANDBOX_CONFIG_DIR / "extensions_sandbox.conf").read_text().count("[from-trunk](+)") == 1
 

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
     call = commands.add_parser("call", help="place one SIPp test call through the sandbox Asterisk")
     call.add_argument("--caller", default="15550100", help="caller number (digits)")
-    call.add_argument("--number", default="5000", help="number to dial (a DID in dialplan/extensions.conf)")
+    call.add_argument("--number", default="5000", help="number to dial (a DID of dialplan/extensions.conf, or a sandbox number of dialplan-sandbox/)")
     call.add_argument("--digit", action="append", default=[], help="a DTMF digit to press (repeatable)")
     call.add_argument("--digit-at-ms", type=int, default=2800, help="when to press the first digit after answer")
     call.add_argument("--hangup-after-ms", type=int, help="hang up after this long instead of waiting")
@@ -167,25 +167,47 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _calls(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
+    from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
+    from callcontrol.adapters.db.store import SqlCallRecordStore
 
     async def recent() -> list:
-        engine = make_engine(settings.database_url)
+        engine, note = await open_for_reading(settings)
+        if note:
+            print(note, file=sys.stderr)
         try:
             return await SqlCallRecordStore(engine).recent(args.limit)
         finally:
             await engine.dispose()
 
-    for record in reversed(asyncio.run(recent())):
+    try:
+        records = asyncio.run(recent())
+    except NotReadable as exc:
+        print(f"callcontrol: {exc}", file=sys.stderr)
+        return 1
+    for record in reversed(records):
         summary = record.summary() | {"started_at": record.started_at.isoformat(), "status": str(record.status)}
         if args.json:
-            print(json.dumps(summary))
+            print(json.dumps(summary | _queue_figures(record.queue_stints)))
         else:
+            queues = "".join(f" {s['queue']}:{s['outcome']}({s.get('agent') or 'no agent'}, waited "
+                             f"{s.get('waited_s') or 0:g}s, talk {s.get('talk_s') or 0:g}s)"
+                             for s in record.queue_stints)
             print(f"{summary['started_at'][:19]}  {record.caller_number or '-':>12} -> {record.dialed_number:<6} "
-                  f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])} "
-                  f"cause={record.hangup_cause_text or '-'} ({summary['end_observed_by'] or '-'}) "
+                  f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])}"
+                  f"{queues} cause={record.hangup_cause_text or '-'} ({summary['end_observed_by'] or '-'}) "
                   f"{summary['duration_s'] or '-'}s")
     return 0
+
+
+def _queue_figures(stints: list[dict]) -> dict[str, object]:
+    """What the ACD did for a call, from its queue stints: the agent it talked with (the last one), each wait,
+    the talk time, every offer, and the stints themselves."""
+    agents = [s["agent"] for s in stints if s.get("agent")]
+    return {"agent": agents[-1] if agents else None,
+            "waits_s": [s.get("waited_s") for s in stints],
+            "talk_s": round(sum(s.get("talk_s") or 0 for s in stints), 3) if stints else None,
+            "offers": [offer for s in stints for offer in s.get("offers") or ()],
+            "queue_stints": stints}
 
 
 def _ami(settings: Settings, args: argparse.Namespace) -> int:
@@ -238,6 +260,7 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
     """acd import / export / pin: 0 done, 1 invalid file (or refused by the database), 2 bad PIN or usage."""
     from callcontrol.adapters.db import schema
     from callcontrol.adapters.db.acd_store import PIN_PATTERN, SqlAcdStore
+    from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
     from callcontrol.adapters.db.store import make_engine
 
     if args.acd_command == "explain":
@@ -250,6 +273,14 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
             return 2
 
     async def run() -> int:
+        if args.acd_command == "export":  # a read: the demo's database when nothing is set, never created
+            engine, note = await open_for_reading(settings)
+            if note:
+                print(note, file=sys.stderr)
+            try:
+                return await _acd_export(SqlAcdStore(engine), args.output)
+            finally:
+                await engine.dispose()
         engine = make_engine(settings.database_url)
         try:
             found = await schema.schema_status(engine, settings.migrations_dir)
@@ -259,13 +290,15 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
             store = SqlAcdStore(engine)
             if args.acd_command == "import":
                 return await _acd_import(store, args.file, args.replace, settings.database_url_for_display())
-            if args.acd_command == "export":
-                return await _acd_export(store, args.output)
             return await _acd_pin(store, args.agent, pin)
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except NotReadable as exc:
+        print(f"callcontrol acd: {exc}", file=sys.stderr)
+        return 1
 
 
 def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str | None) -> int:

@@ -22,6 +22,7 @@ from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_phone import agent_login_line
+from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
@@ -68,10 +69,12 @@ class Service:
                            on_stint=self._queue_stint_ended,
                            on_callback=lambda change, callback: self.callbacks.submit((change, callback)),
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
+        self.agent_pins = AgentPins(self.acd_store, self.clock)  # one attempt limit for the API and the phones
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
-                                        api_token=settings.api_token, acd_store=self.acd_store),
+                                        api_token=settings.api_token, acd_store=self.acd_store,
+                                        agent_pins=self.agent_pins),
                                settings.http_host, settings.http_port)
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []
@@ -183,7 +186,7 @@ class Service:
         if request.script == AGENT_LOGIN_SCRIPT and ASTERISK_ID.match(request.uniqueid):
             with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
                 device = request.channel.rsplit("-", 1)[0]
-                outcome = await agent_login_line(channel, device, self.acd, self.acd_store)
+                outcome = await agent_login_line(channel, device, self.acd, self.agent_pins)
                 log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
             return
         if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)) \

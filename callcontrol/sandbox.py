@@ -4,7 +4,8 @@ Debian bookworm ships no Asterisk, so the sandbox is a Debian sid root filesyste
 debootstrap (asterisk, asterisk-modules, asterisk-core-sounds-en-gsm) and cached on disk.
 Asterisk runs inside it with chroot as the ``asterisk`` user and shares the host's network
 namespace: AMI (127.0.0.1:5038) and SIP (127.0.0.1:5060) are reachable from the host.
-The configuration is the repository's ``dialplan/`` folder, installed over the Debian samples.
+The configuration is the repository's ``dialplan/`` folder (what an operator installs) plus ``dialplan-sandbox/``
+(the sandbox's own test phones and numbers), installed over the Debian samples.
 Traps it avoids: no DNS on the host (Asterisk would block on lookups per call), ``-U root``
 (Asterisk drops capabilities and cannot read its config), and sid in the host's apt sources
 (never added: the next apt-get upgrade would break the host).
@@ -47,6 +48,9 @@ STARTUP_OUTPUT_IN_ROOT = "var/log/asterisk/sandbox-startup.out"
 # Directories Asterisk writes at runtime; /run is a tmpfs on a real system, empty in the chroot.
 RUNTIME_DIRS = ("run/asterisk", "var/cache/asterisk")
 SECRET_FILES = ("manager.conf",)
+# The sandbox's own config (benchmark baselines, test phones and test numbers): files added next to the operator's
+# dialplan/, which reads them with #tryinclude. Only the sandbox installs them; an operator's Asterisk never has them.
+SANDBOX_CONFIG_DIR = Path(__file__).resolve().parents[1] / "dialplan-sandbox"
 
 _CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "HOME": "/var/lib/asterisk"}
 _SAFE_SECRET = re.compile(r"[A-Za-z0-9_.:+/=-]{8,128}")
@@ -67,6 +71,7 @@ class AsteriskSandbox:
         ami_secret: str,
         root: Path = DEFAULT_ROOT,
         agi_address: str = "127.0.0.1:4573",
+        extra_config_dir: Path | None = SANDBOX_CONFIG_DIR,
     ) -> None:
         # An empty secret is fine for stop()/status(); install_config() and start() refuse it.
         if ami_secret and not _SAFE_SECRET.fullmatch(ami_secret):
@@ -74,6 +79,7 @@ class AsteriskSandbox:
         if not _AGI_ADDRESS.fullmatch(agi_address):
             raise ValueError(f"agi_address must be host:port, got {agi_address!r}")
         self.config_dir = Path(config_dir)
+        self.extra_config_dir = None if extra_config_dir is None else Path(extra_config_dir)
         self.ami_secret = ami_secret
         self.root = Path(root)
         self.agi_address = agi_address
@@ -210,7 +216,8 @@ class AsteriskSandbox:
     # ------------------------------------------------------------------ config
 
     def install_config(self) -> None:
-        """Replace the chroot's /etc/asterisk with config_dir, placeholders substituted."""
+        """Replace the chroot's /etc/asterisk with config_dir plus the files of extra_config_dir (added, never
+        replacing one of config_dir), placeholders substituted."""
         _require_root()
         if not self._asterisk_binary().exists():
             raise SandboxError(f"no sandbox rootfs at {self.root}: call build() first")
@@ -218,6 +225,14 @@ class AsteriskSandbox:
             raise SandboxError(f"config_dir {self.config_dir} is not a directory")
         if not self.ami_secret:
             raise SandboxError("no AMI secret: pass ami_secret (8-128 characters) to install the config")
+        files = _config_files(self.config_dir)
+        if self.extra_config_dir is not None:
+            extra = _config_files(self.extra_config_dir)
+            clashes = sorted(set(files) & set(extra))
+            if clashes:
+                raise SandboxError(f"{self.extra_config_dir} may only add files: {', '.join(clashes)} "
+                                   f"already in {self.config_dir}")
+            files |= extra
         self._write_hosts()
         etc = self.root / CONFIG_DIR_IN_ROOT
         etc.mkdir(parents=True, exist_ok=True)
@@ -228,16 +243,13 @@ class AsteriskSandbox:
             else:
                 entry.unlink()
         substitutions = {"@AMI_SECRET@": self.ami_secret, "@AGI_ADDRESS@": self.agi_address}
-        for source in sorted(self.config_dir.rglob("*")):
-            relative = source.relative_to(self.config_dir)
-            if any(part.startswith(".") for part in relative.parts) or not source.is_file():
-                continue
+        for relative, source in sorted(files.items()):
             target = etc / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             text = source.read_text()
             for placeholder, value in substitutions.items():
                 text = text.replace(placeholder, value)
-            mode = 0o640 if relative.as_posix() in SECRET_FILES else 0o644
+            mode = 0o640 if relative in SECRET_FILES else 0o644
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(text)
@@ -250,7 +262,8 @@ class AsteriskSandbox:
             env=_CHROOT_ENV,
             what="chown asterisk config",
         )
-        log.info("sandbox.config.installed", source=str(self.config_dir), target=str(etc))
+        log.info("sandbox.config.installed", source=str(self.config_dir), extra=str(self.extra_config_dir),
+                 target=str(etc))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -517,6 +530,18 @@ def _passwd_ids(passwd: Path, name: str) -> tuple[int, int]:
 def _all_ids(path: Path) -> set[int]:
     """Every numeric id (third field) in a passwd or group file."""
     return {int(line.split(":")[2]) for line in path.read_text().splitlines() if line.count(":") >= 3}
+
+
+def _config_files(folder: Path) -> dict[str, Path]:
+    """Every file under folder by its relative path (hidden files and folders left out)."""
+    if not folder.is_dir():
+        raise SandboxError(f"config folder {folder} is not a directory")
+    files = {}
+    for source in folder.rglob("*"):
+        relative = source.relative_to(folder)
+        if source.is_file() and not any(part.startswith(".") for part in relative.parts):
+            files[relative.as_posix()] = source
+    return files
 
 
 def _require_root() -> None:

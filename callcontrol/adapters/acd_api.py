@@ -1,15 +1,14 @@
 """HTTP routes of the ACD: live state, explain, agent actions, admin CRUD of agents and queues, the change feed.
 
-Reads need no token; every change (agent actions, /api/config writes) needs `Authorization: Bearer <api token>`.
+Reads need no token; every change (agent actions, /api/config writes) needs `Authorization: Bearer <api token>`,
+or, for an agent's own actions, its id and PIN (adapters/api_auth.py).
 /api/feed is a WebSocket: a snapshot of every queue and agent, then one message per change.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hmac
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,15 +17,18 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
+from callcontrol.adapters.api_auth import agent_or_token_denied, token_denied
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Call, InvalidConfig, Overflow
 from callcontrol.core.acd.router import Estimate, QueueIsOverflowTarget
 from callcontrol.core.ivr import Problem
 from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Change, Feed, QueueChange
+from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
 
 PAUSE_REASON_MAX = 64
+NOT_AN_OBJECT = "the body must be a JSON object"
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
 FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off
 FEED_CLOSE_TIMEOUT_S = 5.0
@@ -34,24 +36,16 @@ _WHERE = re.compile(r"^(agent|queue) [^:]*: ")  # the codec's "agent ada: " pref
 
 
 def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, store: AcdStore | None = None,
-                   feed_limit: int = FEED_LIMIT) -> None:
-    """The ACD routes; the admin routes (/api/config/...) only with a store to keep the configuration in."""
+                   feed_limit: int = FEED_LIMIT, agent_pins: AgentPins | None = None) -> None:
+    """The ACD routes; the admin routes (/api/config/...) only with a store to keep the configuration in; agents
+    act for themselves with their PIN only with `agent_pins`."""
     distributor = acd.distributor
 
     def now():  # the desk's clock: the same one its decisions use
         return acd.clock.now()
 
     def authorized(request: web.Request) -> web.Response | None:
-        """None when the request carries the API token; else the 401/403 answer."""
-        if api_token is None:
-            return web.json_response({"error": "api_token_unset",
-                                      "message": "changes through the API need CALLCONTROL_API_TOKEN set"},
-                                     status=403)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {api_token}".encode()):
-            return web.json_response({"error": "unauthorized", "message": "Authorization: Bearer <api token>"},
-                                     status=401, headers={"WWW-Authenticate": "Bearer"})
-        return None
+        return token_denied(request, api_token)
 
     def refused(exc: AcdError) -> web.Response:
         return web.json_response({"error": exc.rule, "message": str(exc)}, status=404 if isinstance(exc, NotFound)
@@ -104,24 +98,11 @@ def add_acd_routes(app: web.Application, acd: AcdDesk, api_token: str | None, st
                        for v in explanation.verdicts],
         })
 
-    async def agent_or_admin(request: web.Request, agent_id: str) -> web.Response | None:
-        """The agent themself (HTTP Basic: its id and PIN, checked against the PIN's hash) or the API token."""
-        given = request.headers.get("Authorization", "")
-        if given.startswith("Basic ") and store is not None:
-            try:
-                user, _, pin = base64.b64decode(given[6:], validate=True).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                user, pin = "", ""
-            if user == agent_id and pin and await store.verify_agent_pin(agent_id, pin):
-                return None
-            return web.json_response({"error": "unauthorized", "message": "wrong agent id or PIN"}, status=401,
-                                     headers={"WWW-Authenticate": 'Basic realm="callcontrol agents"'})
-        return authorized(request)
-
     def agent_action(action: str) -> Any:
         async def handle(request: web.Request) -> web.Response:
             agent_id = request.match_info["agent_id"]
-            denied = await agent_or_admin(request, agent_id)
+            denied = await agent_or_token_denied(request, agent_id, api_token, agent_pins,
+                                                 lambda candidate: candidate in distributor.agent_ids())
             if denied is not None:
                 return denied
             try:
@@ -211,8 +192,9 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
     distributor = acd.distributor
     writing = asyncio.Lock()  # one configuration change at a time (each reads, writes, then applies)
 
-    def invalid(problems: Sequence[str]) -> web.Response:
-        return web.json_response({"error": "invalid", "problems": list(problems)}, status=400)
+    def invalid(problems: Sequence[str], status: int = 422) -> web.Response:
+        """422: a JSON object the codec refuses (each problem names its field); 400: not a JSON object at all."""
+        return web.json_response({"error": "invalid", "problems": list(problems)}, status=status)
 
     async def definition(request: web.Request, kind: str, item_id: str,
                          known_queues: set[str] | None = None) -> tuple[AcdConfig | None, list[str]]:
@@ -222,7 +204,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return None, ["the body must be a JSON object"]
+            return None, [NOT_AN_OBJECT]
         problems = []
         if "id" in body and body["id"] != item_id:
             problems.append(f"id: {str(body['id'])[:64]!r} is not the id in the path ({item_id[:64]})")
@@ -249,7 +231,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
         agent_id = request.match_info["agent_id"]
         config, problems = await definition(request, "agent", agent_id)
         if config is None:
-            return invalid(problems)
+            return invalid(problems, 400 if problems == [NOT_AN_OBJECT] else 422)
         agent = config.agents[0]
         async with writing:
             agents, _queues = await store.load_config()
@@ -268,23 +250,20 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             return denied
         agent_id = request.match_info["agent_id"]
         async with writing:
-            agents, queues = await store.load_config()
-            stored = next((a for a in agents if a.id == agent_id), None)
-            live = agent_id in distributor.agent_ids()
-            if stored is None and not live:
-                return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
+            live = distributor.agent(agent_id) if agent_id in distributor.agent_ids() else None
             try:
-                if live:
+                if live is not None:
                     acd.remove_agent(agent_id)  # refuses an agent still logged in
             except AcdError as exc:
                 return refused(exc)
-            if stored is not None:
-                try:
-                    await store.save_config([a for a in agents if a.id != agent_id], queues, replace=True)
-                except BaseException:
-                    if live:
-                        acd.define_agent(stored)  # back as it was: logged out
-                    raise
+            try:  # the row goes too when the service refused it at start (an endpoint it cannot dial)
+                stored = await store.remove_config(agent_ids=[agent_id])
+            except BaseException:
+                if live is not None:
+                    acd.define_agent(live)  # back as it was: logged out
+                raise
+            if not stored and live is None:
+                return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
         return web.Response(status=204)
 
     async def list_queues(_: web.Request) -> web.Response:
@@ -310,7 +289,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             known = {q.id for q in queues} & set(distributor.queue_ids())
             config, problems = await definition(request, "queue", queue_id, known)
             if config is None:
-                return invalid(problems)
+                return invalid(problems, 400 if problems == [NOT_AN_OBJECT] else 422)
             queue = config.queues[0]
             existed = any(q.id == queue_id for q in queues) or queue_id in distributor.queue_ids()
             try:
@@ -330,7 +309,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
             return denied
         queue_id = request.match_info["queue_id"]
         async with writing:
-            agents, queues = await store.load_config()
+            _agents, queues = await store.load_config()
             stored = next((q for q in queues if q.id == queue_id), None)
             live = queue_id in distributor.queue_ids()
             if stored is None and not live:
@@ -346,7 +325,7 @@ def _add_config_routes(app: web.Application, acd: AcdDesk, store: AcdStore, auth
                 return refused(exc)
             if stored is not None:
                 try:
-                    await store.save_config(agents, [q for q in queues if q.id != queue_id], replace=True)
+                    await store.remove_config(queue_ids=[queue_id])
                 except BaseException:
                     if live:
                         acd.define_queue(stored)

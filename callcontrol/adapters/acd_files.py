@@ -30,10 +30,9 @@ from callcontrol.core.acd.model import (
 )
 from callcontrol.core.ivr import Problem
 from callcontrol.core.tokens import IDENTIFIER as POLICY_NAME
-from callcontrol.core.tokens import is_sound_name
+from callcontrol.core.tokens import endpoint_problem, is_sound_name
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # agent and queue ids
-ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/\S+$")  # TECH/resource, e.g. PJSIP/agent1001
 MAX_NAME = 120
 AGENT_KEYS = ("id", "name", "endpoint", "teams", "skills", "wrap_up_s")
 QUEUE_KEYS = tuple(sorted((f.name for f in fields(Queue)), key=lambda name: name == "escalations"))
@@ -254,9 +253,9 @@ def _agent(item: dict[str, Any], path: DocPath, agent_id: str | None, problems: 
     _unknown_keys(item, AGENT_KEYS, path, problems)
     name = _text(item, "name", path, where, problems, default=agent_id or "?", limit=MAX_NAME)
     endpoint = _text(item, "endpoint", path, where, problems, limit=128)
-    if isinstance(endpoint, str) and not ENDPOINT.match(endpoint):
-        problems.append(Problem((*path, "endpoint"), f"{where}: endpoint {endpoint!r} must be TECH/resource, "
-                                                     "e.g. PJSIP/agent1001"))
+    problem = endpoint_problem(endpoint) if isinstance(endpoint, str) and endpoint.strip() else None
+    if problem is not None:
+        problems.append(Problem((*path, "endpoint"), f"{where}: {problem}"))
     teams = _names(item, "teams", path, where, problems)
     skills = _levels(item, "skills", path, where, problems, lowest=MIN_LEVEL)
     wrap_up = _number(item, "wrap_up_s", path, where, problems, minimum=0, nullable=True)

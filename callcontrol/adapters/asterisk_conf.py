@@ -1,9 +1,10 @@
-"""Reads Asterisk .conf files with pyst2's parser; checks that AMI users have least privilege."""
+"""Reads Asterisk .conf files with pyst2's parser: AMI users and their privileges, and a dialplan's extensions."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from asterisk.config import Config, ParseError
@@ -27,6 +28,73 @@ class ManagerConf:
     enabled: bool
     timestampevents: bool
     users: dict[str, AmiUser]
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One extension of a dialplan context: its steps (priority 1 first) as "App(args)", and where it starts."""
+
+    context: str
+    exten: str
+    line: int
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Dialplan:
+    """An extensions.conf as written: contexts (a `[ctx](+)` section adds to ctx) and its #include lines."""
+
+    contexts: dict[str, list[Extension]]
+    includes: tuple[str, ...]  # the file names of #include / #tryinclude (not followed)
+
+
+class _Lines(Config):  # type: ignore[misc]
+    """pyst2's parser over lines we prepared (directives and section options taken out, numbering kept)."""
+
+    def __init__(self, filename: str, lines: list[str]) -> None:
+        self._prepared = lines
+        super().__init__(filename)
+
+    def load(self) -> None:
+        self.raw_lines = self._prepared
+
+
+_SECTION_OPTIONS = re.compile(r"^(\s*\[[^\]]+\])\s*\([^)]*\)")  # [name](+) or [name](!,template)
+_INCLUDE = re.compile(r"^\s*#(?:try)?include\s+\"?([^\"\s]+)\"?")
+
+
+def read_dialplan(path: Path) -> Dialplan:
+    """Every extension of an extensions.conf by context, with pyst2; ValueError (file:line) if unreadable."""
+    includes, lines = [], []
+    try:
+        raw = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read: {exc}") from exc
+    for line in raw:
+        if line.lstrip().startswith("#"):
+            match = _INCLUDE.match(line)
+            if match:
+                includes.append(match.group(1))
+            lines.append("\n")
+        else:
+            lines.append(_SECTION_OPTIONS.sub(r"\1", line))
+    try:
+        config = _Lines(str(path), lines)
+    except ParseError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    contexts: dict[str, list[Extension]] = {}
+    for category in config.categories:
+        extensions = contexts.setdefault(category.name, [])
+        for item in category.items:
+            name, value = item.name.strip().lower(), item.value.strip()
+            if name == "exten":
+                exten, _, rest = value.partition(",")
+                extensions.append(Extension(category.name, exten.strip(), item.number))
+            elif name != "same" or not extensions:
+                continue
+            _priority, _, step = (value if name == "same" else rest).partition(",")
+            extensions[-1].steps.append(step.strip())
+    return Dialplan(contexts, tuple(includes))
 
 
 def _classes(value: str) -> frozenset[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,18 @@ _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DEPTH = 32
 FLOW_TESTS_SUFFIXES = (".tests.yaml", ".tests.yml")  # test cases beside a flow, not flows themselves
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")}
+FLOW_SUFFIXES = (".yaml", ".yml")
+OUTSIDE = ("skipped: a symbolic link to a file outside the flows directory (flow files are read only as regular "
+           "files inside it)")
+NOT_REGULAR = "skipped: not a regular file (flow files are read only as regular files inside the flows directory)"
+
+
+class SkippedFile(Exception):
+    """A directory entry that is not read as a flow file (a symbolic link, not a regular file, too large)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -200,15 +214,65 @@ def _sound_exists(sounds_dir: Path, language: str, name: str) -> bool:
     return any(folder.glob(f"{name}.*"))
 
 
+def flow_dir_entries(directory: Path) -> tuple[list[str], dict[str, str]]:
+    """The flow file names of a directory, sorted (test files left out), and the entries skipped, with why.
+
+    Regular files and symbolic links are listed (read_flow_dir_file reads a link only when it ends at a regular
+    file inside the directory); anything else (a folder, a FIFO, a device) is skipped. OSError if unlistable.
+    """
+    names, skipped = [], {}
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.endswith(FLOW_SUFFIXES) or entry.name.endswith(FLOW_TESTS_SUFFIXES):
+                continue
+            if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+                names.append(entry.name)
+            else:
+                skipped[entry.name] = NOT_REGULAR
+    return sorted(names), dict(sorted(skipped.items()))
+
+
+def read_flow_dir_file(directory: Path, name: str) -> bytes:
+    """The bytes of the flow file `name` of `directory`: a regular file inside the directory, at most
+    MAX_FILE_BYTES. A symbolic link is followed only when it ends inside the directory (a Kubernetes ConfigMap's
+    `main.yaml -> ..data/main.yaml`); one to anywhere else (e.g. /etc/shadow) is never opened, and the file
+    actually opened is checked again (a link swapped after the check is caught). Raises SkippedFile with the
+    reason (which never names a link's target), FileNotFoundError when the file is gone, OSError otherwise."""
+    if not name or "/" in name or name in (".", ".."):
+        raise SkippedFile(f"skipped: {name[:80]!r} is not a file name inside the flows directory")
+    root = os.path.realpath(directory)
+    if not _inside(os.path.realpath(os.path.join(root, name)), root):
+        raise SkippedFile(OUTSIDE)
+    fd = os.open(os.path.join(root, name), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        opened = f"/proc/self/fd/{handle.fileno()}"
+        if os.path.exists(opened) and not _inside(os.readlink(opened), root):
+            raise SkippedFile(OUTSIDE)
+        status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise SkippedFile(NOT_REGULAR)
+        if status.st_size > MAX_FILE_BYTES:
+            raise SkippedFile(f"file larger than {MAX_FILE_BYTES} bytes")
+        text = handle.read(MAX_FILE_BYTES + 1)
+    if len(text) > MAX_FILE_BYTES:
+        raise SkippedFile(f"file larger than {MAX_FILE_BYTES} bytes")
+    return text
+
+
+def _inside(path: str, root: str) -> bool:
+    return path != root and os.path.commonpath([path, root]) == root
+
+
 def flow_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories to their *.yaml / *.yml files, sorted for a stable order; flow test files are skipped."""
+    """Expand directories to their flow files (flow_dir_entries: *.yaml / *.yml, no flow test files), sorted for
+    a stable order; a path named on its own is kept as it is."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
-        else:
+            found.extend(path / name for name in flow_dir_entries(path)[0])
+        elif not path.name.endswith(FLOW_TESTS_SUFFIXES):
             found.append(path)
-    return [path for path in found if not path.name.endswith(FLOW_TESTS_SUFFIXES)]
+    return found
 
 
 def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[list[Flow], list[LocatedProblem]]:
@@ -218,14 +282,22 @@ def load_flows(paths: Iterable[Path], sounds_dir: Path | None = None) -> tuple[l
     load it: their numbers and ids can clash with it and its subflows can be theirs. Only the named files'
     flows and problems are returned.
     """
+    paths = list(paths)
     requested = flow_files(paths)
     context = [sibling for directory in dict.fromkeys(path.parent for path in requested if not path.is_dir())
                for sibling in flow_files([directory]) if sibling not in requested]
-    problems: list[LocatedProblem] = []
+    problems: list[LocatedProblem] = [
+        LocatedProblem(str(path / name), 1, 1, reason) for path in paths if path.is_dir()
+        for name, reason in flow_dir_entries(path)[1].items()]
     results: dict[str, FlowFile] = {}
+    named = {path for path in paths if not path.is_dir()}  # read as given; a directory's files by its rules
     for path in [*requested, *context]:
         try:
-            text = path.read_bytes()
+            text = path.read_bytes() if path in named else read_flow_dir_file(path.parent, path.name)
+        except SkippedFile as exc:
+            if path in requested:
+                problems.append(LocatedProblem(str(path), 1, 1, exc.reason))
+            continue
         except OSError as exc:
             if path in requested:
                 problems.append(LocatedProblem(str(path), 1, 1, f"cannot read: {exc.strerror}"))

@@ -25,12 +25,17 @@ from typing import Any
 import structlog
 from watchfiles import Change, awatch
 
-from callcontrol.adapters.flow_files import MAX_FILE_BYTES, LocatedProblem, flow_files, load_flow_file
+from callcontrol.adapters.flow_files import (
+    FLOW_SUFFIXES,
+    LocatedProblem,
+    SkippedFile,
+    flow_dir_entries,
+    load_flow_file,
+    read_flow_dir_file,
+)
 from callcontrol.services.flow_catalog import CatalogUpdate, FlowCatalog, FlowFile, describe
 
 log = structlog.get_logger(__name__)
-
-FLOW_SUFFIXES = (".yaml", ".yml")
 
 
 class FlowDirUnavailable(OSError):
@@ -54,21 +59,23 @@ class FlowDirReader:
         self._cache: dict[str, tuple[str, FlowFile]] = {}  # path -> (sha256 of the bytes, what they gave)
 
     def read(self) -> list[FlowFile]:
+        """Every flow file, named relative to the flows directory (`main.yaml`): that name is what the catalog,
+        the logs and /api/flows show. A symbolic link or anything but a regular file is not read: it is
+        reported by its name with the reason."""
         if not self.flows_dir.is_dir():
             raise FlowDirUnavailable(f"flows directory {self.flows_dir} is missing or not a directory")
         try:
-            paths = flow_files([self.flows_dir])
+            names, skipped = flow_dir_entries(self.flows_dir)
         except OSError as exc:
             raise FlowDirUnavailable(f"cannot list flows directory {self.flows_dir}: {exc.strerror}") from None
         cache: dict[str, tuple[str, FlowFile]] = {}
-        files: list[FlowFile] = []
-        for path in paths:
-            source = str(path)
+        files: list[FlowFile] = [_problem(name, reason) for name, reason in skipped.items()]
+        for source in names:
             try:
-                if path.stat().st_size > MAX_FILE_BYTES:  # not even read
-                    files.append(_problem(source, f"file larger than {MAX_FILE_BYTES} bytes"))
-                    continue
-                text = path.read_bytes()
+                text = read_flow_dir_file(self.flows_dir, source)
+            except SkippedFile as exc:  # replaced by a link (or grown too large) since it was listed
+                files.append(_problem(source, exc.reason))
+                continue
             except FileNotFoundError:
                 continue  # deleted since it was listed: it is gone
             except OSError as exc:

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from callcontrol.adapters.acd_api import add_acd_routes
 from callcontrol.core.ivr import Flow, node_exits
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
@@ -42,7 +43,9 @@ class FlowsView(Protocol):
 
 
 def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None, acd: AcdDesk | None = None,
-             api_token: SecretStr | None = None, acd_store: AcdStore | None = None) -> web.Application:
+             api_token: SecretStr | None = None, acd_store: AcdStore | None = None,
+             agent_pins: AgentPins | None = None) -> web.Application:
+    """The app; `agent_pins` is the PIN check shared with the phones' login line (one is made when not given)."""
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "up"})
 
@@ -58,7 +61,10 @@ def make_app(not_ready_reasons: Readiness, flows: FlowsView | None = None, acd: 
     if flows is not None:
         _add_flow_routes(app, flows)
     if acd is not None:
-        add_acd_routes(app, acd, api_token.get_secret_value() if api_token is not None else None, acd_store)
+        if agent_pins is None and acd_store is not None:
+            agent_pins = AgentPins(acd_store, acd.clock)
+        add_acd_routes(app, acd, api_token.get_secret_value() if api_token is not None else None, acd_store,
+                       agent_pins=agent_pins)
     return app
 
 

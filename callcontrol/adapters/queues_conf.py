@@ -20,7 +20,7 @@ from callcontrol.core.acd.model import (
     Queue,
     Strategy,
 )
-from callcontrol.core.tokens import is_sound_name
+from callcontrol.core.tokens import endpoint_problem, is_sound_name
 
 STRATEGIES = {
     "leastrecent": Strategy.LONGEST_IDLE,
@@ -263,8 +263,9 @@ def _member(at: str, queue_id: str, value: str, line: int, members: dict[str, _M
     """member => interface[,penalty[,membername[,state_interface[,ringinuse[,wrapuptime[,paused]]]]]]"""
     parts = [part.strip() for part in value.split(",")]
     interface = parts[0]
-    if "/" not in interface:
-        warnings.append(f"{at}: member '{value}' skipped: no TECH/resource interface")
+    problem = endpoint_problem(interface)
+    if problem is not None:  # the ACD dials PJSIP devices only (Local/, SIP/... are app_queue's business)
+        warnings.append(f"{at}: member '{value[:120]}' skipped: {problem}")
         return
     if interface in seen:
         warnings.append(f"{at}: member {interface} listed twice: the first entry counts")

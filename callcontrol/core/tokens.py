@@ -14,7 +14,10 @@ SOUND_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(/[A-Za-z0-9_][A-Za-z0-9_-]
 DTMF_DIGITS = re.compile(r"^[0-9*#]*\Z")
 ESCAPE_DIGITS = re.compile(r"^[0-9*#D]*\Z")  # what may interrupt a prompt: caller keys and WAKE_DIGIT
 MOH_CLASS = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # an Asterisk music-on-hold class (musiconhold.conf section)
-ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")  # an agent's device, as the ACD dials it
+# An agent's device, as the ACD dials it (Dial() from the caller's session, Originate for callbacks) and as
+# channel names show it (PJSIP/agent1001-0000002a): the one endpoint grammar, checked when an agent is defined.
+ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")
+ENDPOINT_RULE = "PJSIP/<device>, the device 1-64 letters, digits, '.', '_' or '-' (e.g. PJSIP/agent1001)"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
@@ -24,3 +27,11 @@ DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
 
 def is_sound_name(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 128 and SOUND_NAME.match(value) is not None
+
+
+def endpoint_problem(value: object) -> str | None:
+    """None when value is an endpoint the ACD can dial; else why not, for a configuration error message."""
+    if isinstance(value, str) and ENDPOINT.match(value):
+        return None
+    shown = repr(value[:80]) if isinstance(value, str) else f"of type {type(value).__name__}"
+    return f"endpoint {shown} is not {ENDPOINT_RULE}"

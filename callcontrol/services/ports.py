@@ -156,6 +156,10 @@ class AcdStore(Protocol):
         """Insert or update these (PINs kept); with replace, delete the agents and queues not given."""
         ...
 
+    async def remove_config(self, agent_ids: Sequence[str] = (), queue_ids: Sequence[str] = ()) -> bool:
+        """Delete these agents and queues; True when one existed (InvalidConfig if an overflow would dangle)."""
+        ...
+
     async def set_agent_pin(self, agent_id: str, pin: str) -> None:
         """Store a salted hash of a 4-12 digit PIN; raises UnknownAgent, or ValueError for a malformed PIN."""
         ...

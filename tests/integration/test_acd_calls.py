@@ -336,6 +336,39 @@ async def test_agent_logs_in_and_out_from_the_phone_with_its_pin(acd_service, sq
     assert not re.search(r"(?<![0-9])4817(?![0-9])", acd_service.log_path.read_text()), "the PIN is in the log"
 
 
+async def test_a_locked_out_agent_cannot_keep_guessing_from_its_phone(acd_service, sqlite_url, no_channels_left):
+    """One attempt limit for the API and the phone: 4 wrong PINs over HTTP Basic, then a 5th on ada's phone (*70)
+    locks ada: the line says the PIN is not accepted and hangs up by itself. Redialling with the right PIN gets the
+    same answer without being asked, and ada stays logged out; the lockout is logged, the PINs never are."""
+    engine = make_engine(sqlite_url)
+    try:
+        await SqlAcdStore(engine).set_agent_pin("ada", "4817")
+    finally:
+        await engine.dispose()
+    async with aiohttp.ClientSession() as session:
+        for wrong in ("1001", "1002", "1003", "1004"):
+            async with session.post(f"http://127.0.0.1:{acd_service.http_port}/api/agents/ada/login",
+                                    auth=aiohttp.BasicAuth("ada", wrong)) as response:
+                assert response.status == 401
+    wrong = [(1500, "9"), (300, "0"), (300, "5"), (300, "3"), (300, "#")]
+    locking = await place_agent_call("agent1001", "*70", wrong, timeout_s=30)  # ends by the service's BYE
+    assert locking.returncode == 0, locking.output
+    right = [(1500, "4"), (300, "8"), (300, "1"), (300, "7"), (300, "#")]
+    again = await place_agent_call("agent1001", "*70", right, timeout_s=30)
+    assert again.returncode == 0, again.output
+    _, ada = await api(acd_service, "GET", "/api/agents/ada")
+    assert ada["state"] == "logged_out"
+    assert "login" not in [t[2] for t in await transitions(sqlite_url) if t[0] == "ada"]
+    lines = acd_service.log_lines()
+    locked = [line for line in lines if line.get("event") == "acd.pin_locked"]
+    assert [(e["agent"], e["source"], e["device"], e["failures"]) for e in locked] == [
+        ("ada", "phone", "PJSIP/agent1001", 5)]
+    ended = [line["outcome"] for line in lines if line.get("event") == "agent_phone.call_ended"]
+    assert ended == ["locked", "locked"]
+    log = acd_service.log_path.read_text()
+    assert not any(re.search(rf"(?<![0-9]){pin}(?![0-9])", log) for pin in ("4817", "9053")), "a PIN is in the log"
+
+
 async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_customer(acd_service, records, sqlite_url,
                                                                                      no_channels_left):
     """With ada paused, the caller presses 2, keys the number to call back and hangs up. When ada resumes, her

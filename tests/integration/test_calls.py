@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from callcontrol.core.calls import CallStatus, EndObservedBy, EndReason
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, eventually, place_call
+from tests.integration.harness import AmiObserver, Records, ServiceProcess, eventually, labels, place_call
 
 # Timing of ivr_flows/main.yaml: hello-world (~1.9 s) then the menu prompt (~2 s, barge-in allowed),
 # so a digit sent 2.8 s after the answer lands while the menu prompt plays.
@@ -120,3 +120,19 @@ async def test_wrong_ami_secret_keeps_the_service_unready_with_the_reason(sandbo
         assert wrong not in service.log_path.read_text()
     finally:
         assert await service.stop() == 0, service.log_tail()
+
+
+async def test_the_sandbox_demo_number_walks_the_acme_line_open_at_any_hour(service, records, no_channels_left):
+    """5012 is routed by dialplan-sandbox/ only: the ACME flow (ivr_flows/acme.yaml) answers it as if open, so its
+    welcome plays whatever the hour in Paris, and the path still shows the hours decision."""
+    result = await place_call("15550120", number="5012", hangup_after_ms=4000)
+    assert result.returncode == 0, result.output
+    (record,) = await records.ended(1)
+    path = labels(record)
+    assert (record.flow_id, record.dialed_number) == ("acme", "5012"), path
+    decision = path[0]
+    if decision == "office_hours(open)":
+        assert path[1] == "welcome", path
+    else:
+        assert decision in ("office_hours(closed)", "office_hours(holiday)"), path
+        assert path[1:3] == [f"demo_when_{decision[13:-1]}(case_1)", "welcome"], path

@@ -1,7 +1,8 @@
 """Queue, voicemail and subflow nodes on real calls: SIPp caller and agent, sandbox Asterisk 22, the service.
 
-Until the ACD lands, a queue node is performed by the operator's dialplan ([callcontrol-queues] in
-dialplan/extensions.conf: sales rings agent1001, a queue with nobody behind it is refused with cause 34).
+No ACD configuration is imported here, so a queue node is performed by the operator's dialplan, as for any queue
+the ACD does not define ([callcontrol-queues] in dialplan/extensions.conf: sales rings agent1001, a queue with
+nobody behind it is refused with cause 34).
 """
 
 from __future__ import annotations

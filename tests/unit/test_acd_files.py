@@ -192,7 +192,8 @@ def test_every_problem_is_reported_at_once_with_file_line_col() -> None:
         "at most 64)",
         "bad.yaml:3:42: error: unknown key 'colour' (allowed: id, name, endpoint, teams, skills, wrap_up_s)",
         "bad.yaml:4:6: error: duplicate agent id 'ada'",
-        "bad.yaml:4:15: error: agent ada: endpoint 'agent1003' must be TECH/resource, e.g. PJSIP/agent1001",
+        "bad.yaml:4:15: error: agent ada: endpoint 'agent1003' is not PJSIP/<device>, the device 1-64 letters, "
+        "digits, '.', '_' or '-' (e.g. PJSIP/agent1001)",
         "bad.yaml:4:36: error: agent ada: teams must be a list of names",
         "bad.yaml:5:5: error: agent: missing required key 'id'",
         "bad.yaml:5:39: error: agent (no id): wrap_up_s must be >= 0, not -1",
@@ -230,6 +231,33 @@ def test_a_queue_nobody_can_serve_is_a_warning() -> None:
     assert config is not None
     assert messages(problems) == ["acd.yaml:21:5: warning: queue support: no agent of this file can take its calls, "
                                   "even after every escalation"]
+
+
+@pytest.mark.parametrize("endpoint", [
+    "PJSIP/x&Local/9001@callcontrol-outbound",  # a second device rung by the same Dial()
+    "PJSIP/x,1,U(evil)",  # Dial() options: a subroutine on answer
+    "${SHELL(id)}",  # a dialplan function evaluated by Dial()
+    "SIP/agent1001", "Local/1003@agents/n",  # technologies the ACD does not dial
+    "PJSIP/", "PJSIP/agent 1001", "PJSIP/agent1001\n", "PJSIP/" + "a" * 65,
+])
+def test_an_endpoint_the_acd_cannot_dial_is_an_error_at_its_line(endpoint: str) -> None:
+    """The file accepts exactly what the dial path dials (tokens.ENDPOINT), so no caller is offered to an agent
+    whose phone cannot be rung."""
+    text = f"agents:\n  - id: ada\n    endpoint: {endpoint!r}\n".replace("'", '"').encode()
+    config, problems = load_acd_text(text, "e.yaml")
+    assert config is None
+    assert messages(problems) == [f"e.yaml:3:5: error: agent ada: endpoint {endpoint!r} is not PJSIP/<device>, the "
+                                  "device 1-64 letters, digits, '.', '_' or '-' (e.g. PJSIP/agent1001)"]
+
+
+def test_the_model_and_the_dial_path_share_the_endpoint_grammar() -> None:
+    """An Agent cannot even be built with an endpoint the AGI Dial() or the AMI Originate would refuse."""
+    from callcontrol.core.acd.model import InvalidConfig
+    from callcontrol.core.tokens import ENDPOINT
+    with pytest.raises(InvalidConfig, match="agent ada: endpoint 'PJSIP/x&Local/9001@x' is not PJSIP/<device>"):
+        Agent("ada", "Ada", "PJSIP/x&Local/9001@x")
+    assert Agent("ada", "Ada", "PJSIP/agent-1001.a_b").endpoint == "PJSIP/agent-1001.a_b"
+    assert ENDPOINT.match("PJSIP/agent-1001.a_b") and not ENDPOINT.match("PJSIP/x,1,U(evil)")
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -130,16 +130,71 @@ async def test_watcher_puts_an_edit_live_and_stops_cleanly(watching) -> None:
     await eventually(lambda: live_version(catalog) == version_of(edited), 10, what="the edit live")
 
 
-async def test_watcher_rescan_sees_a_change_that_raised_no_event(watching, tmp_path: Path) -> None:
-    """A change behind a symlink (as a Kubernetes ConfigMap does) is found by the periodic rescan."""
+async def test_watcher_rescan_sees_a_change_that_raised_no_event(watching) -> None:
+    """A change behind a symlink inside the directory, laid out as a Kubernetes ConfigMap is (side.yaml ->
+    ..data/side.yaml, ..data -> ..2026_01_05), is found by the periodic rescan (the watch is not recursive)."""
     flows_dir, catalog, _ = watching
-    data = tmp_path / "data"
+    data = flows_dir / "..2026_01_05"
     data.mkdir()
     (data / "side.yaml").write_text(OTHER_ON_5000.replace("5000", "7000"))
-    (flows_dir / "side.yaml").symlink_to(data / "side.yaml")
+    (flows_dir / "..data").symlink_to(data.name)
+    (flows_dir / "side.yaml").symlink_to("..data/side.yaml")
     await eventually(lambda: catalog.for_number("7000") is not None, 10, what="the linked flow live")
-    (data / "side.yaml").write_text(OTHER_ON_5000.replace("5000", "7001"))  # outside the watched directory
+    (data / "side.yaml").write_text(OTHER_ON_5000.replace("5000", "7001"))  # in a folder that is not watched
     await eventually(lambda: catalog.for_number("7001") is not None, 10, what="the rescan")
+
+
+SECRET = "root:$y$j9T$notarealhash:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
+
+
+def test_a_link_out_of_the_flows_directory_is_never_read(tmp_path: Path) -> None:
+    """A symbolic link to a file outside (as to /etc/shadow) is skipped by its name with the reason; nothing of
+    the target (lines, path) reaches the problems. A FIFO or a folder named like a flow is skipped too."""
+    flows_dir, outside = tmp_path / "flows", tmp_path / "etc"
+    flows_dir.mkdir()
+    outside.mkdir()
+    (outside / "shadow").write_text(SECRET)
+    (flows_dir / "main.yaml").write_text(MAIN_YAML)
+    (flows_dir / "shadow.yaml").symlink_to(outside / "shadow")
+    (flows_dir / "relative.yaml").symlink_to("../etc/shadow")
+    (flows_dir / "loop.yaml").symlink_to("loop.yaml")
+    os.mkfifo(flows_dir / "pipe.yaml")  # opening it for reading would block a reader that follows it
+    (flows_dir / "folder.yaml").mkdir()
+    files = {f.source: f for f in FlowDirReader(flows_dir).read()}
+    assert sorted(files) == ["folder.yaml", "loop.yaml", "main.yaml", "pipe.yaml", "relative.yaml", "shadow.yaml"]
+    assert files["main.yaml"].flow is not None and files["main.yaml"].problems == ()
+    outside_reason = ("skipped: a symbolic link to a file outside the flows directory (flow files are read only "
+                      "as regular files inside it)")
+    for name in ("shadow.yaml", "relative.yaml"):
+        assert files[name].flow is None and files[name].problems == (f"{name}:1:1: error: {outside_reason}",)
+    assert files["loop.yaml"].problems == ("loop.yaml:1:1: error: cannot read: Too many levels of symbolic links",)
+    for name in ("pipe.yaml", "folder.yaml"):
+        assert files[name].problems == (f"{name}:1:1: error: skipped: not a regular file (flow files are read "
+                                        "only as regular files inside the flows directory)",)
+    shown = repr([f.problems for f in files.values()])
+    assert "root" not in shown and "daemon" not in shown and str(tmp_path) not in shown
+
+
+def test_a_link_swapped_for_one_going_outside_stops_being_read(tmp_path: Path) -> None:
+    """A flow that was a link inside the directory and is made to point outside is skipped on the next read;
+    the catalog keeps its last good version live, as for any bad edit."""
+    flows_dir = tmp_path / "flows"
+    flows_dir.mkdir()
+    (flows_dir / ".real").mkdir()
+    (flows_dir / ".real" / "main.yaml").write_text(MAIN_YAML)
+    (flows_dir / "main.yaml").symlink_to(".real/main.yaml")
+    (tmp_path / "shadow").write_text(SECRET)
+    catalog = FlowCatalog()
+    watcher = FlowWatcher(flows_dir, catalog, now=lambda: T0)
+    watcher.reload_now()
+    assert live_version(catalog) == version_of(MAIN_YAML)
+    (flows_dir / "main.yaml").unlink()
+    (flows_dir / "main.yaml").symlink_to(tmp_path / "shadow")
+    update = watcher.reload_now()
+    assert update is not None
+    [state] = update.changed
+    assert (state.source, state.status, live_version(catalog)) == ("main.yaml", "error", version_of(MAIN_YAML))
+    assert "outside the flows directory" in state.problems[0] and "root" not in state.problems[0]
 
 
 async def test_directory_created_after_start_is_watched_once_it_exists(tmp_path: Path) -> None:
@@ -184,11 +239,12 @@ async def test_list_shows_live_flows_and_files_that_never_loaded(api) -> None:
     assert response.status == 200
     broken, main = await response.json()
     assert main == {"id": "main", "version": version_of(MAIN_YAML), "numbers": ["5000"],
-                    "source": str(flows_dir / "main.yaml"), "status": "ok", "problems": [],
-                    "loaded_at": T0.isoformat()}
+                    "source": "main.yaml", "status": "ok", "problems": [],
+                    "loaded_at": T0.isoformat()}  # the name inside the flows directory, never an absolute path
     assert (broken["id"], broken["version"], broken["numbers"], broken["status"], broken["loaded_at"]) == (
         None, None, [], "error", None)
-    assert broken["problems"][0].startswith(f"{flows_dir / 'broken.yaml'}:3:1: error: YAML syntax")
+    assert broken["problems"][0].startswith("broken.yaml:3:1: error: YAML syntax")
+    assert str(flows_dir) not in await response.text()
 
 
 async def test_one_flow_has_its_nodes_and_exits(api) -> None:
@@ -286,7 +342,7 @@ class Service:
         status, body = await self.get("/api/flows")
         if status != 200 or not isinstance(body, list):
             return None
-        return {Path(entry["source"]).name: entry for entry in body}
+        return {entry["source"]: entry for entry in body}
 
     async def wait_for(self, condition, what: str, timeout: float = 10) -> dict[str, dict]:
         """Poll GET /api/flows until condition(flows) holds; return those flows."""
@@ -399,6 +455,23 @@ async def test_edits_go_live_bad_edits_are_reported_and_clashes_keep_the_owner(s
     assert (flows["main.yaml"]["id"], flows["main.yaml"]["version"], flows["main.yaml"]["numbers"]) == (
         "main", None, [])
     assert (flows["a_other.yaml"]["status"], flows["a_other.yaml"]["numbers"]) == ("ok", ["5000"])
+
+
+async def test_the_service_never_shows_a_linked_file_from_outside(service: Service, tmp_path: Path) -> None:
+    """Through the real process: a link to a file outside the flows directory appears in the unauthenticated
+    GET /api/flows as a skipped name with its reason, never with the target's lines or any absolute path."""
+    (tmp_path / "shadow").write_text(SECRET)
+    (service.flows_dir / "shadow.yaml").symlink_to(tmp_path / "shadow")
+    flows = await service.wait_for(lambda f: "shadow.yaml" in f, "the link reported")
+    assert (flows["shadow.yaml"]["status"], flows["shadow.yaml"]["id"]) == ("error", None)
+    assert flows["shadow.yaml"]["problems"] == [
+        "shadow.yaml:1:1: error: skipped: a symbolic link to a file outside the flows directory (flow files are "
+        "read only as regular files inside it)"]
+    status, body = await service.get("/api/flows")
+    text = repr(body)
+    assert status == 200 and "root" not in text and "daemon" not in text and str(tmp_path) not in text
+    assert all("/" not in entry["source"] for entry in body)  # names relative to the flows directory
+    assert flows["main.yaml"]["status"] == "ok"
 
 
 async def test_call_in_progress_finishes_on_the_version_it_started_with(service: Service) -> None:

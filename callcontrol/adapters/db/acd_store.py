@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,6 +27,8 @@ PIN_PATTERN = re.compile(r"[0-9]{4,12}")
 PIN_ITERATIONS = 600_000  # PBKDF2-SHA256 work factor for new PIN hashes (OWASP 2023)
 _SCHEME = "pbkdf2_sha256"
 _REASON_LENGTH = AcdAgentTransitionRow.__table__.c.reason.type.length  # a longer pause reason is cut to fit
+
+log = structlog.get_logger("callcontrol.acd")
 
 
 # ---------------------------------------------------------------- PIN hashes
@@ -96,11 +99,32 @@ class SqlAcdStore:
     # ------------------------------------------------------------ configuration
 
     async def load_config(self) -> tuple[list[Agent], list[Queue]]:
-        """Every agent and queue, sorted by id."""
+        """Every agent and queue, sorted by id.
+
+        An agent row the model refuses (an endpoint written before the endpoint grammar, or by hand) is left out
+        with an `acd.agent_refused` error line: it is never offered a call. Its row stays, to be fixed with
+        PUT /api/config/agents/{id} or `callcontrol acd import`, or removed.
+        """
         async with self._engine.connect() as conn:
-            agents = (await conn.execute(select(AcdAgentRow.__table__).order_by(AcdAgentRow.id))).all()
+            agent_rows = (await conn.execute(select(AcdAgentRow.__table__).order_by(AcdAgentRow.id))).all()
             queues = (await conn.execute(select(AcdQueueRow.__table__).order_by(AcdQueueRow.id))).all()
-        return [_agent_of(row) for row in agents], [_queue_of(row) for row in queues]
+        agents = []
+        for row in agent_rows:
+            try:
+                agents.append(_agent_of(row))
+            except InvalidConfig as exc:
+                log.error("acd.agent_refused", agent=row.id, reason=str(exc),
+                          fix="PUT /api/config/agents/<id> or callcontrol acd import with a valid endpoint")
+        return agents, [_queue_of(row) for row in queues]
+
+    async def remove_config(self, agent_ids: Sequence[str] = (), queue_ids: Sequence[str] = ()) -> bool:
+        """Delete these agents and queues (rows the model refuses included); True when a row was deleted. An
+        overflow left pointing at a removed queue raises InvalidConfig and nothing is deleted."""
+        async with self._engine.begin() as conn:
+            removed = (await conn.execute(delete(AcdAgentRow).where(AcdAgentRow.id.in_(agent_ids)))).rowcount
+            removed += (await conn.execute(delete(AcdQueueRow).where(AcdQueueRow.id.in_(queue_ids)))).rowcount
+            await self._check_overflows(conn)
+        return removed > 0
 
     async def queue_ids(self) -> set[str]:
         async with self._engine.connect() as conn:

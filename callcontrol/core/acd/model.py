@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
-from callcontrol.core.tokens import IDENTIFIER, MOH_CLASS, is_sound_name
+from callcontrol.core.tokens import IDENTIFIER, MOH_CLASS, endpoint_problem, is_sound_name
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
@@ -39,14 +39,16 @@ class Agent:
 
     id: str
     name: str
-    endpoint: str  # what to dial, e.g. PJSIP/agent1001
+    endpoint: str  # what to dial, e.g. PJSIP/agent1001 (tokens.ENDPOINT: the only grammar the ACD dials)
     skills: Mapping[str, int] = field(default_factory=dict)
     teams: frozenset[str] = frozenset()
     wrap_up_s: float | None = None  # None: the wrap-up time of the queue the call came from
 
     def __post_init__(self) -> None:
         _require_text(self.id, "agent id")
-        _require_text(self.endpoint, f"agent {self.id}: endpoint")
+        problem = endpoint_problem(self.endpoint)
+        if problem is not None:
+            raise InvalidConfig(f"agent {self.id}: {problem}")
         object.__setattr__(self, "skills", _levels(self.skills, f"agent {self.id}: skill", MIN_LEVEL))
         object.__setattr__(self, "teams", frozenset(self.teams))
         if self.wrap_up_s is not None and self.wrap_up_s < 0:

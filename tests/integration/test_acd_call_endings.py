@@ -121,11 +121,14 @@ async def test_an_answered_call_the_caller_hangs_up_first_is_answered(desk, reco
     assert (await agent_state(desk, "ada"))["state"] == "available"
 
 
-@pytest.mark.parametrize("desk", ["plain"], indirect=True)
-async def test_a_queue_node_without_an_answered_exit_ends_the_call_when_the_agent_hangs_up(
-        desk, records, ami_secret, no_channels_left):
-    """ada talks 1 s and hangs up; the node has no answered exit: the caller gets Asterisk's BYE with cause 16,
-    never the dialplan's fallback ("no service", a CallcontrolFallback event)."""
+@pytest.mark.parametrize(("desk", "path", "reason"), [
+    ("plain", ["sales[answered]"], EndReason.AGENT_ANSWERED),  # a queue node, ada logged in
+    ("operator", ["operator"], EndReason.TRANSFERRED),  # a transfer to extension 1001 (agent1001's phone)
+], indirect=["desk"])
+async def test_a_node_without_an_answered_exit_ends_the_call_when_the_other_side_hangs_up(
+        desk, path, reason, records, ami_secret, no_channels_left):
+    """agent1001 answers, talks 1 s and hangs up; the node has no answered exit: the caller gets Asterisk's BYE
+    with cause 16, never the dialplan's fallback ("no service", a CallcontrolFallback event)."""
     await login(desk, "ada")
     async with AmiObserver(ami_secret) as ami:
         phone = await start_agent(ADA, 300, 1000, timeout_s=40)
@@ -134,23 +137,7 @@ async def test_a_queue_node_without_an_answered_exit_ends_the_call_when_the_agen
         fallbacks = ami.user_events("CallcontrolFallback")
     assert answered.successful == 1, answered.output
     assert fallbacks == []
-    assert labels(record) == ["sales[answered]"] and record.end_reason is EndReason.AGENT_ANSWERED
-    assert record.hangup_cause == 16
-    assert record.queue_stints[0]["outcome"] == "answered"
-
-
-@pytest.mark.parametrize("desk", ["operator"], indirect=True)
-async def test_a_transfer_without_an_answered_exit_ends_the_call_when_the_other_side_hangs_up(
-        desk, records, ami_secret, no_channels_left):
-    """The operator (extension 1001, agent1001's phone) answers, talks 1 s and hangs up: the call ends there."""
-    async with AmiObserver(ami_secret) as ami:
-        phone = await start_agent(ADA, 300, 1000, timeout_s=40)
-        record, answered = await one_call_with_phone(records, "15550703", "5002", phone)
-        await asyncio.sleep(0.5)
-        fallbacks = ami.user_events("CallcontrolFallback")
-    assert answered.successful == 1, answered.output
-    assert fallbacks == []
-    assert labels(record) == ["operator"] and record.end_reason is EndReason.TRANSFERRED
+    assert labels(record) == path and record.end_reason is reason
     assert record.hangup_cause == 16
 
 

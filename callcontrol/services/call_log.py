@@ -165,7 +165,7 @@ class CallLog:
                          and hangup.channel.rsplit("-", 1)[0] == endpoint
                          and _after(hangup.at, stint.get("answered_at"))), default=None)
         record.end_open_stint(own.at, agent_end)
-        record.mark_channel_gone(own.at, EndObservedBy.HANGUP_LOG, own.cause, own.cause_text)
+        record.mark_channel_gone(own.at, EndObservedBy.HANGUP_LOG, own.cause, own.cause_text or None)
         self._close_if_ready(record)
 
     def _close_if_ready(self, record: CallRecord) -> None:

@@ -173,8 +173,14 @@ class CallRecord:
         self.status = CallStatus.ENDED
 
     def snapshot(self) -> CallRecord:
-        """An independent copy for the writer, so later changes do not race the write."""
-        return copy.deepcopy(self)
+        """An independent copy for the writer, so later changes do not race the write. Every field is immutable
+        except the JSON ones (path, variables, stints), which are copied list by list and dict by dict: the
+        flusher snapshots each changing call twice a second, and copy.deepcopy cost four times as much."""
+        copied = copy.copy(self)
+        copied.ivr_path = _json_copy(self.ivr_path)
+        copied.variables = _json_copy(self.variables)
+        copied.queue_stints = _json_copy(self.queue_stints)
+        return copied
 
     def summary(self) -> dict[str, Any]:
         """The fields of the canonical one-line log of a finished call."""
@@ -214,6 +220,17 @@ def path_label(step: dict[str, Any]) -> str:
         return f"{node}({result})"
     label = node + (f":{step['digit']}" if "digit" in step else "")
     return label if result in _PLAIN else f"{label}[{result}]"
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of a JSON-like value: new lists and dicts all the way down; other values are immutable."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    if isinstance(value, (str, int, float, bool, type(None), datetime)):
+        return value
+    return copy.deepcopy(value)  # anything else a flow may have put in a variable
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -37,11 +37,10 @@ nodes:
   sales: {type: queue, queue: sales, max_wait_s: 20, answered: bye, timeout: bye, no_agents: bye}
   bye: {type: hangup, prompts: [vm-goodbye]}
 """
-HANGUP_LOG_IN_ROOT = "var/log/asterisk/callcontrol-hangups.csv"  # dialplan/cel_custom.conf
 
 
 def _service(sandbox, ami_secret: str, database_url: str, flows: Path | None = None) -> ServiceProcess:
-    env = {"CALLCONTROL_ASTERISK_HANGUP_LOG": str(sandbox.root / HANGUP_LOG_IN_ROOT), "CALLCONTROL_API_TOKEN": TOKEN}
+    env = {"CALLCONTROL_ASTERISK_HANGUP_LOG": str(sandbox.hangup_log_path()), "CALLCONTROL_API_TOKEN": TOKEN}
     if flows is not None:
         env["CALLCONTROL_FLOWS_DIR"] = str(flows)
     return ServiceProcess(database_url, ami_secret, extra_env=env)

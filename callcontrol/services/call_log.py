@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
+from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 from callcontrol.core.events import (
     ChannelAnswered,
     ChannelEvent,
@@ -38,6 +38,8 @@ class CallLog:
         self._active: dict[str, CallRecord] = {}  # by the caller channel's uniqueid
         self._walks: dict[str, IvrState] = {}  # the newest IVR state of each call still walking, not yet written
         self._dirty: set[str] = set()  # calls changed since the last flush
+        # adopted calls still up whose conversation with an agent went on without us: by linkedid
+        self._talking_unfollowed: dict[str, CallRecord] = {}
         self.closed = 0
         self.flushes = 0
 
@@ -60,6 +62,9 @@ class CallLog:
             record.mark_ivr_ended(EndReason.SERVICE_RESTARTED, record.ivr_path, walked_until, record.variables)
             self._active[record.uniqueid] = record
             self._close_from_hangup_log(record, ended.get(record.call_id, ()))
+            stint = record.open_stint
+            if record.status is CallStatus.ACTIVE and stint is not None and stint.get("answered_at"):
+                self._talking_unfollowed[record.call_id] = record  # the agent's Hangup will end the talk
         if records:
             log.info("calls.adopted_unfinished", count=len(records), closed_from_hangup_log=sum(
                 record.end_observed_by is EndObservedBy.HANGUP_LOG for record in records))
@@ -143,6 +148,8 @@ class CallLog:
             return
         record = self._active.get(event.uniqueid)
         if record is None:
+            if isinstance(event, ChannelHungUp) and event.linkedid in self._talking_unfollowed:
+                self._agent_leg_ended(event)
             return
         if isinstance(event, ChannelHungUp):
             record.mark_channel_gone(event.at, EndObservedBy.AMI, event.cause, event.cause_text)
@@ -151,6 +158,17 @@ class CallLog:
             record.mark_answered(event.at)
         elif isinstance(event, ChannelHangupRequested):
             record.mark_hangup_requested(event.cause)
+
+    def _agent_leg_ended(self, hangup: ChannelHungUp) -> None:
+        """An adopted call's agent hung up (its Dial() went on without the service): the talk ends now."""
+        record = self._talking_unfollowed[hangup.linkedid]
+        stint = record.open_stint
+        if stint is None or record.status is not CallStatus.ACTIVE:
+            del self._talking_unfollowed[hangup.linkedid]
+        elif stint.get("endpoint") and hangup.channel.rsplit("-", 1)[0] == stint["endpoint"]:
+            del self._talking_unfollowed[hangup.linkedid]
+            record.end_open_stint(hangup.at, hangup.at)
+            self._dirty.add(record.uniqueid)
 
     def _close_from_hangup_log(self, record: CallRecord, hangups: Iterable[ChannelHungUp]) -> None:
         """Close the record at its channel's hangup in Asterisk's log, if the log has it; the conversation of
@@ -174,6 +192,7 @@ class CallLog:
         record.close()
         del self._active[record.uniqueid]
         self._walks.pop(record.uniqueid, None)
+        self._talking_unfollowed.pop(record.call_id, None)
         self._dirty.discard(record.uniqueid)
         self._writer.submit(record)
         self.closed += 1

@@ -172,3 +172,48 @@ async def test_conversation_with_an_agent_keeps_its_stint_and_the_agents_counter
         await records.close()
         if second is not None:
             assert await second.stop() == 0, second.log_tail()
+
+
+async def test_a_conversation_still_going_on_after_the_restart_is_followed_live_to_its_end(
+        sandbox, ami_secret, sqlite_url, tmp_path: Path, no_channels_left):
+    """Killed 1 s into a 12 s conversation and restarted at once: the record stays open while they talk, then
+    the agent's Hangup ends the talk and the caller's closes the record (AMI, live), once."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "desk.yaml").write_text(FLOW)
+    config = tmp_path / "acd.yaml"
+    config.write_text(ACD)
+    first = await _service(sandbox, ami_secret, sqlite_url, flows).start(acd_config=config)
+    records = Records(sqlite_url)
+    second: ServiceProcess | None = None
+    try:
+        await _api(first, "POST", "/api/agents/ada/login")
+        async with AmiObserver(ami_secret) as observer:
+            ada = await start_agent(5101, 300, 12000, timeout_s=40)
+            try:
+                call = asyncio.create_task(place_call("15550903", number="5002", timeout_s=40))
+                await eventually(lambda: _logged(first, "acd.answered"), 15, what="ada answered")
+                await asyncio.sleep(1.0)
+                await _kill_9(first)
+                second = await _service(sandbox, ami_secret, sqlite_url, flows).start()
+                (open_record,) = await records.all()
+                assert open_record.status is CallStatus.ACTIVE  # still talking: not closed at the restart
+                result, phone = await asyncio.gather(call, ada)
+            finally:
+                ada.cancel()
+                await asyncio.gather(ada, return_exceptions=True)
+            assert result.returncode == 0 and phone.successful == 1, (result.output, phone.output)
+            record = await _one_closed_record(records)
+            caller_end = _hangup_at(observer, uniqueid=record.uniqueid)
+            ada_end = _hangup_at(observer, channel_prefix="PJSIP/agent1001-")
+
+        assert str(record.end_observed_by) == "ami"
+        assert abs((record.ended_at - caller_end).total_seconds()) < 0.1
+        (stint,) = record.queue_stints
+        assert (stint["agent"], stint["outcome"]) == ("ada", "answered"), stint
+        answered_at = datetime.fromisoformat(stint["answered_at"])
+        assert abs(stint["talk_s"] - (ada_end - answered_at).total_seconds()) < 0.5, (stint, ada_end)
+    finally:
+        await records.close()
+        if second is not None:
+            assert await second.stop() == 0, second.log_tail()

@@ -347,3 +347,17 @@ def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer:
     calls.adopt_unfinished([record], [ChannelHungUp("w.1", "w.1", 16, "", at(10), "PJSIP/trunk-1")])
     (stint,) = writer.submitted[-1].queue_stints
     assert (stint["outcome"], stint["waited_s"], stint["left_at"]) == ("failed", 8.0, at(10).isoformat())
+
+
+def test_adopted_conversation_still_up_ends_its_talk_at_the_agents_live_hangup(calls: CallLog,
+                                                                              writer: FakeWriter) -> None:
+    """Still talking after the restart: the agent's Hangup (AMI, same linkedid) ends the talk, the caller's
+    own Hangup closes the record."""
+    calls.adopt_unfinished([_crashed_in_a_conversation()], [])
+    calls.apply(ChannelHungUp("c.2", "c.1", 16, "", at(6), "PJSIP/agent1002-00000002"))  # not ada's device
+    calls.apply(ChannelHungUp("c.3", "c.1", 16, "Normal Clearing", at(20), "PJSIP/agent1001-00000003"))
+    calls.apply(ChannelHungUp("c.1", "c.1", 16, "Normal Clearing", at(23), "PJSIP/trunk-00000001"))
+    closed = writer.submitted[-1]
+    assert (closed.status, closed.ended_at, closed.end_observed_by) == (CallStatus.ENDED, at(23), EndObservedBy.AMI)
+    (stint,) = closed.queue_stints
+    assert (stint["outcome"], stint["talk_s"], stint["left_at"]) == ("answered", 17.0, at(20).isoformat())

@@ -14,8 +14,10 @@ from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
+from callcontrol.adapters.hangup_log import CelHangupLog
 from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
+from callcontrol.core.acd.history import day_start, handled_calls
 from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
 from callcontrol.core.ivr import IvrState
@@ -27,7 +29,7 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
-from callcontrol.services.ports import CallerRef, SystemClock
+from callcontrol.services.ports import CallerRef, HangupLog, NoHangupLog, SystemClock
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
@@ -54,6 +56,8 @@ class Service:
         self.store = SqlCallRecordStore(self._engine)
         self.writer = RecordWriter(self.store)
         self.calls = CallLog(self.writer, self.clock)
+        self.hangup_log: HangupLog = CelHangupLog(settings.asterisk_hangup_log) \
+            if settings.asterisk_hangup_log is not None else NoHangupLog()
         self.acd_store = SqlAcdStore(self._engine)
         self.transitions = TransitionWriter(self.acd_store)
         self.callbacks = BatchWriter(self.acd_store.callbacks_changed, "acd_callbacks")
@@ -66,7 +70,7 @@ class Service:
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
                            max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s,
-                           on_stint=self._queue_stint_ended,
+                           on_stint=self._queue_stint_ended, on_stint_progress=self.calls.stint_progress,
                            on_callback=lambda change, callback: self.callbacks.submit((change, callback)),
                            on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
         self.agent_pins = AgentPins(self.acd_store, self.clock)  # one attempt limit for the API and the phones
@@ -109,9 +113,11 @@ class Service:
         """Serve until `stop` is set, then shut down in order and return."""
         await self._check_database()
         self.flow_watcher.reload_now()
-        self.calls.adopt_unfinished(await self.store.load_active())
+        unfinished = await self.store.load_active()
+        self.calls.adopt_unfinished(unfinished, await self._hangups_of(unfinished))
         agents, queues = await self.acd_store.load_config()
         self.acd.configure(queues, agents)
+        await self._restore_history(unfinished)
         self.acd.restore({agent_id: (state, reason) for agent_id, (state, reason, _) in
                           (await self.acd_store.latest_states()).items()})
         self.acd.restore_callbacks(await self.acd_store.booked_callbacks())
@@ -120,6 +126,7 @@ class Service:
         try:
             self._tasks = [
                 asyncio.create_task(self.writer.run(), name="record-writer"),
+                asyncio.create_task(self.calls.run_flusher(), name="record-flusher"),
                 asyncio.create_task(self.ami.run(), name="ami-session"),
                 asyncio.create_task(self._dispatch_channel_events(), name="ami-dispatcher"),
                 asyncio.create_task(self.flow_watcher.run(), name="flow-watcher"),
@@ -134,6 +141,7 @@ class Service:
             await stop.wait()
             log.info("service.stopping", calls_in_ivr=self.agi.active_sessions)
             await self.agi.stop(self.settings.shutdown_grace_s)
+            self.calls.flush()
             await self.writer.drain(DRAIN_TIMEOUT_S)
             await self.transitions.drain(DRAIN_TIMEOUT_S)
             await self.callbacks.drain(DRAIN_TIMEOUT_S)
@@ -147,6 +155,26 @@ class Service:
             await self._engine.dispose()
             log.info("service.stopped", records_written=self.writer.written, calls_open=self.calls.active_count,
                      agi_digit_latency=self.agi.digit_latency.summary())
+
+    async def _hangups_of(self, records: list[CallRecord]) -> list[ChannelHungUp]:
+        """Asterisk's logged hangups of these calls (none without a hangup log, or when it cannot be read)."""
+        if not records:
+            return []
+        try:
+            return await self.hangup_log.hangups({record.call_id for record in records},
+                                                 min(record.started_at for record in records))
+        except OSError as exc:
+            log.warning("hangup_log.unreadable", error=f"{type(exc).__name__}: {exc}"[:300])
+            return []
+
+    async def _restore_history(self, adopted: list[CallRecord]) -> None:
+        """Agents' calls and talk today and the queues' handle times, from today's records (those adopted
+        just now as they are after adoption: closed from the hangup log, or still going on)."""
+        today = {record.call_id: record for record in await self.store.started_since(day_start(self.clock.now()))}
+        today.update({record.call_id: record for record in adopted if record.call_id in today})
+        handled = handled_calls(today.values())
+        self.acd.distributor.restore_history(handled)
+        log.info("acd.history_restored", conversations=len(handled))
 
     async def _callback_leg(self, request: AgiRequest, channel: AgiConnection) -> None:
         """The agent's leg of a booked callback: its own call record (the agent called the customer back)."""
@@ -172,12 +200,13 @@ class Service:
                     self.acd.apply(event)
                 elif isinstance(event, ChannelCreated):
                     self.acd.channel_changed(event)
+                elif isinstance(event, ChannelsSnapshot):  # calls it finds gone take their end from the log
+                    self.calls.apply(event, await self._hangups_of(self.calls.gone_in(event)))
+                    self.acd.channels_resynced(event)
                 elif event is not None:
                     self.calls.apply(event)
                     if isinstance(event, ChannelHungUp):
                         self.acd.channel_changed(event)
-                    elif isinstance(event, ChannelsSnapshot):
-                        self.acd.channels_resynced(event)
             except Exception:
                 log.exception("ami.event_failed", ami_event=getattr(message, "get", lambda *_: "?")("Event"))
 
@@ -210,10 +239,14 @@ class Service:
                 self.calls.ivr_ended(request.uniqueid, EndReason.NO_FLOW, [])
                 return
             latest: deque[IvrState] = deque(maxlen=1)  # the newest state, for an interrupted walk
+
+            def walked(state: IvrState) -> None:
+                latest.append(state)
+                self.calls.walked(request.uniqueid, state)  # written with the next flush
             try:
                 facts = {"caller.number": request.caller_number, "caller.name": request.caller_name,
                          "call.dialed": request.dialed_number}
-                result = await run_flow(flow, channel, self.clock, on_step=latest.append,
+                result = await run_flow(flow, channel, self.clock, on_step=walked,
                                         on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
                                         http=self.http_client, queues=self.acd, library=library,
                                         caller=CallerRef(request.uniqueid, request.channel, request.caller_number))

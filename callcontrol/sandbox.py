@@ -44,6 +44,8 @@ SIP_PORT = 5060
 ASTERISK = "/usr/sbin/asterisk"
 CONFIG_DIR_IN_ROOT = "etc/asterisk"
 LOG_IN_ROOT = "var/log/asterisk/messages"
+# Asterisk's hangup log (dialplan/cel_custom.conf), for the service's CALLCONTROL_ASTERISK_HANGUP_LOG
+HANGUP_LOG_IN_ROOT = "var/log/asterisk/callcontrol-hangups.csv"
 STARTUP_OUTPUT_IN_ROOT = "var/log/asterisk/sandbox-startup.out"
 # Directories Asterisk writes at runtime; /run is a tmpfs on a real system, empty in the chroot.
 RUNTIME_DIRS = ("run/asterisk", "var/cache/asterisk")
@@ -436,6 +438,10 @@ class AsteriskSandbox:
         }
 
     # ------------------------------------------------------------------ helpers
+
+    def hangup_log_path(self) -> Path:
+        """Where the service reads Asterisk's hangup log from the host (inside the chroot root)."""
+        return self.root / HANGUP_LOG_IN_ROOT
 
     def _asterisk_binary(self) -> Path:
         return self.root / ASTERISK.lstrip("/")

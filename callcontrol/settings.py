@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # When set, every prompt of a flow must exist as <sounds_dir>/<language>/<name>.<any format>.
     sounds_dir: Path | None = None
 
+    # Asterisk's hangup log (cel_custom, dialplan/cel_custom.conf), read after a restart or an AMI outage so that
+    # calls that ended meanwhile get their real end time and cause. Unset: those ends are the resync's time.
+    asterisk_hangup_log: Path | None = None
+
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

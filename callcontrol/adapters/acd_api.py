@@ -361,7 +361,8 @@ def _queue_data(queue_id: str, at: datetime, calls: Sequence[tuple[Call, datetim
             "calls": [{"call": call.id, "waited_s": round((at - entered).total_seconds(), 1),
                        "priority": call.priority, "ringing": agent} for call, entered, agent in calls],
             "logged_in": logged_in, "staffed": estimate.staffed, "free": estimate.free,
-            "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds)}
+            "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds),
+            "handle_s": round(estimate.handle_s, 1)}  # the mean handle time the estimate uses
 
 
 def _feed_message(change: Change) -> dict[str, Any]:

@@ -33,10 +33,16 @@ CHANNEL_ENDS_WITH_IVR = frozenset({EndReason.CALLER_HANGUP, EndReason.FLOW_HANGU
 
 
 class EndObservedBy(StrEnum):
-    """Where the end of the channel was learnt: its Hangup event, or a resync after AMI was down."""
+    """Where the end of the channel was learnt: its Hangup event, Asterisk's hangup log (CEL) read after a
+    restart or an AMI outage, or (neither had it) a resync after AMI was down: then the time is an upper bound."""
 
     AMI = "ami"
+    HANGUP_LOG = "hangup_log"
     RESYNC = "resync"
+
+
+STINT_IN_PROGRESS = "in_progress"  # the outcome of a queue stint still going on (written as it goes)
+STINT_LOST = "failed"  # a stint the service lost (it stopped mid-wait): the dialplan fallback took the caller
 
 
 @dataclass
@@ -56,8 +62,10 @@ class CallRecord:
     ivr_path: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)  # the flow's public variables (never secure ones)
     # Each time the caller waited in an ACD queue: queue, entered_at, left_at, outcome (answered, abandoned,
-    # timed_out, exited_by_key, callback_requested, blocked), waited_s, the agent and talk_s when answered,
-    # the offers (agent, result) and the wait it was told at entry; the KPIs are computed from these.
+    # timed_out, exited_by_key, callback_requested, blocked, failed), waited_s, the agent and talk_s when
+    # answered, the offers (agent, result) and the wait it was told at entry; the KPIs are computed from these.
+    # While the caller waits or talks, the last stint is its progress (outcome in_progress, answered_at once an
+    # agent answered), written as it goes so that a crash of the service loses at most the last flush of it.
     queue_stints: list[dict[str, Any]] = field(default_factory=list)
     status: CallStatus = CallStatus.ACTIVE
     end_reason: EndReason | None = None
@@ -87,9 +95,48 @@ class CallRecord:
             self.ivr_path = path
             self.variables = dict(variables or {})
 
+    def note_walk(self, path: list[dict[str, Any]], variables: dict[str, Any]) -> None:
+        """The IVR walk so far (written while the call goes on); the walk's end sets it for good."""
+        if self.end_reason is None:
+            self.ivr_path = path
+            self.variables = variables
+
     def add_queue_stint(self, stint: dict[str, Any]) -> None:
+        """A finished stint; it takes the place of that stint's progress."""
         if self.status is CallStatus.ACTIVE:
+            if self.open_stint is not None:
+                self.queue_stints.pop()
             self.queue_stints.append(dict(stint))
+
+    def note_stint_progress(self, stint: dict[str, Any]) -> None:
+        """The stint going on now (outcome in_progress): queue entered, offers so far, who answered and when."""
+        if self.status is CallStatus.ACTIVE:
+            if self.open_stint is not None:
+                self.queue_stints.pop()
+            self.queue_stints.append({**stint, "outcome": STINT_IN_PROGRESS})
+
+    @property
+    def open_stint(self) -> dict[str, Any] | None:
+        last = self.queue_stints[-1] if self.queue_stints else None
+        return last if last is not None and last.get("outcome") == STINT_IN_PROGRESS else None
+
+    def end_open_stint(self, at: datetime, talk_ended_at: datetime | None = None) -> None:
+        """A stint the service lost mid-way (it stopped): answered if an agent had answered (the conversation
+        went on in Asterisk until `talk_ended_at`, else until `at`), otherwise lost to the fallback."""
+        stint = self.open_stint
+        if stint is None:
+            return
+        answered_at = _parse_time(stint.get("answered_at"))
+        entered_at = _parse_time(stint.get("entered_at"))
+        if answered_at is not None and stint.get("agent"):
+            talk_end = min(talk_ended_at or at, at)
+            stint.update(outcome="answered", talk_s=round(max(0.0, (talk_end - answered_at).total_seconds()), 3),
+                         left_at=talk_end.isoformat())
+        else:
+            stint.update(outcome=STINT_LOST, left_at=at.isoformat())
+            if entered_at is not None:
+                stint["waited_s"] = round(max(0.0, (at - entered_at).total_seconds()), 3)
+        stint["recovered"] = True  # finished from what was written before the service stopped
 
     def mark_channel_gone(
         self, at: datetime, observed_by: EndObservedBy, cause: int | None = None, cause_text: str | None = None
@@ -122,11 +169,18 @@ class CallRecord:
             # Either the Hangup event's own time, or (call handed back to the dialplan, end unseen) the
             # resync time: an upper bound, flagged by end_observed_by = resync.
             self.ended_at = self.channel_gone_at
+        self.end_open_stint(self.ended_at)
         self.status = CallStatus.ENDED
 
     def snapshot(self) -> CallRecord:
-        """An independent copy for the writer, so later changes do not race the write."""
-        return copy.deepcopy(self)
+        """An independent copy for the writer, so later changes do not race the write. Every field is immutable
+        except the JSON ones (path, variables, stints), which are copied list by list and dict by dict: the
+        flusher snapshots each changing call twice a second, and copy.deepcopy cost four times as much."""
+        copied = copy.copy(self)
+        copied.ivr_path = _json_copy(self.ivr_path)
+        copied.variables = _json_copy(self.variables)
+        copied.queue_stints = _json_copy(self.queue_stints)
+        return copied
 
     def summary(self) -> dict[str, Any]:
         """The fields of the canonical one-line log of a finished call."""
@@ -166,6 +220,24 @@ def path_label(step: dict[str, Any]) -> str:
         return f"{node}({result})"
     label = node + (f":{step['digit']}" if "digit" in step else "")
     return label if result in _PLAIN else f"{label}[{result}]"
+
+
+def _json_copy(value: Any) -> Any:
+    """A copy of a JSON-like value: new lists and dicts all the way down; other values are immutable."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    if isinstance(value, (str, int, float, bool, type(None), datetime)):
+        return value
+    return copy.deepcopy(value)  # anything else a flow may have put in a variable
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:

@@ -108,6 +108,7 @@ class AcdDesk:
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
                  max_misses: int | None = 3, busy_retry_s: float = 5.0, fallback: QueueDesk | None = None,
                  on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
+                 on_stint_progress: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
                  on_callback: Callable[[str, BookedCallback], None] = lambda change, callback: None) -> None:
         """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
@@ -117,6 +118,7 @@ class AcdDesk:
         self._on_transitions = on_transitions
         self._fallback = fallback
         self._on_stint = on_stint  # (the caller's uniqueid, the stint): for the call record
+        self._on_stint_progress = on_stint_progress  # the same, while it goes on (written as it happens)
         self._on_callback = on_callback  # ("booked" | "done", callback): to keep booked callbacks in the database
         self._waiters: dict[str, _Waiter] = {}
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
@@ -231,6 +233,7 @@ class AcdDesk:
         waiter.estimated_wait_s = estimate.seconds
         log.info("acd.queued", queue=request.queue, call=call.id, position=estimate.position,
                  estimated_wait_s=None if estimate.seconds is None else round(estimate.seconds, 1))
+        self._stint_progress(waiter)
         outcome = "failed"  # a channel command failed: the flow takes the call on (the dialplan fallback)
         try:
             left = await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
@@ -254,6 +257,22 @@ class AcdDesk:
             "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
         }
         self._on_stint(waiter.caller.uniqueid, stint)
+
+    def _stint_progress(self, waiter: _Waiter) -> None:
+        """The stint so far, for the call record while it goes on: the offers with their results (the one
+        ringing now as `ringing`), and once an agent answered, who (and their endpoint) and when."""
+        offer = waiter.offer
+        ringing = [{"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
+                    "result": "answered" if waiter.answered_by == offer.agent_id else "ringing"}] if offer else []
+        stint: dict[str, object] = {
+            "queue": waiter.queue_id, "entered_at": waiter.entered_at.isoformat(), "agent": waiter.talked_with,
+            "offers": [*waiter.offers, *ringing],
+            "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1)}
+        if waiter.answered_at is not None and waiter.talked_with is not None:
+            stint.update(answered_at=waiter.answered_at.isoformat(),
+                         endpoint=self.distributor.agent(waiter.talked_with).endpoint,
+                         waited_s=round((waiter.answered_at - waiter.entered_at).total_seconds(), 3))
+        self._on_stint_progress(waiter.caller.uniqueid, stint)
 
     async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
                     deadline: datetime) -> QueueLeft:
@@ -334,6 +353,7 @@ class AcdDesk:
         assert offer is not None
         await channel.music_on_hold(False)
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
+        self._stint_progress(waiter)
         dialled = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
         waiter.offer = None
@@ -342,6 +362,7 @@ class AcdDesk:
         answered = dialled.status == "ANSWER" or waiter.answered_by == offer.agent_id
         waiter.offers.append({"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
                               "result": "answered" if answered else dialled.status.lower()})
+        self._stint_progress(waiter)
         if answered:
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
                 self._answered(call_id, offer.agent_id, now)
@@ -499,6 +520,7 @@ class AcdDesk:
         self._carry_out(self.distributor.offer_answered(call_id, agent_id, now), "offer_answered")
         waiter.answered_by = waiter.talked_with = agent_id
         waiter.answered_at = now
+        self._stint_progress(waiter)
         log.info("acd.answered", call=call_id, agent=agent_id, queue=waiter.queue_id,
                  waited_s=round((now - waiter.entered_at).total_seconds(), 3),
                  estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1))

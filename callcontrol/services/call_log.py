@@ -1,12 +1,20 @@
-"""Keeps the record of every call in progress and closes each exactly once, from the IVR and channel events."""
+"""Keeps the record of every call in progress, written as it goes, and closes each exactly once.
+
+What a call does (its IVR walk, its queue stint so far) only marks its record dirty; one flusher task
+(run_flusher, owned by the service) submits the dirty records at most every FLUSH_INTERVAL_S, so a crash of the
+service loses at most that much of a call's story and a step costs a dict assignment, not a write.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import structlog
 
-from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
+from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 from callcontrol.core.events import (
     ChannelAnswered,
     ChannelEvent,
@@ -14,10 +22,13 @@ from callcontrol.core.events import (
     ChannelHungUp,
     ChannelsSnapshot,
 )
+from callcontrol.core.ivr import IvrState
 from callcontrol.services.ports import Clock
 from callcontrol.services.record_writer import RecordWriter
 
 log = structlog.get_logger(__name__)
+
+FLUSH_INTERVAL_S = 0.5
 
 
 class CallLog:
@@ -25,7 +36,12 @@ class CallLog:
         self._writer = writer
         self._clock = clock
         self._active: dict[str, CallRecord] = {}  # by the caller channel's uniqueid
+        self._walks: dict[str, IvrState] = {}  # the newest IVR state of each call still walking, not yet written
+        self._dirty: set[str] = set()  # calls changed since the last flush
+        # adopted calls still up whose conversation with an agent went on without us: by linkedid
+        self._talking_unfollowed: dict[str, CallRecord] = {}
         self.closed = 0
+        self.flushes = 0
 
     @property
     def active_count(self) -> int:
@@ -34,16 +50,29 @@ class CallLog:
     def get(self, uniqueid: str) -> CallRecord | None:
         return self._active.get(uniqueid)
 
-    def adopt_unfinished(self, records: list[CallRecord]) -> None:
-        """Take over records a previous run left open; the next snapshot says whether their channel is gone."""
+    def adopt_unfinished(self, records: list[CallRecord], hangups: Iterable[ChannelHungUp] = ()) -> None:
+        """Take over records a previous run left open, with what they had written. Asterisk's hangup log
+        (`hangups`, its lines of these calls) closes those that ended while the service was down, at their real
+        end; the others stay open until the next snapshot says whether their channel is gone."""
+        ended = _by_linkedid(hangups)
         for record in records:
             if record.uniqueid in self._active:
                 continue
-            record.mark_ivr_ended(EndReason.SERVICE_RESTARTED, record.ivr_path, record.ivr_ended_at or
-                                  record.started_at)
+            walked_until = _last_step_at(record) or record.ivr_ended_at or record.started_at
+            record.mark_ivr_ended(EndReason.SERVICE_RESTARTED, record.ivr_path, walked_until, record.variables)
             self._active[record.uniqueid] = record
+            self._close_from_hangup_log(record, ended.get(record.call_id, ()))
+            stint = record.open_stint
+            if record.status is CallStatus.ACTIVE and stint is not None and stint.get("answered_at"):
+                self._talking_unfollowed[record.call_id] = record  # the agent's Hangup will end the talk
         if records:
-            log.info("calls.adopted_unfinished", count=len(records))
+            log.info("calls.adopted_unfinished", count=len(records), closed_from_hangup_log=sum(
+                record.end_observed_by is EndObservedBy.HANGUP_LOG for record in records))
+
+    def gone_in(self, snapshot: ChannelsSnapshot) -> list[CallRecord]:
+        """The records whose channel this snapshot no longer has (apply() will close them)."""
+        return [record for record in self._active.values()
+                if record.started_at < snapshot.at and record.uniqueid not in snapshot.uniqueids]
 
     def call_started(self, record: CallRecord) -> None:
         self._active[record.uniqueid] = record
@@ -53,34 +82,74 @@ class CallLog:
         record = self._active.get(uniqueid)
         if record is not None:
             record.mark_answered(self._clock.now())
+            self._dirty.add(uniqueid)
+
+    def walked(self, uniqueid: str, state: IvrState) -> None:
+        """The IVR took a step: the walk so far is written with the next flush."""
+        if uniqueid in self._active:
+            self._walks[uniqueid] = state
+            self._dirty.add(uniqueid)
+
+    def stint_progress(self, uniqueid: str, stint: dict[str, Any]) -> None:
+        """The caller's queue stint moved on (queued, offered, answered): written with the next flush."""
+        record = self._active.get(uniqueid)
+        if record is not None:
+            record.note_stint_progress(stint)
+            self._dirty.add(uniqueid)
 
     def queue_stint(self, uniqueid: str, stint: dict[str, Any]) -> None:
-        """A wait in an ACD queue ended; it is written with the call's next write."""
+        """A wait in an ACD queue ended; it is written with the next flush (or the call's end, if sooner)."""
         record = self._active.get(uniqueid)
         if record is not None:
             record.add_queue_stint(stint)
+            self._dirty.add(uniqueid)
+
+    def flush(self) -> int:
+        """Submit the records that changed since the last flush (the writer copies each); how many."""
+        dirty, self._dirty = self._dirty, set()
+        for uniqueid in dirty:
+            record = self._active.get(uniqueid)
+            if record is None:
+                continue
+            walk = self._walks.pop(uniqueid, None)
+            if walk is not None:
+                record.note_walk([step.as_dict() for step in walk.path], walk.public_variables())
+            self._writer.submit(record)
+        self.flushes += bool(dirty)
+        return len(dirty)
+
+    async def run_flusher(self, interval_s: float = FLUSH_INTERVAL_S) -> None:
+        """Flush every interval_s while calls change (cancel to stop; flush() once more after)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.flush()
 
     def ivr_ended(self, uniqueid: str, reason: EndReason, path: list[dict[str, Any]],
                   variables: dict[str, Any] | None = None) -> None:
         record = self._active.get(uniqueid)
         if record is None:
             return
+        self._walks.pop(uniqueid, None)
+        self._dirty.discard(uniqueid)  # written now (or at the close just below)
         record.mark_ivr_ended(reason, path, self._clock.now(), variables)
         if record.ready_to_close:
             self._close_if_ready(record)
         else:  # the channel lives on (fallback, or its hangup not seen yet): keep the walk on disk now
             self._writer.submit(record)
 
-    def apply(self, event: ChannelEvent) -> None:
+    def apply(self, event: ChannelEvent, hangups: Iterable[ChannelHungUp] = ()) -> None:
+        """A channel event; for a snapshot, `hangups` are the hangup log's lines of the calls it finds gone."""
         if isinstance(event, ChannelsSnapshot):
-            for record in list(self._active.values()):
-                # a call that started after the snapshot was taken cannot be in it
-                if record.started_at < event.at and record.uniqueid not in event.uniqueids:
-                    record.mark_channel_gone(event.at, EndObservedBy.RESYNC)
-                    self._close_if_ready(record)
+            ended = _by_linkedid(hangups)
+            for record in self.gone_in(event):  # a call that started after the snapshot cannot be in it
+                self._close_from_hangup_log(record, ended.get(record.call_id, ()))
+                record.mark_channel_gone(event.at, EndObservedBy.RESYNC)  # no line: the snapshot's time
+                self._close_if_ready(record)
             return
         record = self._active.get(event.uniqueid)
         if record is None:
+            if isinstance(event, ChannelHungUp) and event.linkedid in self._talking_unfollowed:
+                self._agent_leg_ended(event)
             return
         if isinstance(event, ChannelHungUp):
             record.mark_channel_gone(event.at, EndObservedBy.AMI, event.cause, event.cause_text)
@@ -90,11 +159,62 @@ class CallLog:
         elif isinstance(event, ChannelHangupRequested):
             record.mark_hangup_requested(event.cause)
 
+    def _agent_leg_ended(self, hangup: ChannelHungUp) -> None:
+        """An adopted call's agent hung up (its Dial() went on without the service): the talk ends now."""
+        record = self._talking_unfollowed[hangup.linkedid]
+        stint = record.open_stint
+        if stint is None or record.status is not CallStatus.ACTIVE:
+            del self._talking_unfollowed[hangup.linkedid]
+        elif stint.get("endpoint") and hangup.channel.rsplit("-", 1)[0] == stint["endpoint"]:
+            del self._talking_unfollowed[hangup.linkedid]
+            record.end_open_stint(hangup.at, hangup.at)
+            self._dirty.add(record.uniqueid)
+
+    def _close_from_hangup_log(self, record: CallRecord, hangups: Iterable[ChannelHungUp]) -> None:
+        """Close the record at its channel's hangup in Asterisk's log, if the log has it; the conversation of
+        a stint left open ends with the answering agent's channel."""
+        hangups = list(hangups)
+        own = next((hangup for hangup in hangups if hangup.uniqueid == record.uniqueid), None)
+        if own is None:
+            return
+        stint = record.open_stint
+        endpoint = stint.get("endpoint") if stint else None
+        agent_end = min((hangup.at for hangup in hangups if endpoint and hangup.uniqueid != record.uniqueid
+                         and hangup.channel.rsplit("-", 1)[0] == endpoint
+                         and _after(hangup.at, stint.get("answered_at"))), default=None)
+        record.end_open_stint(own.at, agent_end)
+        record.mark_channel_gone(own.at, EndObservedBy.HANGUP_LOG, own.cause, own.cause_text or None)
+        self._close_if_ready(record)
+
     def _close_if_ready(self, record: CallRecord) -> None:
         if not record.ready_to_close:
             return
         record.close()
         del self._active[record.uniqueid]
+        self._walks.pop(record.uniqueid, None)
+        self._talking_unfollowed.pop(record.call_id, None)
+        self._dirty.discard(record.uniqueid)
         self._writer.submit(record)
         self.closed += 1
         log.info("call.ended", **record.summary())  # the one canonical line per call
+
+
+def _by_linkedid(hangups: Iterable[ChannelHungUp]) -> dict[str, list[ChannelHungUp]]:
+    found: dict[str, list[ChannelHungUp]] = {}
+    for hangup in hangups:
+        found.setdefault(hangup.linkedid, []).append(hangup)
+    return found
+
+
+def _last_step_at(record: CallRecord) -> datetime | None:
+    try:
+        return datetime.fromisoformat(record.ivr_path[-1]["at"]) if record.ivr_path else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _after(at: datetime, answered_at: object) -> bool:
+    try:
+        return isinstance(answered_at, str) and at >= datetime.fromisoformat(answered_at)
+    except ValueError:
+        return False

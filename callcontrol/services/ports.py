@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from callcontrol.core.calls import CallRecord
+from callcontrol.core.events import ChannelHungUp
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 
 
@@ -127,6 +128,25 @@ class CallRecordStore(Protocol):
     async def load_active(self) -> list[CallRecord]:
         """Records a previous run left active (the service stopped before they ended)."""
         ...
+
+    async def started_since(self, since: datetime) -> list[CallRecord]:
+        """Every record of a call that started at or after `since` (ended or not): today's history."""
+        ...
+
+
+class HangupLog(Protocol):
+    """Asterisk's own persistent log of channel hangups (CEL), for calls whose end AMI did not tell."""
+
+    async def hangups(self, call_ids: Collection[str], since: datetime) -> list[ChannelHungUp]:
+        """The logged hangups of these calls' channels (by linkedid), none older than `since`."""
+        ...
+
+
+class NoHangupLog:
+    """No hangup log configured: ends unseen by AMI fall back to the snapshot's time."""
+
+    async def hangups(self, call_ids: Collection[str], since: datetime) -> list[ChannelHungUp]:
+        return []
 
 
 class Clock(Protocol):

@@ -417,3 +417,28 @@ async def test_a_busy_phone_is_not_rung_again_before_its_rest_is_over():
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert channel.dialled == ["PJSIP/a1", "PJSIP/a1"]
+
+
+async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_missed_offers_kept():
+    """on_stint_progress: at entry, each ring, each ring's result and the answer, so a crash loses little."""
+    pbx = FakePbx()
+    progress: list[dict] = []
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint_progress=lambda uniqueid, stint: progress.append(stint))
+    desk.pbx = pbx
+    runner = asyncio.create_task(desk.run())
+    try:
+        desk.login("a1")
+        desk.login("a2")
+        channel, ref = caller(desk, "c1", {"PJSIP/a1": ["NOANSWER"], "PJSIP/a2": ["ANSWER"]})
+        assert await desk.wait_in_queue(channel, request(max_wait_s=10), ref) == QueueLeft("answered")
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    offers = [[(offer["agent"], offer["result"]) for offer in stint["offers"]] for stint in progress]
+    # a1 was free: offered at once (queued with its offer), rung, missed; a2 rung, answered (DialEnd), done
+    assert offers == [[("a1", "ringing")], [("a1", "ringing")], [("a1", "noanswer")],
+                      [("a1", "noanswer"), ("a2", "ringing")], [("a1", "noanswer"), ("a2", "answered")],
+                      [("a1", "noanswer"), ("a2", "answered")]]
+    answered = progress[4]
+    assert (answered["agent"], answered["endpoint"]) == ("a2", "PJSIP/a2") and "answered_at" in answered
+    assert "answered_at" not in progress[3] and all(stint["queue"] == "sales" for stint in progress)

@@ -228,3 +228,136 @@ def test_answered_through_agi_uses_the_clock(calls: CallLog, clock: SettableCloc
     clock.current = at(2)
     calls.answered("a")
     assert calls.get("a").answered_at == at(2)
+
+
+# ---------------------------------------------------------------- written as it goes, recovered after a crash
+
+def _state(*nodes: str):
+    from callcontrol.core.ivr import IvrState, PathStep
+
+    return IvrState(node_id="next", path=tuple(PathStep(node, "played", T0) for node in nodes))
+
+
+def test_steps_only_mark_the_record_dirty_and_one_flush_writes_the_newest_walk(calls: CallLog,
+                                                                             writer: FakeWriter) -> None:
+    """Ten steps between two flushes: nothing is written per step, one snapshot with the tenth walk per flush."""
+    calls.call_started(make_record())
+    for count in range(1, 11):
+        calls.walked("1767603600.1", _state(*(f"n{index}" for index in range(count))))
+    assert len(writer.submitted) == 1  # the call's start only
+    assert calls.flush() == 1
+    assert [step["node"] for step in writer.submitted[-1].ivr_path] == [f"n{index}" for index in range(10)]
+    assert calls.flush() == 0 and len(writer.submitted) == 2  # nothing changed: nothing written
+
+
+def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog, writer: FakeWriter) -> None:
+    calls.call_started(make_record())
+    calls.stint_progress("1767603600.1", {"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": []})
+    calls.flush()
+    assert [s["outcome"] for s in writer.submitted[-1].queue_stints] == ["in_progress"]
+    calls.queue_stint("1767603600.1", {"queue": "sales", "outcome": "timed_out"})
+    calls.flush()
+    assert writer.submitted[-1].queue_stints == [{"queue": "sales", "outcome": "timed_out"}]
+
+
+def test_a_walk_flushed_after_the_ivr_ended_never_overwrites_the_final_path(calls: CallLog,
+                                                                           writer: FakeWriter) -> None:
+    calls.call_started(make_record())
+    calls.walked("1767603600.1", _state("greeting"))
+    calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
+    calls.walked("1767603600.1", _state("greeting"))  # a late step: ignored once the walk ended
+    calls.flush()
+    assert all(record.ivr_path == PATH for record in writer.submitted[1:])
+
+
+def test_flusher_task_writes_dirty_records_every_interval() -> None:
+    import asyncio
+
+    async def scenario() -> list[CallRecord]:
+        writer = FakeWriter()
+        calls = CallLog(writer, SettableClock(T0))  # type: ignore[arg-type]
+        calls.call_started(make_record())
+        flusher = asyncio.create_task(calls.run_flusher(0.01))
+        calls.walked("1767603600.1", _state("greeting"))
+        await asyncio.sleep(0.05)
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        return writer.submitted
+
+    submitted = asyncio.run(scenario())
+    assert [step["node"] for step in submitted[-1].ivr_path] == ["greeting"]
+
+
+def _crashed_in_a_conversation() -> CallRecord:
+    """As a killed service left it: the walk so far and a stint where ada answered at 3 s."""
+    record = make_record("c.1")
+    record.note_walk([{"node": "greeting", "result": "played", "at": at(1).isoformat()}], {})
+    record.note_stint_progress({"queue": "sales", "entered_at": at(2).isoformat(), "agent": "ada",
+                                "offers": [{"agent": "ada", "at": at(2).isoformat(), "result": "answered"}],
+                                "answered_at": at(3).isoformat(), "endpoint": "PJSIP/agent1001", "waited_s": 1.0})
+    return record
+
+
+def test_adopted_call_ended_while_down_takes_asterisks_end_and_the_agents_leg_ends_the_talk(
+        calls: CallLog, writer: FakeWriter) -> None:
+    record = _crashed_in_a_conversation()
+    legs = [ChannelHungUp("c.2", "c.1", 16, "", at(5), "PJSIP/agent1002-00000002"),  # a missed offer's leg
+            ChannelHungUp("c.3", "c.1", 16, "", at(12), "PJSIP/agent1001-00000003"),
+            ChannelHungUp("c.1", "c.1", 16, "", at(15), "PJSIP/trunk-00000001"),
+            ChannelHungUp("z.1", "z.1", 16, "", at(15), "PJSIP/trunk-00000009")]  # another call
+    calls.adopt_unfinished([record], legs)
+    closed = writer.submitted[-1]
+    assert (closed.status, closed.ended_at, closed.end_observed_by, closed.hangup_cause) == (
+        CallStatus.ENDED, at(15), EndObservedBy.HANGUP_LOG, 16)
+    assert (closed.end_reason, closed.ivr_ended_at) == (EndReason.SERVICE_RESTARTED, at(1))
+    assert [step["node"] for step in closed.ivr_path] == ["greeting"]
+    (stint,) = closed.queue_stints
+    assert (stint["outcome"], stint["agent"], stint["talk_s"], stint["recovered"]) == ("answered", "ada", 9.0, True)
+    assert calls.active_count == 0 and calls.closed == 1
+
+
+def test_adopted_call_the_log_does_not_have_is_followed_until_the_snapshot(calls: CallLog,
+                                                                          writer: FakeWriter) -> None:
+    """No line: still up (followed live), or gone after the log was read: the snapshot's time, said so."""
+    calls.adopt_unfinished([_crashed_in_a_conversation()], [])
+    assert calls.active_count == 1 and writer.submitted == []
+    calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(30)))
+    closed = writer.submitted[-1]
+    assert (closed.ended_at, closed.end_observed_by) == (at(30), EndObservedBy.RESYNC)
+    assert closed.queue_stints[0]["outcome"] == "answered" and closed.queue_stints[0]["talk_s"] == 27.0
+
+
+def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: CallLog, writer: FakeWriter,
+                                                                       clock: SettableClock) -> None:
+    calls.call_started(make_record("a", started_at=at(0)))
+    clock.current = at(20)
+    calls.ivr_ended("a", EndReason.SERVICE_ERROR, PATH)  # handed to the dialplan: its end is Asterisk's
+    snapshot = ChannelsSnapshot(uniqueids=frozenset(), at=at(60))
+    assert [record.uniqueid for record in calls.gone_in(snapshot)] == ["a"]
+    calls.apply(snapshot, [ChannelHungUp("a", "a", 17, "", at(24), "PJSIP/trunk-1")])
+    closed = writer.submitted[-1]
+    assert (closed.ended_at, closed.end_observed_by, closed.hangup_cause) == (at(24), EndObservedBy.HANGUP_LOG, 17)
+    assert calls.closed == 1
+
+
+def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer: FakeWriter) -> None:
+    record = make_record("w.1")
+    record.note_stint_progress({"queue": "sales", "entered_at": at(2).isoformat(), "agent": None,
+                                "offers": [{"agent": "bob", "at": at(3).isoformat(), "result": "ringing"}]})
+    calls.adopt_unfinished([record], [ChannelHungUp("w.1", "w.1", 16, "", at(10), "PJSIP/trunk-1")])
+    (stint,) = writer.submitted[-1].queue_stints
+    assert (stint["outcome"], stint["waited_s"], stint["left_at"]) == ("failed", 8.0, at(10).isoformat())
+
+
+def test_adopted_conversation_still_up_ends_its_talk_at_the_agents_live_hangup(calls: CallLog,
+                                                                              writer: FakeWriter) -> None:
+    """Still talking after the restart: the agent's Hangup (AMI, same linkedid) ends the talk, the caller's
+    own Hangup closes the record."""
+    calls.adopt_unfinished([_crashed_in_a_conversation()], [])
+    calls.apply(ChannelHungUp("c.2", "c.1", 16, "", at(6), "PJSIP/agent1002-00000002"))  # not ada's device
+    calls.apply(ChannelHungUp("c.3", "c.1", 16, "Normal Clearing", at(20), "PJSIP/agent1001-00000003"))
+    calls.apply(ChannelHungUp("c.1", "c.1", 16, "Normal Clearing", at(23), "PJSIP/trunk-00000001"))
+    closed = writer.submitted[-1]
+    assert (closed.status, closed.ended_at, closed.end_observed_by) == (CallStatus.ENDED, at(23), EndObservedBy.AMI)
+    (stint,) = closed.queue_stints
+    assert (stint["outcome"], stint["talk_s"], stint["left_at"]) == ("answered", 17.0, at(20).isoformat())

@@ -304,3 +304,31 @@ async def test_one_save_with_two_versions_of_a_call_keeps_the_last(store: SqlCal
     await store.save([record.snapshot(), ended(record)])
     loaded = await store.by_call_id(record.call_id)
     assert loaded is not None and loaded.status is CallStatus.ENDED and await row_count(store) == 1
+
+
+async def test_started_since_gives_todays_records_ended_or_not(store: SqlCallRecordStore) -> None:
+    """started_since(day start): the calls started then or later, active and ended, with their stints."""
+    yesterday = make_record("y", started_at=T0 - timedelta(days=1))
+    stint = {"queue": "sales", "entered_at": T0.isoformat(), "outcome": "answered", "agent": "ada", "talk_s": 4.5}
+    talked = make_record("t", started_at=T0 + timedelta(hours=1))
+    talked.add_queue_stint(stint)
+    await store.save([yesterday, ended(talked), make_record("a", started_at=T0)])
+    found = await store.started_since(T0)
+    assert sorted(r.call_id for r in found) == ["a", "t"]
+    assert next(r for r in found if r.call_id == "t").queue_stints == [stint]
+
+
+async def test_a_stint_in_progress_round_trips_and_is_replaced_by_the_finished_one(
+        store: SqlCallRecordStore) -> None:
+    """What a call wrote while it went on (its walk, its open stint) is what a restart loads back."""
+    record = make_record("p")
+    record.note_walk([{"node": "greeting", "result": "played", "at": T0.isoformat()}], {"tier": "gold"})
+    record.note_stint_progress({"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": []})
+    await store.save([record])
+    (loaded,) = await store.load_active()
+    assert loaded.open_stint == {"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": [],
+                                 "outcome": "in_progress"}
+    assert loaded.ivr_path == record.ivr_path and loaded.variables == {"tier": "gold"}
+    record.add_queue_stint({"queue": "sales", "outcome": "abandoned"})
+    await store.save([record])
+    assert (await store.by_call_id("p")).queue_stints == [{"queue": "sales", "outcome": "abandoned"}]

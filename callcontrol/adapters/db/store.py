@@ -98,6 +98,11 @@ class SqlCallRecordStore:
             rows = await session.scalars(select(CallRow).where(CallRow.status == str(CallStatus.ACTIVE)))
             return [row_to_record(row) for row in rows]
 
+    async def started_since(self, since: datetime) -> list[CallRecord]:
+        async with self._sessions() as session:
+            rows = await session.scalars(select(CallRow).where(CallRow.started_at >= since).order_by(CallRow.id))
+            return [row_to_record(row) for row in rows]
+
     async def recent(self, limit: int = 20) -> list[CallRecord]:
         async with self._sessions() as session:
             rows = await session.scalars(select(CallRow).order_by(CallRow.id.desc()).limit(limit))

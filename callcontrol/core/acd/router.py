@@ -42,6 +42,7 @@ from callcontrol.core.acd.errors import (
     UnknownCall,
     UnknownQueue,
 )
+from callcontrol.core.acd.history import HandledCall
 from callcontrol.core.acd.model import Agent, Call, InvalidConfig, Overflow, Queue, Requirement, Strategy, requirement
 
 HANDLE_TIME_WINDOW = 20  # handled calls per queue kept for the wait estimate
@@ -314,6 +315,20 @@ class Distributor:
             raise AgentStillLoggedIn(f"agent {agent_id} must log out first ({entry.status.state})")
         self._index_agent(entry, forget=True)
         del self._agents[agent_id]
+
+    def restore_history(self, handled: Iterable[HandledCall]) -> None:
+        """After a restart: the conversations handled so far today (oldest first) count again, for agents'
+        calls and talk today and each queue's recent handle times (talk + the wrap-up the agent would get)."""
+        for call in handled:
+            entry = self._agents.get(call.agent_id)
+            if entry is not None:
+                entry.calls_today += 1
+                entry.talk_today_s += call.talk_s
+            qs = self._queues.get(call.queue_id or "")
+            if qs is not None:
+                wrap_s = entry.agent.wrap_up_s if entry is not None and entry.agent.wrap_up_s is not None \
+                    else qs.queue.wrap_up_s
+                qs.handled.append(call.talk_s + wrap_s)
 
     def reset_daily_stats(self) -> None:
         """Start a new day for fewest_calls and least_talk_time (the service calls this at local midnight)."""

@@ -5,7 +5,7 @@ Sixteen SIPp agent phones (agent1001..agent1016 on 127.0.0.1:5101..5116, dialpla
   5002 -> FastAGI -> callcontrol: a flow whose first node queues the caller in the ACD (longest idle agent)
   5003 -> Queue(baseline) in plain dialplan (queues.conf: leastrecent, ringinuse=no), the baseline
 A call fails when SIPp reports it failed or it never reached an agent (the service's record is not
-wait[answered]; for the baseline, app_queue's AgentConnect event for the caller is missing). Also printed: the
+wait[answered]; for the baseline, no DialEnd ANSWER from the caller's channel). Also printed: the
 largest number of channels an agent phone had at once (from Asterisk's own Newchannel/Hangup events; 1
 means no phone was ever offered two calls), CPU per call of Asterisk and of the service, and the wall time.
 Needs root (sandbox).
@@ -117,9 +117,9 @@ async def one_run(target: str, number: str, rate: float, seconds: float, talk_ms
     if service is not None:
         unanswered = await unanswered_in_records(engine, caller, result.successful)
     else:
-        # app_queue's AgentConnect: a member answered the caller (Uniqueid is the caller's channel)
-        connected = {e.get("Uniqueid") for e in events if e.get("Event") == "AgentConnect"
-                     and e.get("Queue") == "baseline"}
+        # a member answered the caller: app_queue's Dial from the caller's channel (Uniqueid) ended ANSWER
+        connected = {e.get("Uniqueid") for e in events if e.get("Event") == "DialEnd"
+                     and e.get("DialStatus") == "ANSWER"}
         unanswered = max(0, result.successful - len(connected))
     return Run(target, rate, calls, result.successful, result.failed, unanswered, most_channels_per_phone(events),
                cpu_seconds(asterisk) - before_asterisk,

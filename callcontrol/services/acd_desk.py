@@ -40,9 +40,9 @@ log = structlog.get_logger(__name__)
 FEED_LIMIT = 1000  # changes a feed subscriber may fall behind before it is cut off
 MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this often
 UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
-# states in which a channel on the agent's device is not the call the ACD gave them (reserved, on_call)
-NOT_OUR_CALL = frozenset({AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT,
-                          AgentState.UNAVAILABLE})
+# A Dial() that never shows a DialEnd on AMI (Asterisk could not create or call the agent's channel) stops
+# holding the device this long after its ring timeout; any AMI lag shorter than this is covered.
+DIAL_END_WAIT_S = 10.0
 
 
 @dataclass
@@ -121,6 +121,8 @@ class AcdDesk:
         self._timers_changed = asyncio.Event()
         self._devices = {agent.endpoint: agent.id for agent in agents}
         self._channels: dict[str, set[str]] = {}  # agent endpoint -> its channels Asterisk has now (AMI)
+        # agent endpoint -> {caller uniqueid: (our Dial()s to it whose DialEnd AMI has not shown yet, hold until)}
+        self._dialing: dict[str, dict[str, tuple[int, datetime]]] = {}
 
     def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
         """Add or update queues and agents (from the database at start); their states are kept."""
@@ -167,6 +169,8 @@ class AcdDesk:
 
     async def _run_timers(self) -> None:
         while True:
+            if self._dialing:
+                self._drop_overdue_dials()
             due = self.distributor.next_due_at()
             now = self.clock.now()
             delay = MAX_TIMER_SLEEP_S if due is None else min(MAX_TIMER_SLEEP_S, (due - now).total_seconds())
@@ -329,6 +333,9 @@ class AcdDesk:
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
+        if not self._dial_may_start(call_id, offer):  # the offer ended while the caller was being woken
+            waiter.offer = None
+            return False
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
         status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
@@ -356,11 +363,62 @@ class AcdDesk:
         self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
 
     def _hold_while_channels_remain(self, agent_id: str, now: datetime) -> None:
-        """Dial() returns before Asterisk has destroyed the agent's channel (and AMI may lag under load): while
-        Asterisk still has a channel on the device, the agent gets no new call; the Hangup of its last channel
-        clears the flag (channel_changed)."""
-        if self._channels.get(self.distributor.agent(agent_id).endpoint):
-            self._carry_out(self.distributor.device_busy(agent_id, True, now), "device_state")
+        """Dial() returns before Asterisk has destroyed the agent's channel, and under load before AMI has even
+        shown it: the device stays busy (no new call) until AMI shows the dial's end and the Hangup of its last
+        channel (_settle_device)."""
+        self._settle_device(self.distributor.agent(agent_id).endpoint, now)
+
+    def _dial_may_start(self, call_id: str, offer: Offer) -> bool:
+        """Just before Dial(): True when the offer is still this caller's; the device then counts as busy until
+        AMI shows this dial's DialEnd and the Hangup of every channel on the device. A phone is never rung for
+        a second call while Asterisk may still have the first one's channel, whatever AMI's lag."""
+        try:
+            still_ours = self.distributor.offer_of(call_id) == offer
+        except AcdError:
+            still_ours = False
+        if not still_ours:
+            log.info("acd.offer_gone_before_ringing", call=call_id, agent=offer.agent_id)
+            return False
+        pending = self._dialing.setdefault(offer.endpoint, {})
+        count = pending[call_id][0] if call_id in pending else 0
+        pending[call_id] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
+        self._settle_device(offer.endpoint, self.clock.now())
+        return True
+
+    def _dial_ended(self, endpoint: str, caller_uniqueid: str) -> None:
+        """AMI showed the DialEnd of a Dial() we made from this caller to this device."""
+        pending = self._dialing.get(endpoint)
+        if pending is None or caller_uniqueid not in pending:
+            return  # not ours (e.g. a Queue() in the dialplan rings the same phone)
+        count, hold_until = pending[caller_uniqueid]
+        if count > 1:
+            pending[caller_uniqueid] = (count - 1, hold_until)
+            return
+        del pending[caller_uniqueid]
+        if not pending:
+            del self._dialing[endpoint]
+
+    def _drop_overdue_dials(self) -> None:
+        """Dial()s whose DialEnd never came (no channel was made) stop holding their device."""
+        now = self.clock.now()
+        for endpoint, pending in list(self._dialing.items()):
+            for caller_uniqueid, (_, hold_until) in list(pending.items()):
+                if now >= hold_until:
+                    log.warning("acd.dial_end_not_seen", endpoint=endpoint, call=caller_uniqueid)
+                    del pending[caller_uniqueid]
+            if not pending:
+                del self._dialing[endpoint]
+                self._settle_device(endpoint, now)
+
+    def _settle_device(self, endpoint: str, now: datetime) -> None:
+        """The agent's device is busy while Asterisk has a channel on it (Newchannel without its Hangup, ours or
+        a personal call) or a Dial() of ours to it has not shown its end on AMI; it is offered nothing then."""
+        agent_id = self._devices.get(endpoint)
+        if agent_id is None:
+            return
+        busy = bool(self._channels.get(endpoint)) or endpoint in self._dialing
+        if self.distributor.agent_status(agent_id).device_busy != busy:
+            self._carry_out(self.distributor.device_busy(agent_id, busy, now), "device_state")
 
     def agent_for_device(self, device: str) -> str | None:
         """The agent whose endpoint this device (PJSIP/agent1001) is."""
@@ -447,6 +505,9 @@ class AcdDesk:
             offer = waiter.offer if waiter is not None else None
             if waiter is not None and offer is not None and event.status == "ANSWER":
                 self._answered(event.caller_uniqueid, offer.agent_id, now)
+            endpoint = event.callee_channel.rsplit("-", 1)[0]
+            self._dial_ended(endpoint, event.caller_uniqueid)
+            self._settle_device(endpoint, now)
             return
         agent_id = self._devices.get(event.device)
         if agent_id is None:
@@ -457,28 +518,25 @@ class AcdDesk:
     def channels_resynced(self, snapshot: ChannelsSnapshot) -> None:
         """After an AMI outage: the agent devices' channels are what Asterisk lists now (a Hangup missed while
         AMI was down must not leave an agent busy for ever)."""
-        for endpoint, agent_id in self._devices.items():
-            now_live = {channel for channel in snapshot.channels if channel.rsplit("-", 1)[0] == endpoint}
-            if now_live == self._channels.get(endpoint, set()):
-                continue
-            self._channels[endpoint] = now_live
-            if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
-                self._carry_out(self.distributor.device_busy(agent_id, bool(now_live), snapshot.at), "resync")
+        live: dict[str, set[str]] = {}
+        for channel in snapshot.channels:
+            live.setdefault(channel.rsplit("-", 1)[0], set()).add(channel)
+        for endpoint in list(self._devices):
+            self._channels[endpoint] = live.get(endpoint, set())
+            self._settle_device(endpoint, snapshot.at)
 
     def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
-        """Count each agent device's channels: one the ACD did not give (a personal call, or the previous call's
-        channel not yet gone) makes the agent busy; the device is free when its last channel is gone."""
+        """Count each agent device's channels: any channel (the ACD's call, a personal call, or the previous
+        call's channel not yet gone) makes the device busy; it is free when its last channel is gone."""
         endpoint = event.channel.rsplit("-", 1)[0]
-        agent_id = self._devices.get(endpoint)
-        if agent_id is None:
+        if endpoint not in self._devices:
             return
         channels = self._channels.setdefault(endpoint, set())
         if isinstance(event, ChannelCreated):
             channels.add(event.channel)
         else:
             channels.discard(event.channel)
-        if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
-            self._carry_out(self.distributor.device_busy(agent_id, bool(channels), event.at), "device_state")
+        self._settle_device(endpoint, event.at)
 
     def _answered(self, call_id: str, agent_id: str, now: datetime) -> None:
         waiter = self._waiters.get(call_id)
@@ -542,6 +600,9 @@ class AcdDesk:
                 waiter.queue_id = moved.to_queue
         for withdrawn in outcome.withdrawn:
             log.info("acd.offer_withdrawn", call=withdrawn.call_id, agent=withdrawn.agent_id)
+            waiter = self._waiters.get(withdrawn.call_id)
+            if waiter is not None and waiter.offer == withdrawn:  # expired: a late wake must not ring that agent
+                waiter.offer = None
         self._timers_changed.set()
         self._publish(outcome)
         return outcome

@@ -40,6 +40,7 @@ from callcontrol.core.events import (
     DialEnded,
 )
 from callcontrol.core.tokens import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
+from callcontrol.services.ports import CallerHungUp
 
 log = structlog.get_logger(__name__)
 
@@ -268,6 +269,7 @@ class AmiClient:
 
 
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")
+NO_SUCH_CHANNEL = frozenset({"channel not found", "no such channel"})  # Asterisk's replies for a channel gone
 
 
 class AmiPbx:
@@ -289,7 +291,10 @@ class AmiPbx:
             await self._until_ready()
             reply = await self._client.send(action)
         if reply.get("Response") != "Success":
-            raise AmiError(f"PlayDTMF on {channel}: {reply.get('Message', reply.get('Response'))}")
+            message = str(reply.get("Message", reply.get("Response")))
+            if message.lower() in NO_SUCH_CHANNEL:
+                raise CallerHungUp(f"PlayDTMF on {channel}: {message}")
+            raise AmiError(f"PlayDTMF on {channel}: {message}")
 
     async def _until_ready(self, timeout_s: float = 10.0) -> None:
         """Right after the service starts (restored callbacks) AMI may not be logged in yet: wait a little."""

@@ -188,8 +188,19 @@ class AcdDesk:
             channel = await self._to_wake.get()
             try:
                 await self._pbx.wake(channel)
-            except Exception as exc:  # the caller may have hung up meanwhile: their session handles that
+            except CallerHungUp:  # Asterisk has no such channel: the caller is gone, its session will know soon
+                self._caller_gone(channel)
+            except Exception as exc:
                 log.warning("acd.wake_failed", channel=channel, error=str(exc)[:200])
+
+    def _caller_gone(self, channel: str) -> None:
+        """The channel of a caller offered a call is gone: the offer ends now, and the agent (who never rang)
+        takes the next caller, rather than waiting for the hangup to reach the caller's AGI session."""
+        for call_id, waiter in self._waiters.items():
+            if waiter.caller.channel == channel and waiter.offer is not None and waiter.callback_number is None:
+                log.info("acd.offered_caller_gone", call=call_id, agent=waiter.offer.agent_id)
+                self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone")
+                return
 
     async def _run_callbacks(self) -> None:
         """Rings the agent offered a booked callback; the answer arrives as the `callback` AGI session."""

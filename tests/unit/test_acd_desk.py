@@ -417,3 +417,30 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
     assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
     desk.configure(config.queues, config.agents)  # again, as an update: nothing changes
     assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
+
+
+async def test_an_offered_caller_whose_channel_is_gone_frees_the_agent_for_the_next_caller_at_once(desk):
+    """The wake-up finds no channel (the caller hung up, its AGI session has not heard yet): the offer ends and
+    the agent, who never rang, is offered the next caller."""
+    from callcontrol.services.ports import CallerHungUp
+
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    gone, gone_ref = caller(desk, "c1", {})
+    waiting_gone = asyncio.create_task(desk.wait_in_queue(gone, request(max_wait_s=10), gone_ref))
+    await asyncio.sleep(0.01)
+    second, second_ref = caller(desk, "c2", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(second, request(max_wait_s=10), second_ref))
+    await asyncio.sleep(0.01)
+    wake = desk.pbx.wake
+
+    async def wake_or_gone(channel):
+        if channel == "PJSIP/trunk-c1":
+            raise CallerHungUp("PlayDTMF on PJSIP/trunk-c1: Channel not found")
+        await wake(channel)
+    desk.pbx.wake = wake_or_gone
+    desk.resume("a1")
+    assert await asyncio.wait_for(waiting, 2) == QueueLeft("answered")
+    assert second.dialled == ["PJSIP/a1"] and gone.dialled == []
+    waiting_gone.cancel()
+    await asyncio.gather(waiting_gone, return_exceptions=True)

@@ -92,7 +92,8 @@ async def test_overloaded_agent_phones_never_get_two_calls_and_every_record_says
         for phone in phones:
             phone.cancel()
         await asyncio.gather(*phones, return_exceptions=True)
-    assert stayed.failed == 0 and left.failed == 0, (stayed.output[-2000:], left.output[-2000:])
+    assert stayed.failed == 0, stayed.output[-2000:]  # (a leaving caller served before it hangs up 'fails')
+    assert left.successful + left.failed == LEAVING, left.output[-2000:]
     assert most_channels_per_phone(events) == {f"PJSIP/agent{n}": 1 for n in AGENTS}
     answered = 0
     for record in ended:

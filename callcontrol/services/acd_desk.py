@@ -142,7 +142,7 @@ class AcdDesk:
             try:
                 self._carry_out(self.distributor.call_arrived(
                     Call(booked.call_id, booked.queue_id, arrived_at=booked.arrived_at, priority=booked.priority,
-                         skills=dict(booked.skills)), now), "callback_restored")
+                         skills=dict(booked.skills)), now), "callback_restored", booked.call_id)
             except AcdError as exc:  # the queue is gone or full: the callback cannot be kept
                 self._waiters.pop(booked.call_id, None)
                 self._on_callback("done", booked)
@@ -199,7 +199,7 @@ class AcdDesk:
         for call_id, waiter in self._waiters.items():
             if waiter.caller.channel == channel and waiter.offer is not None and waiter.callback_number is None:
                 log.info("acd.offered_caller_gone", call=call_id, agent=waiter.offer.agent_id)
-                self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone")
+                self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone", call_id)
                 return
 
     async def _run_callbacks(self) -> None:
@@ -233,7 +233,7 @@ class AcdDesk:
                     skills=dict(request.skills))
         self._waiters[call.id] = waiter
         try:
-            self._carry_out(self.distributor.call_arrived(call, now), "call_arrived")
+            self._carry_out(self.distributor.call_arrived(call, now), "call_arrived", call.id)
         except QueueFull:
             del self._waiters[call.id]
             log.info("acd.blocked", queue=request.queue, reason="queue full")
@@ -448,7 +448,7 @@ class AcdDesk:
             self.distributor.call_queue(call_id)
         except AcdError:
             return  # answered: already out of the Distributor
-        self._carry_out(self.distributor.call_left(call_id, now), "call_left")
+        self._carry_out(self.distributor.call_left(call_id, now), "call_left", call_id)
 
     async def _announce(self, channel: AgiChannel, queue_id: str, announcements: _WaitingExperience, turn: int,
                         call_id: str, escapes: str) -> str | None:
@@ -576,7 +576,8 @@ class AcdDesk:
 
     # ------------------------------------------------------------------ carrying decisions out
 
-    def _carry_out(self, outcome: Outcome, why: str) -> Outcome:
+    def _carry_out(self, outcome: Outcome, why: str, call_id: str | None = None) -> Outcome:
+        """Log and carry out a decision; `call_id`: a call it queued or removed without naming it (for the feed)."""
         if outcome.transitions:
             for transition in outcome.transitions:
                 log.info("agent.state", agent=transition.agent_id, from_state=transition.from_state.value,
@@ -615,7 +616,7 @@ class AcdDesk:
             if waiter is not None and waiter.offer == withdrawn:  # expired: a late wake must not ring that agent
                 waiter.offer = None
         self._timers_changed.set()
-        self._publish(outcome)
+        self._publish(outcome, call_id)
         return outcome
 
     # ------------------------------------------------------------------ configuration changes (admin API)
@@ -672,29 +673,44 @@ class AcdDesk:
             hub = self.__dict__["_feed_hub"] = _FeedHub()
         return hub
 
-    def _publish(self, outcome: Outcome) -> None:
-        """_carry_out's hook: each agent transition, then each queue whose calls changed, to every feed."""
+    def _publish(self, outcome: Outcome, call_id: str | None = None) -> None:
+        """_carry_out's hook: each agent transition, then each queue whose calls changed, to every feed. Only the
+        calls the decision names are looked at, so a decision costs the same however many callers wait."""
         hub = self._hub()
         if not hub.feeds:
             return
         for transition in outcome.transitions:
             self._send(self._agent_change(transition.agent_id, transition))
-        before, hub.calls = hub.calls, self._calls_now(hub.calls)
-        queues = {where[0] for call_id in before.keys() | hub.calls.keys()
-                  if before.get(call_id) != hub.calls.get(call_id)
-                  for where in (before.get(call_id), hub.calls.get(call_id)) if where is not None}
+        named = {*(o.call_id for o in outcome.offers), *(o.call_id for o in outcome.withdrawn),
+                 *(t.call_id for t in outcome.timed_out), *(m.call_id for m in outcome.overflowed),
+                 *(t.call_id for t in outcome.transitions if t.call_id is not None)}
+        if call_id is not None:
+            named.add(call_id)
+        queues: set[str] = set()
+        for changed, now_at in self._calls_now(named, only=True).items():
+            was_at = hub.calls.get(changed)
+            if was_at == now_at:
+                continue
+            queues.update(where[0] for where in (was_at, now_at) if where is not None)
+            if now_at is None:
+                hub.calls.pop(changed, None)
+            else:
+                hub.calls[changed] = now_at
         for queue_id in sorted(queues):
             if queue_id in self.distributor.queue_ids():
                 self._send(self._queue_change(queue_id))
 
-    def _calls_now(self, known: Mapping[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
-        """Each call in the Distributor: (queue, agent ringing or None)."""
-        calls: dict[str, tuple[str, str | None]] = {}
-        for call_id in {*self._waiters, *known}:
+    def _calls_now(self, known: Iterable[str], only: bool = False) -> dict[str, tuple[str, str | None] | None]:
+        """(queue, agent ringing or None) of each call in the Distributor among the waiting callers and `known`
+        (`only`: among `known` alone, with None for a call no longer in it)."""
+        calls: dict[str, tuple[str, str | None] | None] = {}
+        for call_id in (set(known) if only else {*self._waiters, *known}):
             try:
                 queue_id = self.distributor.call_queue(call_id)
                 offer = self.distributor.offer_of(call_id)
             except AcdError:
+                if only:
+                    calls[call_id] = None
                 continue  # answered or gone
             calls[call_id] = (queue_id, offer.agent_id if offer is not None else None)
         return calls

@@ -199,7 +199,10 @@ class AcdDesk:
         for call_id, waiter in self._waiters.items():
             if waiter.caller.channel == channel and waiter.offer is not None and waiter.callback_number is None:
                 log.info("acd.offered_caller_gone", call=call_id, agent=waiter.offer.agent_id)
-                self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone", call_id)
+                try:
+                    self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone", call_id)
+                except AcdError:
+                    pass  # no longer in the Distributor: nothing to end
                 return
 
     async def _run_callbacks(self) -> None:
@@ -345,7 +348,8 @@ class AcdDesk:
         assert offer is not None
         await channel.music_on_hold(False)
         if not self._dial_may_start(call_id, offer):  # the offer ended while the caller was being woken
-            waiter.offer = None
+            if waiter.offer is offer:
+                waiter.offer = None
             return False
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
         status = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)

@@ -5,7 +5,9 @@ Sixteen SIPp agent phones (agent1001..agent1016 on 127.0.0.1:5101..5116, dialpla
   5002 -> FastAGI -> callcontrol: a flow whose first node queues the caller in the ACD (longest idle agent)
   5003 -> Queue(baseline) in plain dialplan (queues.conf: leastrecent, ringinuse=no), the baseline
 A call fails when SIPp reports it failed or it never reached an agent (the service's record is not
-wait[answered]; for the baseline, app_queue's AgentConnect event for the caller is missing). Also printed: the
+wait[answered]; for the baseline, no DialEnd ANSWER from the caller's channel). Also printed: the
+callers an agent answered by Asterisk's own events (conn: distinct callers whose Dial() ended ANSWER; a caller
+answered late can still fail in SIPp, which hangs up 30 s after its answer), the
 largest number of channels an agent phone had at once (from Asterisk's own Newchannel/Hangup events; 1
 means no phone was ever offered two calls), CPU per call of Asterisk and of the service, and the wall time.
 Needs root (sandbox).
@@ -54,6 +56,7 @@ class Run:
     successful: int
     failed: int
     unanswered: int
+    connected: int  # callers an agent answered: their channel's Dial() ended ANSWER (Asterisk's DialEnd)
     most_per_phone: int
     asterisk_cpu_s: float
     service_cpu_s: float | None
@@ -63,7 +66,8 @@ class Run:
         per_call = lambda cpu: f"{1000 * cpu / max(self.successful, 1):8.2f}"  # noqa: E731
         service = "       -" if self.service_cpu_s is None else per_call(self.service_cpu_s)
         return (f"{self.target:<9}{self.rate:>6g}{self.attempted:>7}{self.successful:>7}{self.failed:>6}"
-                f"{self.unanswered:>7}{self.most_per_phone:>6}{per_call(self.asterisk_cpu_s)}{service}"
+                f"{self.unanswered:>7}{self.connected:>6}{self.most_per_phone:>6}{per_call(self.asterisk_cpu_s)}"
+                f"{service}"
                 f"{self.wall_s:>8.1f}")
 
     @property
@@ -85,6 +89,12 @@ def most_channels_per_phone(events: list[dict[str, str]]) -> int:
         elif event.get("Event") == "Hangup":
             phone.discard(channel)
     return most
+
+
+def answered_callers(events: list[dict[str, str]]) -> set[str]:
+    """Callers an agent answered: a Dial() from the caller's channel (Uniqueid) ended ANSWER, whether app_queue's
+    or the service's."""
+    return {e.get("Uniqueid", "") for e in events if e.get("Event") == "DialEnd" and e.get("DialStatus") == "ANSWER"}
 
 
 async def unanswered_in_records(engine, caller: str, expected: int) -> int:
@@ -117,11 +127,9 @@ async def one_run(target: str, number: str, rate: float, seconds: float, talk_ms
     if service is not None:
         unanswered = await unanswered_in_records(engine, caller, result.successful)
     else:
-        # app_queue's AgentConnect: a member answered the caller (Uniqueid is the caller's channel)
-        connected = {e.get("Uniqueid") for e in events if e.get("Event") == "AgentConnect"
-                     and e.get("Queue") == "baseline"}
-        unanswered = max(0, result.successful - len(connected))
-    return Run(target, rate, calls, result.successful, result.failed, unanswered, most_channels_per_phone(events),
+        unanswered = max(0, result.successful - len(answered_callers(events)))
+    return Run(target, rate, calls, result.successful, result.failed, unanswered, len(answered_callers(events)),
+               most_channels_per_phone(events),
                cpu_seconds(asterisk) - before_asterisk,
                (cpu_seconds(service) - before_service) if service and before_service is not None else None, wall)
 
@@ -152,7 +160,7 @@ async def main() -> int:
         asterisk_ps = next(p for p in psutil.process_iter(["name"]) if p.info["name"] == "asterisk")
         print(f"16 agent phones, ring {args.ring_ms} ms, talk {args.talk_ms} ms "
               f"(capacity about {16 / ((args.ring_ms + args.talk_ms) / 1000 + 0.2):.0f} calls/s)")
-        print(f"{'target':<9}{'rate':>6}{'calls':>7}{'ok':>7}{'fail':>6}{'no-agt':>7}{'max/ph':>6}"
+        print(f"{'target':<9}{'rate':>6}{'calls':>7}{'ok':>7}{'fail':>6}{'no-agt':>7}{'conn':>6}{'max/ph':>6}"
               f"{'ast ms':>8}{'svc ms':>8}{'wall s':>8}    (ms = CPU per successful call)", flush=True)
         async with AmiObserver(secret) as ami:
             for rate in rates:

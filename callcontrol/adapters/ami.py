@@ -3,7 +3,8 @@
 panoramisk 1.4 defects handled here (each has a test in tests/unit/test_ami_client.py):
 - callbacks that raise kill the connection, coroutine callbacks are fire-and-forget: the only
   callback is a put_nowait into one ordered queue; a dispatcher task owned by the service consumes it;
-- its ping never checks the reply: a watchdog sends Ping and drops the connection when no reply comes;
+- its ping never checks the reply: a watchdog sends Ping and drops the connection when no reply comes and
+  no event arrives meanwhile (under load a reply waits behind a backlog of events: that session is alive);
 - close() during a pending reconnect does not stop it: panoramisk never reconnects here, this loop does,
   and cancelling it stops everything;
 - unanswered actions are re-sent after FullyBooted: nothing is ever re-sent; pending actions fail
@@ -39,6 +40,7 @@ from callcontrol.core.events import (
     DialEnded,
 )
 from callcontrol.core.tokens import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
+from callcontrol.services.ports import CallerHungUp
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +125,7 @@ class AmiClient:
         self.ready = False  # logged in and resynced
         self.problem: str | None = "not connected yet"
         self.logins = 0
+        self._last_event_at = 0.0  # loop time of the last event read
 
     def __repr__(self) -> str:  # never shows the secret
         return f"<AmiClient {self._username}@{self.host}:{self.port} ready={self.ready}>"
@@ -197,11 +200,16 @@ class AmiClient:
         log.info("ami.resynced", channels=len(uniqueids))
 
     async def _watchdog(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._ping_interval_s)
+            asked_at = loop.time()
             try:
                 await self.send({"Action": "Ping"}, timeout=self._ping_timeout_s)
             except TimeoutError:
+                if self._last_event_at > asked_at:  # events keep coming: the reply is queued behind them
+                    log.warning("ami.lagging", ping_unanswered_s=self._ping_timeout_s)
+                    continue
                 log.warning("ami.ping_unanswered", timeout_s=self._ping_timeout_s)
                 self._abort("no reply to Ping")
                 return
@@ -220,6 +228,7 @@ class AmiClient:
     # -- panoramisk callbacks (synchronous, must not raise) -----------------------------------
 
     def _receive(self, message: Message) -> None:
+        self._last_event_at = asyncio.get_running_loop().time()
         self.events.put_nowait(message)
 
     def _session_lost(self, session: _Session, exc: Exception | None) -> None:
@@ -260,6 +269,7 @@ class AmiClient:
 
 
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")
+NO_SUCH_CHANNEL = frozenset({"channel not found", "no such channel"})  # Asterisk's replies for a channel gone
 
 
 class AmiPbx:
@@ -272,10 +282,19 @@ class AmiPbx:
         if not CHANNEL_NAME.match(channel):
             raise ValueError(f"not a channel name: {channel[:40]!r}")
         # Receive: the channel hears the digit as if the caller pressed it (Asterisk 16+), so WAIT FOR DIGIT ends
-        reply = await self._client.send({"Action": "PlayDTMF", "Channel": channel, "Digit": WAKE_DIGIT,
-                                         "Duration": "100", "Receive": "yes"})
+        action = {"Action": "PlayDTMF", "Channel": channel, "Digit": WAKE_DIGIT, "Duration": "100", "Receive": "yes"}
+        try:
+            reply = await self._client.send(action)
+        except (AmiNotConnected, AmiConnectionLost):
+            # AMI is reconnecting: the caller would otherwise wait until the offer expires. A second wake-up
+            # (if the first one got through) is harmless: the caller's session only re-checks its offer.
+            await self._until_ready()
+            reply = await self._client.send(action)
         if reply.get("Response") != "Success":
-            raise AmiError(f"PlayDTMF on {channel}: {reply.get('Message', reply.get('Response'))}")
+            message = str(reply.get("Message", reply.get("Response")))
+            if message.lower() in NO_SUCH_CHANNEL:
+                raise CallerHungUp(f"PlayDTMF on {channel}: {message}")
+            raise AmiError(f"PlayDTMF on {channel}: {message}")
 
     async def _until_ready(self, timeout_s: float = 10.0) -> None:
         """Right after the service starts (restored callbacks) AMI may not be logged in yet: wait a little."""

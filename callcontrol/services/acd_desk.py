@@ -42,9 +42,9 @@ MAX_TIMER_SLEEP_S = 1.0  # the timer task re-reads next_due_at() at least this o
 UNREACHABLE = frozenset({"UNAVAILABLE", "INVALID"})
 # DIALSTATUS values of a phone that refused the offer at once (486 busy, 503, no channel): not re-offered at once
 REFUSED = frozenset({"BUSY", "CONGESTION", "CHANUNAVAIL"})
-# states in which a channel on the agent's device is not the call the ACD gave them (reserved, on_call)
-NOT_OUR_CALL = frozenset({AgentState.AVAILABLE, AgentState.PAUSED, AgentState.WRAP_UP, AgentState.LOGGED_OUT,
-                          AgentState.UNAVAILABLE})
+# A Dial() that never shows a DialEnd on AMI (Asterisk could not create or call the agent's channel) stops
+# holding the device this long after its ring timeout; any AMI lag shorter than this is covered.
+DIAL_END_WAIT_S = 10.0
 
 
 @dataclass
@@ -126,6 +126,8 @@ class AcdDesk:
         self._timers_changed = asyncio.Event()
         self._devices = {agent.endpoint: agent.id for agent in agents}
         self._channels: dict[str, set[str]] = {}  # agent endpoint -> its channels Asterisk has now (AMI)
+        # agent endpoint -> {caller uniqueid: (our Dial()s to it whose DialEnd AMI has not shown yet, hold until)}
+        self._dialing: dict[str, dict[str, tuple[int, datetime]]] = {}
 
     def configure(self, queues: Iterable[Queue], agents: Iterable[Agent]) -> None:
         """Add or update queues and agents (from the database at start); their states are kept."""
@@ -145,7 +147,7 @@ class AcdDesk:
             try:
                 self._carry_out(self.distributor.call_arrived(
                     Call(booked.call_id, booked.queue_id, arrived_at=booked.arrived_at, priority=booked.priority,
-                         skills=dict(booked.skills)), now), "callback_restored")
+                         skills=dict(booked.skills)), now), "callback_restored", booked.call_id)
             except AcdError as exc:  # the queue is gone or full: the callback cannot be kept
                 self._waiters.pop(booked.call_id, None)
                 self._on_callback("done", booked)
@@ -172,6 +174,8 @@ class AcdDesk:
 
     async def _run_timers(self) -> None:
         while True:
+            if self._dialing:
+                self._drop_overdue_dials()
             due = self.distributor.next_due_at()
             now = self.clock.now()
             delay = MAX_TIMER_SLEEP_S if due is None else min(MAX_TIMER_SLEEP_S, (due - now).total_seconds())
@@ -189,8 +193,22 @@ class AcdDesk:
             channel = await self._to_wake.get()
             try:
                 await self._pbx.wake(channel)
-            except Exception as exc:  # the caller may have hung up meanwhile: their session handles that
+            except CallerHungUp:  # Asterisk has no such channel: the caller is gone, its session will know soon
+                self._caller_gone(channel)
+            except Exception as exc:
                 log.warning("acd.wake_failed", channel=channel, error=str(exc)[:200])
+
+    def _caller_gone(self, channel: str) -> None:
+        """The channel of a caller offered a call is gone: the offer ends now, and the agent (who never rang)
+        takes the next caller, rather than waiting for the hangup to reach the caller's AGI session."""
+        for call_id, waiter in self._waiters.items():
+            if waiter.caller.channel == channel and waiter.offer is not None and waiter.callback_number is None:
+                log.info("acd.offered_caller_gone", call=call_id, agent=waiter.offer.agent_id)
+                try:
+                    self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone", call_id)
+                except AcdError:
+                    pass  # no longer in the Distributor: nothing to end
+                return
 
     async def _run_callbacks(self) -> None:
         """Rings the agent offered a booked callback; the answer arrives as the `callback` AGI session."""
@@ -223,7 +241,7 @@ class AcdDesk:
                     skills=dict(request.skills))
         self._waiters[call.id] = waiter
         try:
-            self._carry_out(self.distributor.call_arrived(call, now), "call_arrived")
+            self._carry_out(self.distributor.call_arrived(call, now), "call_arrived", call.id)
         except QueueFull:
             del self._waiters[call.id]
             log.info("acd.blocked", queue=request.queue, reason="queue full")
@@ -352,6 +370,10 @@ class AcdDesk:
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
+        if not self._dial_may_start(call_id, offer):  # the offer ended while the caller was being woken
+            if waiter.offer is offer:
+                waiter.offer = None
+            return False
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
         self._stint_progress(waiter)
         dialled = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
@@ -389,11 +411,62 @@ class AcdDesk:
         self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
 
     def _hold_while_channels_remain(self, agent_id: str, now: datetime) -> None:
-        """Dial() returns before Asterisk has destroyed the agent's channel (and AMI may lag under load): while
-        Asterisk still has a channel on the device, the agent gets no new call; the Hangup of its last channel
-        clears the flag (channel_changed)."""
-        if self._channels.get(self.distributor.agent(agent_id).endpoint):
-            self._carry_out(self.distributor.device_busy(agent_id, True, now), "device_state")
+        """Dial() returns before Asterisk has destroyed the agent's channel, and under load before AMI has even
+        shown it: the device stays busy (no new call) until AMI shows the dial's end and the Hangup of its last
+        channel (_settle_device)."""
+        self._settle_device(self.distributor.agent(agent_id).endpoint, now)
+
+    def _dial_may_start(self, call_id: str, offer: Offer) -> bool:
+        """Just before Dial(): True when the offer is still this caller's; the device then counts as busy until
+        AMI shows this dial's DialEnd and the Hangup of every channel on the device. A phone is never rung for
+        a second call while Asterisk may still have the first one's channel, whatever AMI's lag."""
+        try:
+            still_ours = self.distributor.offer_of(call_id) == offer
+        except AcdError:
+            still_ours = False
+        if not still_ours:
+            log.info("acd.offer_gone_before_ringing", call=call_id, agent=offer.agent_id)
+            return False
+        pending = self._dialing.setdefault(offer.endpoint, {})
+        count = pending[call_id][0] if call_id in pending else 0
+        pending[call_id] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
+        self._settle_device(offer.endpoint, self.clock.now())
+        return True
+
+    def _dial_ended(self, endpoint: str, caller_uniqueid: str) -> None:
+        """AMI showed the DialEnd of a Dial() we made from this caller to this device."""
+        pending = self._dialing.get(endpoint)
+        if pending is None or caller_uniqueid not in pending:
+            return  # not ours (e.g. a Queue() in the dialplan rings the same phone)
+        count, hold_until = pending[caller_uniqueid]
+        if count > 1:
+            pending[caller_uniqueid] = (count - 1, hold_until)
+            return
+        del pending[caller_uniqueid]
+        if not pending:
+            del self._dialing[endpoint]
+
+    def _drop_overdue_dials(self) -> None:
+        """Dial()s whose DialEnd never came (no channel was made) stop holding their device."""
+        now = self.clock.now()
+        for endpoint, pending in list(self._dialing.items()):
+            for caller_uniqueid, (_, hold_until) in list(pending.items()):
+                if now >= hold_until:
+                    log.warning("acd.dial_end_not_seen", endpoint=endpoint, call=caller_uniqueid)
+                    del pending[caller_uniqueid]
+            if not pending:
+                del self._dialing[endpoint]
+                self._settle_device(endpoint, now)
+
+    def _settle_device(self, endpoint: str, now: datetime) -> None:
+        """The agent's device is busy while Asterisk has a channel on it (Newchannel without its Hangup, ours or
+        a personal call) or a Dial() of ours to it has not shown its end on AMI; it is offered nothing then."""
+        agent_id = self._devices.get(endpoint)
+        if agent_id is None:
+            return
+        busy = bool(self._channels.get(endpoint)) or endpoint in self._dialing
+        if self.distributor.agent_status(agent_id).device_busy != busy:
+            self._carry_out(self.distributor.device_busy(agent_id, busy, now), "device_state")
 
     def agent_for_device(self, device: str) -> str | None:
         """The agent whose endpoint this device (PJSIP/agent1001) is."""
@@ -412,7 +485,7 @@ class AcdDesk:
             self.distributor.call_queue(call_id)
         except AcdError:
             return  # answered: already out of the Distributor
-        self._carry_out(self.distributor.call_left(call_id, now), "call_left")
+        self._carry_out(self.distributor.call_left(call_id, now), "call_left", call_id)
 
     async def _announce(self, channel: AgiChannel, queue_id: str, announcements: _WaitingExperience, turn: int,
                         call_id: str, escapes: str) -> str | None:
@@ -480,6 +553,9 @@ class AcdDesk:
             offer = waiter.offer if waiter is not None else None
             if waiter is not None and offer is not None and event.status == "ANSWER":
                 self._answered(event.caller_uniqueid, offer.agent_id, now)
+            endpoint = event.callee_channel.rsplit("-", 1)[0]
+            self._dial_ended(endpoint, event.caller_uniqueid)
+            self._settle_device(endpoint, now)
             return
         agent_id = self._devices.get(event.device)
         if agent_id is None:
@@ -490,28 +566,25 @@ class AcdDesk:
     def channels_resynced(self, snapshot: ChannelsSnapshot) -> None:
         """After an AMI outage: the agent devices' channels are what Asterisk lists now (a Hangup missed while
         AMI was down must not leave an agent busy for ever)."""
-        for endpoint, agent_id in self._devices.items():
-            now_live = {channel for channel in snapshot.channels if channel.rsplit("-", 1)[0] == endpoint}
-            if now_live == self._channels.get(endpoint, set()):
-                continue
-            self._channels[endpoint] = now_live
-            if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
-                self._carry_out(self.distributor.device_busy(agent_id, bool(now_live), snapshot.at), "resync")
+        live: dict[str, set[str]] = {}
+        for channel in snapshot.channels:
+            live.setdefault(channel.rsplit("-", 1)[0], set()).add(channel)
+        for endpoint in list(self._devices):
+            self._channels[endpoint] = live.get(endpoint, set())
+            self._settle_device(endpoint, snapshot.at)
 
     def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
-        """Count each agent device's channels: one the ACD did not give (a personal call, or the previous call's
-        channel not yet gone) makes the agent busy; the device is free when its last channel is gone."""
+        """Count each agent device's channels: any channel (the ACD's call, a personal call, or the previous
+        call's channel not yet gone) makes the device busy; it is free when its last channel is gone."""
         endpoint = event.channel.rsplit("-", 1)[0]
-        agent_id = self._devices.get(endpoint)
-        if agent_id is None:
+        if endpoint not in self._devices:
             return
         channels = self._channels.setdefault(endpoint, set())
         if isinstance(event, ChannelCreated):
             channels.add(event.channel)
         else:
             channels.discard(event.channel)
-        if self.distributor.agent_status(agent_id).state in NOT_OUR_CALL:
-            self._carry_out(self.distributor.device_busy(agent_id, bool(channels), event.at), "device_state")
+        self._settle_device(endpoint, event.at)
 
     def _answered(self, call_id: str, agent_id: str, now: datetime) -> None:
         waiter = self._waiters.get(call_id)
@@ -541,7 +614,8 @@ class AcdDesk:
 
     # ------------------------------------------------------------------ carrying decisions out
 
-    def _carry_out(self, outcome: Outcome, why: str) -> Outcome:
+    def _carry_out(self, outcome: Outcome, why: str, call_id: str | None = None) -> Outcome:
+        """Log and carry out a decision; `call_id`: a call it queued or removed without naming it (for the feed)."""
         if outcome.transitions:
             for transition in outcome.transitions:
                 log.info("agent.state", agent=transition.agent_id, from_state=transition.from_state.value,
@@ -576,8 +650,11 @@ class AcdDesk:
                 waiter.queue_id = moved.to_queue
         for withdrawn in outcome.withdrawn:
             log.info("acd.offer_withdrawn", call=withdrawn.call_id, agent=withdrawn.agent_id)
+            waiter = self._waiters.get(withdrawn.call_id)
+            if waiter is not None and waiter.offer == withdrawn:  # expired: a late wake must not ring that agent
+                waiter.offer = None
         self._timers_changed.set()
-        self._publish(outcome)
+        self._publish(outcome, call_id)
         return outcome
 
     # ------------------------------------------------------------------ configuration changes (admin API)
@@ -634,29 +711,44 @@ class AcdDesk:
             hub = self.__dict__["_feed_hub"] = _FeedHub()
         return hub
 
-    def _publish(self, outcome: Outcome) -> None:
-        """_carry_out's hook: each agent transition, then each queue whose calls changed, to every feed."""
+    def _publish(self, outcome: Outcome, call_id: str | None = None) -> None:
+        """_carry_out's hook: each agent transition, then each queue whose calls changed, to every feed. Only the
+        calls the decision names are looked at, so a decision costs the same however many callers wait."""
         hub = self._hub()
         if not hub.feeds:
             return
         for transition in outcome.transitions:
             self._send(self._agent_change(transition.agent_id, transition))
-        before, hub.calls = hub.calls, self._calls_now(hub.calls)
-        queues = {where[0] for call_id in before.keys() | hub.calls.keys()
-                  if before.get(call_id) != hub.calls.get(call_id)
-                  for where in (before.get(call_id), hub.calls.get(call_id)) if where is not None}
+        named = {*(o.call_id for o in outcome.offers), *(o.call_id for o in outcome.withdrawn),
+                 *(t.call_id for t in outcome.timed_out), *(m.call_id for m in outcome.overflowed),
+                 *(t.call_id for t in outcome.transitions if t.call_id is not None)}
+        if call_id is not None:
+            named.add(call_id)
+        queues: set[str] = set()
+        for changed, now_at in self._calls_now(named, only=True).items():
+            was_at = hub.calls.get(changed)
+            if was_at == now_at:
+                continue
+            queues.update(where[0] for where in (was_at, now_at) if where is not None)
+            if now_at is None:
+                hub.calls.pop(changed, None)
+            else:
+                hub.calls[changed] = now_at
         for queue_id in sorted(queues):
             if queue_id in self.distributor.queue_ids():
                 self._send(self._queue_change(queue_id))
 
-    def _calls_now(self, known: Mapping[str, tuple[str, str | None]]) -> dict[str, tuple[str, str | None]]:
-        """Each call in the Distributor: (queue, agent ringing or None)."""
-        calls: dict[str, tuple[str, str | None]] = {}
-        for call_id in {*self._waiters, *known}:
+    def _calls_now(self, known: Iterable[str], only: bool = False) -> dict[str, tuple[str, str | None] | None]:
+        """(queue, agent ringing or None) of each call in the Distributor among the waiting callers and `known`
+        (`only`: among `known` alone, with None for a call no longer in it)."""
+        calls: dict[str, tuple[str, str | None] | None] = {}
+        for call_id in (set(known) if only else {*self._waiters, *known}):
             try:
                 queue_id = self.distributor.call_queue(call_id)
                 offer = self.distributor.offer_of(call_id)
             except AcdError:
+                if only:
+                    calls[call_id] = None
                 continue  # answered or gone
             calls[call_id] = (queue_id, offer.agent_id if offer is not None else None)
         return calls

@@ -111,7 +111,8 @@ class PbxActions(Protocol):
     """What the services ask of Asterisk outside a call's AGI session (over AMI)."""
 
     async def wake(self, channel: str) -> None:
-        """Make the channel receive WAKE_DIGIT, ending a WAIT FOR DIGIT its AGI session is in."""
+        """Make the channel receive WAKE_DIGIT, ending a WAIT FOR DIGIT its AGI session is in; raises
+        CallerHungUp when Asterisk has no such channel (the caller hung up)."""
         ...
 
     async def call_agent_for_callback(self, endpoint: str, ring_timeout_s: float, call_id: str) -> None:

@@ -59,8 +59,10 @@ class FakeChannel:
         self.dial_moh = moh_class
         status = self._results[endpoint].pop(0)
         await asyncio.sleep(0.01)
+        desk = self._desk[0]
+        if status == "ANSWER_AMI_LATE":  # AMI lags: Dial() returns before the service read any of its events
+            return AgentDialled("ANSWER")
         if status in ("ANSWER", "ANSWER_STILL_IN_USE"):
-            desk = self._desk[0]
             desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
             if status == "ANSWER_STILL_IN_USE":  # Asterisk destroys the agent's channel after Dial() returns
                 desk.channel_changed(ChannelCreated("a.1", f"{endpoint}-00000001", desk.clock.now()))
@@ -68,11 +70,12 @@ class FakeChannel:
             agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
             assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
             await asyncio.sleep(0.01)
-        if status == "ANSWER_THEN_CALLER_HANGS_UP":  # AMI saw the answer; Asterisk answers UNKNOWN after hangup
-            desk = self._desk[0]
+        elif status == "ANSWER_THEN_CALLER_HANGS_UP":  # AMI saw the answer; Asterisk answers UNKNOWN after hangup
             desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
             await asyncio.sleep(0.01)
             return AgentDialled("UNKNOWN", caller_hung_up=True)
+        else:  # AMI shows every dial's end, answered or not
+            desk.apply(DialEnded(self._uniqueid, endpoint, status, desk.clock.now()))
         if status == "CANCEL":  # the caller hung up while the agent rang
             return AgentDialled(status, caller_hung_up=True)
         return AgentDialled(status)
@@ -198,6 +201,72 @@ async def test_an_agent_whose_device_is_still_in_use_after_the_call_gets_the_nex
     desk.channel_changed(ChannelHungUp("a.1", "a.1", 16, "Normal Clearing", desk.clock.now(), "PJSIP/a1-00000001"))
     assert await waiting == QueueLeft("answered")
     assert second.dialled == ["PJSIP/a1"]
+
+
+async def test_when_ami_lags_behind_dial_the_agent_gets_the_next_caller_only_after_its_channel_is_gone(desk):
+    """Under load Dial() can return before the service has read the agent channel's Newchannel: the device stays
+    busy until AMI shows that dial's DialEnd and the channel's Hangup, so the phone never has two channels."""
+    desk.login("a1")
+    first, first_ref = caller(desk, "c1", {"PJSIP/a1": ["ANSWER_AMI_LATE"]})
+    second, second_ref = caller(desk, "c2", {"PJSIP/a1": ["ANSWER"]})
+    answering = asyncio.create_task(desk.wait_in_queue(first, request(), first_ref))
+    await asyncio.sleep(0.005)
+    waiting = asyncio.create_task(desk.wait_in_queue(second, request(max_wait_s=10), second_ref))
+    assert await answering == QueueLeft("answered")
+    await asyncio.sleep(0.1)
+    assert second.dialled == [] and desk.distributor.agent_status("a1").device_busy
+    desk.channel_changed(ChannelCreated("a.1", "PJSIP/a1-00000001", desk.clock.now()))  # AMI catches up
+    desk.apply(DialEnded("c1", "PJSIP/a1-00000001", "ANSWER", desk.clock.now()))
+    await asyncio.sleep(0.05)
+    assert second.dialled == []  # Asterisk still has the first call's channel on the phone
+    desk.channel_changed(ChannelHungUp("a.1", "a.1", 16, "Normal Clearing", desk.clock.now(), "PJSIP/a1-00000001"))
+    assert await waiting == QueueLeft("answered")
+    assert second.dialled == ["PJSIP/a1"]
+
+
+async def test_a_caller_hanging_up_while_the_agent_rings_frees_the_agent_only_when_its_channel_is_gone(desk):
+    """The withdrawn offer's channel is still being torn down: the next caller waits for its Hangup on AMI."""
+    desk.login("a1")
+    first, first_ref = caller(desk, "c1", {})
+    ringing = asyncio.Event()
+
+    async def dial_until_cancelled(endpoint, ring_timeout_s, moh_class="default"):
+        first.dialled.append(endpoint)
+        desk.channel_changed(ChannelCreated("a.1", "PJSIP/a1-00000001", desk.clock.now()))
+        ringing.set()
+        await asyncio.sleep(60)
+    first.dial_agent = dial_until_cancelled
+    hanging_up = asyncio.create_task(desk.wait_in_queue(first, request(), first_ref))
+    await ringing.wait()
+    second, second_ref = caller(desk, "c2", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(second, request(max_wait_s=10), second_ref))
+    await asyncio.sleep(0.02)
+    hanging_up.cancel()  # the caller hangs up during the ring
+    await asyncio.gather(hanging_up, return_exceptions=True)
+    await asyncio.sleep(0.1)
+    assert second.dialled == [] and desk.distributor.agent_status("a1").state is AgentState.AVAILABLE
+    desk.apply(DialEnded("c1", "PJSIP/a1-00000001", "CANCEL", desk.clock.now()))
+    desk.channel_changed(ChannelHungUp("a.1", "a.1", 16, "Normal Clearing", desk.clock.now(), "PJSIP/a1-00000001"))
+    assert await waiting == QueueLeft("answered")
+    assert second.dialled == ["PJSIP/a1"]
+
+
+async def test_a_late_wake_for_an_offer_that_expired_rings_nobody(desk):
+    """The wake-up arrives after the Distributor took the offer back: the caller goes on waiting, no Dial()."""
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    channel, ref = caller(desk, "c1", {})
+    waiting = asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=1), ref))
+    await asyncio.sleep(0.05)
+    desk.pbx.wake = lambda channel: asyncio.sleep(0)  # the wake-up is lost (AMI down)
+    desk.resume("a1")
+    await asyncio.sleep(0.01)
+    (offer,) = [w.offer for w in desk._waiters.values()]
+    desk.distributor.max_misses = 1  # the expiry pauses ada ("missed"): the call is not offered to her again
+    desk._carry_out(desk.distributor.advance(offer.expires_at), "timer")  # the offer expires unanswered
+    channel.digits.put_nowait(WAKE_DIGIT)  # ... and the lost wake-up arrives late
+    assert await waiting == QueueLeft("timeout")
+    assert channel.dialled == []
 
 
 async def test_a_booked_callback_keeps_its_place_and_its_offer_rings_the_agent_not_the_caller(desk):
@@ -442,3 +511,30 @@ async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_mis
     answered = progress[4]
     assert (answered["agent"], answered["endpoint"]) == ("a2", "PJSIP/a2") and "answered_at" in answered
     assert "answered_at" not in progress[3] and all(stint["queue"] == "sales" for stint in progress)
+
+
+async def test_an_offered_caller_whose_channel_is_gone_frees_the_agent_for_the_next_caller_at_once(desk):
+    """The wake-up finds no channel (the caller hung up, its AGI session has not heard yet): the offer ends and
+    the agent, who never rang, is offered the next caller."""
+    from callcontrol.services.ports import CallerHungUp
+
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    gone, gone_ref = caller(desk, "c1", {})
+    waiting_gone = asyncio.create_task(desk.wait_in_queue(gone, request(max_wait_s=10), gone_ref))
+    await asyncio.sleep(0.01)
+    second, second_ref = caller(desk, "c2", {"PJSIP/a1": ["ANSWER"]})
+    waiting = asyncio.create_task(desk.wait_in_queue(second, request(max_wait_s=10), second_ref))
+    await asyncio.sleep(0.01)
+    wake = desk.pbx.wake
+
+    async def wake_or_gone(channel):
+        if channel == "PJSIP/trunk-c1":
+            raise CallerHungUp("PlayDTMF on PJSIP/trunk-c1: Channel not found")
+        await wake(channel)
+    desk.pbx.wake = wake_or_gone
+    desk.resume("a1")
+    assert await asyncio.wait_for(waiting, 2) == QueueLeft("answered")
+    assert second.dialled == ["PJSIP/a1"] and gone.dialled == []
+    waiting_gone.cancel()
+    await asyncio.gather(waiting_gone, return_exceptions=True)

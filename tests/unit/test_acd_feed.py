@@ -73,6 +73,24 @@ async def test_a_subscription_gets_each_transition_and_each_queue_whose_calls_ch
     assert len(answered) == 1 and answered[0].calls == ()  # the answered call left the queue
 
 
+async def test_callers_who_join_and_leave_while_nobody_is_offered_are_announced(desk):  # noqa: F811
+    """A decision that names no call (a caller queued or gone while the only agent is paused) still shows up."""
+    desk.login("a1")
+    desk.pause("a1", "lunch")
+    feed = desk.subscribe()
+    channels = [caller(desk, name, {}) for name in ("c1", "c2")]
+    waiting = [asyncio.create_task(desk.wait_in_queue(channel, request(max_wait_s=10), ref))
+               for channel, ref in channels]
+    first, second = await feed.get(), await feed.get()
+    assert [call.id for call, _, _ in second.calls] == ["c1", "c2"] and len(first.calls) == 1
+    waiting[0].cancel()  # c1 hangs up
+    await asyncio.gather(waiting[0], return_exceptions=True)
+    assert [call.id for call, _, _ in (await feed.get()).calls] == ["c2"]
+    waiting[1].cancel()
+    await asyncio.gather(waiting[1], return_exceptions=True)
+    assert (await feed.get()).calls == ()
+
+
 async def test_a_slow_subscriber_is_cut_off_and_never_slows_the_desk(desk):  # noqa: F811
     slow, fast = desk.subscribe(limit=2), desk.subscribe()
     for _ in range(3):

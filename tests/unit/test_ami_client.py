@@ -81,6 +81,24 @@ async def test_unanswered_ping_drops_the_connection_and_reconnects(server):
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_ping_reply_late_behind_a_flow_of_events_keeps_the_connection(server):
+    """Under load the Ping reply waits behind queued events: while events keep arriving the session is alive and
+    is not dropped (dropping it would lose every wake-up sent meanwhile); once they stop, it is."""
+    server.answer_pings = False
+    client = make_client(server, ping_interval_s=0.05, ping_timeout_s=0.1)
+    task = asyncio.create_task(client.run())
+    try:
+        await eventually(lambda: client.ready)
+        for index in range(40):  # 0.8 s of events, every 20 ms: several pings go unanswered meanwhile
+            server.push({"Event": "Newchannel", "Uniqueid": f"1.{index}", "Channel": "PJSIP/trunk-1"})
+            await asyncio.sleep(0.02)
+        assert client.logins == 1 and server.connections == 1
+        await eventually(lambda: client.logins >= 2)  # silence and no Pong: now it is dropped
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_cancelling_during_reconnect_backoff_stops_all_reconnects(server):
     """Cancelling the session loop while it waits to reconnect leaves no reconnect behind."""
     client = make_client(server, secret="wrong", reconnect_min_s=0.05, reconnect_max_s=0.05)

@@ -38,7 +38,7 @@ from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.core.calls import path_label  # noqa: E402
 from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
 from callcontrol.sipp import run_sipp, scenario, start_agent  # noqa: E402
-from tests.integration.harness import AmiObserver, eventually  # noqa: E402
+from tests.integration.harness import AmiObserver, eventually, most_channels_per_phone  # noqa: E402
 
 AGENTS = range(1001, 1017)
 ACD = "agents:\n" + "".join(f"  - {{id: a{n}, name: Agent {n}, endpoint: PJSIP/agent{n}}}\n" for n in AGENTS) + """\
@@ -74,21 +74,6 @@ class Run:
     def clean(self) -> bool:
         return self.failed == 0 and self.successful == self.attempted and self.unanswered == 0 \
             and self.most_per_phone <= 1
-
-
-def most_channels_per_phone(events: list[dict[str, str]]) -> int:
-    most, live = 0, {}
-    for event in events:
-        channel = event.get("Channel", "")
-        if not channel.startswith("PJSIP/agent"):
-            continue
-        phone = live.setdefault(channel.rsplit("-", 1)[0], set())
-        if event.get("Event") == "Newchannel":
-            phone.add(channel)
-            most = max(most, len(phone))
-        elif event.get("Event") == "Hangup":
-            phone.discard(channel)
-    return most
 
 
 def answered_callers(events: list[dict[str, str]]) -> set[str]:
@@ -129,7 +114,7 @@ async def one_run(target: str, number: str, rate: float, seconds: float, talk_ms
     else:
         unanswered = max(0, result.successful - len(answered_callers(events)))
     return Run(target, rate, calls, result.successful, result.failed, unanswered, len(answered_callers(events)),
-               most_channels_per_phone(events),
+               max(most_channels_per_phone(events).values(), default=0),
                cpu_seconds(asterisk) - before_asterisk,
                (cpu_seconds(service) - before_service) if service and before_service is not None else None, wall)
 

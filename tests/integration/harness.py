@@ -173,6 +173,24 @@ class AmiObserver:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def most_channels_per_phone(events: list[dict[str, str]]) -> dict[str, int]:
+    """For each agent phone, the most channels Asterisk had on it at once (AMI Newchannel/Hangup, in order):
+    1 everywhere means no phone was ever offered two calls."""
+    most: dict[str, int] = {}
+    live: dict[str, set[str]] = {}
+    for event in events:
+        channel = event.get("Channel", "")
+        if not channel.startswith("PJSIP/agent"):
+            continue
+        phone = channel.rsplit("-", 1)[0]
+        if event.get("Event") == "Newchannel":
+            live.setdefault(phone, set()).add(channel)
+            most[phone] = max(most.get(phone, 0), len(live[phone]))
+        elif event.get("Event") == "Hangup":
+            live.get(phone, set()).discard(channel)
+    return most
+
+
 def labels(record: CallRecord) -> list[str]:
     """The record's path as the labels logs and flow tests use."""
     return [path_label(step) for step in record.ivr_path]

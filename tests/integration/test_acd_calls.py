@@ -18,7 +18,15 @@ from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import CallRecord, EndReason
 from callcontrol.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, call_and_record, eventually, labels
+from tests.integration.harness import (
+    AmiObserver,
+    Records,
+    ServiceProcess,
+    call_and_record,
+    eventually,
+    labels,
+    most_channels_per_phone,
+)
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
@@ -284,18 +292,7 @@ async def test_load_run_never_offers_an_agent_two_calls(acd_service, records, sq
         await asyncio.gather(*phones, return_exceptions=True)
     assert all(result.returncode == 0 for result in results), [r.output for r in results if r.returncode][:1]
     assert sorted(tuple(labels(record)) for record in ended) == [("sales[answered]", "bye")] * 15
-    most = {}
-    live: dict[str, set[str]] = {}
-    for event in events:
-        channel = event.get("Channel", "")
-        if not channel.startswith("PJSIP/agent100"):
-            continue
-        device = channel.rsplit("-", 1)[0]
-        if event.get("Event") == "Newchannel":
-            live.setdefault(device, set()).add(channel)
-            most[device] = max(most.get(device, 0), len(live[device]))
-        elif event.get("Event") == "Hangup":
-            live.get(device, set()).discard(channel)
+    most = most_channels_per_phone(events)
     assert most == {"PJSIP/agent1001": 1, "PJSIP/agent1002": 1}, most
     logged = await transitions(sqlite_url)
     allowed = {("available", "reserved"), ("reserved", "on_call"), ("reserved", "available"),

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from callcontrol.sipp import run_sipp, scenario, start_agent
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels
+from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels, most_channels_per_phone
 from tests.integration.test_acd_calls import transitions
 
 TOKEN = "test-token-0123456789"
@@ -53,23 +53,6 @@ async def rush_service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
                 assert response.status == 200, await response.text()
     yield service
     assert await service.stop() == 0, service.log_tail()
-
-
-def most_channels_per_phone(events: list[dict[str, str]]) -> dict[str, int]:
-    """For each agent phone, the most channels Asterisk had on it at once (from Newchannel/Hangup, in order)."""
-    most: dict[str, int] = {}
-    live: dict[str, set[str]] = {}
-    for event in events:
-        channel = event.get("Channel", "")
-        if not channel.startswith("PJSIP/agent"):
-            continue
-        phone = channel.rsplit("-", 1)[0]
-        if event.get("Event") == "Newchannel":
-            live.setdefault(phone, set()).add(channel)
-            most[phone] = max(most.get(phone, 0), len(live[phone]))
-        elif event.get("Event") == "Hangup":
-            live.get(phone, set()).discard(channel)
-    return most
 
 
 async def test_overloaded_agent_phones_never_get_two_calls_and_every_record_says_what_happened(

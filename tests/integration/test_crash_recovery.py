@@ -46,6 +46,15 @@ def _service(sandbox, ami_secret: str, database_url: str, flows: Path | None = N
     return ServiceProcess(database_url, ami_secret, extra_env=env)
 
 
+def _desk_files(tmp_path: Path) -> Path:
+    """The desk flow in tmp_path/flows and the ACD configuration in tmp_path/acd.yaml; returns the flows folder."""
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "desk.yaml").write_text(FLOW)
+    (tmp_path / "acd.yaml").write_text(ACD)
+    return flows
+
+
 async def _kill_9(service: ServiceProcess) -> None:
     assert service.process is not None and service.process.returncode is None
     service.process.kill()  # SIGKILL: no shutdown, no drain, nothing written after this instant
@@ -118,12 +127,8 @@ async def test_conversation_with_an_agent_keeps_its_stint_and_the_agents_counter
     """ada answers and talks 6 s; the service is killed 1.5 s into the conversation, which goes on in Asterisk
     until ada hangs up. After the restart the stint says sales, ada, answered, with the talk time Asterisk saw;
     ada's calls and talk today and the queue's handle time count that call."""
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "desk.yaml").write_text(FLOW)
-    config = tmp_path / "acd.yaml"
-    config.write_text(ACD)
-    first = await _service(sandbox, ami_secret, sqlite_url, flows).start(acd_config=config)
+    flows = _desk_files(tmp_path)
+    first = await _service(sandbox, ami_secret, sqlite_url, flows).start(acd_config=tmp_path / "acd.yaml")
     records = Records(sqlite_url)
     second: ServiceProcess | None = None
     try:
@@ -178,12 +183,8 @@ async def test_a_conversation_still_going_on_after_the_restart_is_followed_live_
         sandbox, ami_secret, sqlite_url, tmp_path: Path, no_channels_left):
     """Killed 1 s into a 12 s conversation and restarted at once: the record stays open while they talk, then
     the agent's Hangup ends the talk and the caller's closes the record (AMI, live), once."""
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "desk.yaml").write_text(FLOW)
-    config = tmp_path / "acd.yaml"
-    config.write_text(ACD)
-    first = await _service(sandbox, ami_secret, sqlite_url, flows).start(acd_config=config)
+    flows = _desk_files(tmp_path)
+    first = await _service(sandbox, ami_secret, sqlite_url, flows).start(acd_config=tmp_path / "acd.yaml")
     records = Records(sqlite_url)
     second: ServiceProcess | None = None
     try:

@@ -51,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
 
     call = commands.add_parser("call", help="place one SIPp test call through the sandbox Asterisk")
     call.add_argument("--caller", default="15550100", help="caller number (digits)")
-    call.add_argument("--number", default="5000", help="number to dial (a DID of dialplan/extensions.conf, or a sandbox number of dialplan-sandbox/)")
+    call.add_argument("--number", default="5000",
+                      help="number to dial (a DID of dialplan/extensions.conf, or a sandbox number of "
+                           "dialplan-sandbox/)")
     call.add_argument("--digit", action="append", default=[], help="a DTMF digit to press (repeatable)")
     call.add_argument("--digit-at-ms", type=int, default=2800, help="when to press the first digit after answer")
     call.add_argument("--hangup-after-ms", type=int, help="hang up after this long instead of waiting")

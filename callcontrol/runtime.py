@@ -19,7 +19,14 @@ from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.acd.history import day_start, handled_calls
 from callcontrol.core.calls import CallRecord, EndReason
-from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
+from callcontrol.core.events import (
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelsSnapshot,
+    DeviceStateChanged,
+    DialEnded,
+    device_of,
+)
 from callcontrol.core.ivr import IvrState
 from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
@@ -179,7 +186,7 @@ class Service:
     async def _callback_leg(self, request: AgiRequest, channel: AgiConnection) -> None:
         """The agent's leg of a booked callback: its own call record (the agent called the customer back)."""
         with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
-            device = request.channel.rsplit("-", 1)[0]
+            device = device_of(request.channel)
             self.calls.call_started(CallRecord(
                 call_id=request.uniqueid, uniqueid=request.uniqueid, channel=request.channel,
                 caller_number=device, caller_name="callback", dialed_number="", started_at=self.clock.now()))
@@ -214,7 +221,7 @@ class Service:
         """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
         if request.script == AGENT_LOGIN_SCRIPT and ASTERISK_ID.match(request.uniqueid):
             with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
-                device = request.channel.rsplit("-", 1)[0]
+                device = device_of(request.channel)
                 outcome = await agent_login_line(channel, device, self.acd, self.agent_pins)
                 log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
             return

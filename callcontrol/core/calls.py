@@ -126,8 +126,8 @@ class CallRecord:
         stint = self.open_stint
         if stint is None:
             return
-        answered_at = _parse_time(stint.get("answered_at"))
-        entered_at = _parse_time(stint.get("entered_at"))
+        answered_at = parse_time(stint.get("answered_at"))
+        entered_at = parse_time(stint.get("entered_at"))
         if answered_at is not None and stint.get("agent"):
             talk_end = min(talk_ended_at or at, at)
             stint.update(outcome="answered", talk_s=round(max(0.0, (talk_end - answered_at).total_seconds()), 3),
@@ -233,7 +233,8 @@ def _json_copy(value: Any) -> Any:
     return copy.deepcopy(value)  # anything else a flow may have put in a variable
 
 
-def _parse_time(value: object) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
+    """An ISO time as the record's JSON fields keep it (path steps, stints); None when absent or unreadable."""
     try:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:

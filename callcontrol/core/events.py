@@ -7,6 +7,11 @@ from datetime import datetime
 from typing import Union
 
 
+def device_of(channel: str) -> str:
+    """The device a channel is on: PJSIP/agent1001-0000002a -> PJSIP/agent1001 (Asterisk's name = device-sequence)."""
+    return channel.rsplit("-", 1)[0]
+
+
 @dataclass(frozen=True)
 class ChannelAnswered:
     uniqueid: str

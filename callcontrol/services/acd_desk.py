@@ -30,7 +30,14 @@ from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transitio
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
-from callcontrol.core.events import ChannelCreated, ChannelHungUp, ChannelsSnapshot, DeviceStateChanged, DialEnded
+from callcontrol.core.events import (
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelsSnapshot,
+    DeviceStateChanged,
+    DialEnded,
+    device_of,
+)
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
@@ -553,7 +560,7 @@ class AcdDesk:
             offer = waiter.offer if waiter is not None else None
             if waiter is not None and offer is not None and event.status == "ANSWER":
                 self._answered(event.caller_uniqueid, offer.agent_id, now)
-            endpoint = event.callee_channel.rsplit("-", 1)[0]
+            endpoint = device_of(event.callee_channel)
             self._dial_ended(endpoint, event.caller_uniqueid)
             self._settle_device(endpoint, now)
             return
@@ -568,7 +575,7 @@ class AcdDesk:
         AMI was down must not leave an agent busy for ever)."""
         live: dict[str, set[str]] = {}
         for channel in snapshot.channels:
-            live.setdefault(channel.rsplit("-", 1)[0], set()).add(channel)
+            live.setdefault(device_of(channel), set()).add(channel)
         for endpoint in list(self._devices):
             self._channels[endpoint] = live.get(endpoint, set())
             self._settle_device(endpoint, snapshot.at)
@@ -576,7 +583,7 @@ class AcdDesk:
     def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
         """Count each agent device's channels: any channel (the ACD's call, a personal call, or the previous
         call's channel not yet gone) makes the device busy; it is free when its last channel is gone."""
-        endpoint = event.channel.rsplit("-", 1)[0]
+        endpoint = device_of(event.channel)
         if endpoint not in self._devices:
             return
         channels = self._channels.setdefault(endpoint, set())

@@ -14,13 +14,14 @@ from typing import Any
 
 import structlog
 
-from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
+from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason, parse_time
 from callcontrol.core.events import (
     ChannelAnswered,
     ChannelEvent,
     ChannelHangupRequested,
     ChannelHungUp,
     ChannelsSnapshot,
+    device_of,
 )
 from callcontrol.core.ivr import IvrState
 from callcontrol.services.ports import Clock
@@ -165,7 +166,7 @@ class CallLog:
         stint = record.open_stint
         if stint is None or record.status is not CallStatus.ACTIVE:
             del self._talking_unfollowed[hangup.linkedid]
-        elif stint.get("endpoint") and hangup.channel.rsplit("-", 1)[0] == stint["endpoint"]:
+        elif stint.get("endpoint") and device_of(hangup.channel) == stint["endpoint"]:
             del self._talking_unfollowed[hangup.linkedid]
             record.end_open_stint(hangup.at, hangup.at)
             self._dirty.add(record.uniqueid)
@@ -180,7 +181,7 @@ class CallLog:
         stint = record.open_stint
         endpoint = stint.get("endpoint") if stint else None
         agent_end = min((hangup.at for hangup in hangups if endpoint and hangup.uniqueid != record.uniqueid
-                         and hangup.channel.rsplit("-", 1)[0] == endpoint
+                         and device_of(hangup.channel) == endpoint
                          and _after(hangup.at, stint.get("answered_at"))), default=None)
         record.end_open_stint(own.at, agent_end)
         record.mark_channel_gone(own.at, EndObservedBy.HANGUP_LOG, own.cause, own.cause_text or None)
@@ -207,14 +208,9 @@ def _by_linkedid(hangups: Iterable[ChannelHungUp]) -> dict[str, list[ChannelHung
 
 
 def _last_step_at(record: CallRecord) -> datetime | None:
-    try:
-        return datetime.fromisoformat(record.ivr_path[-1]["at"]) if record.ivr_path else None
-    except (KeyError, TypeError, ValueError):
-        return None
+    return parse_time(record.ivr_path[-1].get("at")) if record.ivr_path else None
 
 
 def _after(at: datetime, answered_at: object) -> bool:
-    try:
-        return isinstance(answered_at, str) and at >= datetime.fromisoformat(answered_at)
-    except ValueError:
-        return False
+    answered = parse_time(answered_at)
+    return answered is not None and at >= answered

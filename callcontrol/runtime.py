@@ -27,8 +27,8 @@ from callcontrol.core.events import (
     DialEnded,
     device_of,
 )
+from callcontrol.core.identifiers import ASTERISK_ID
 from callcontrol.core.ivr import IvrState
-from callcontrol.core.tokens import ASTERISK_ID
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_phone import agent_login_line
 from callcontrol.services.agent_pins import AgentPins

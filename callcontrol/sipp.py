@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callcontrol.core.tokens import DIALED_NUMBER, DTMF_DIGITS
+from callcontrol.core.identifiers import DIALED_NUMBER, DTMF_DIGITS
 from callcontrol.settings import REPO_ROOT
 
 SCENARIOS_DIR = REPO_ROOT / "sipp"

@@ -28,9 +28,9 @@ from callcontrol.core.acd.model import (
     RelaxSkill,
     Strategy,
 )
+from callcontrol.core.identifiers import IDENTIFIER as POLICY_NAME
+from callcontrol.core.identifiers import endpoint_problem, is_sound_name
 from callcontrol.core.ivr import Problem
-from callcontrol.core.tokens import IDENTIFIER as POLICY_NAME
-from callcontrol.core.tokens import endpoint_problem, is_sound_name
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # agent and queue ids
 MAX_NAME = 120

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from panoramisk.utils import parse_agi_result
 
-from callcontrol.core.tokens import (
+from callcontrol.core.identifiers import (
     DTMF_KEYS,
     ENDPOINT,
     ESCAPE_DIGITS,

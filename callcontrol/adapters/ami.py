@@ -39,7 +39,7 @@ from callcontrol.core.events import (
     DeviceStateChanged,
     DialEnded,
 )
-from callcontrol.core.tokens import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
+from callcontrol.core.identifiers import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
 from callcontrol.services.ports import CallerHungUp
 
 log = structlog.get_logger(__name__)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from callcontrol.core.identifiers import IDENTIFIER
 from callcontrol.core.ivr import (
     Flow,
     GotoNode,
@@ -34,7 +35,6 @@ from callcontrol.core.ivr import (
     node_exits,
     reachable_nodes,
 )
-from callcontrol.core.tokens import IDENTIFIER
 
 if TYPE_CHECKING:
     from callcontrol.settings import Settings

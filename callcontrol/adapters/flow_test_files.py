@@ -36,8 +36,8 @@ from callcontrol.core.flow_tests import (
     TransferOutcome,
     VoicemailOutcome,
 )
+from callcontrol.core.identifiers import DIALED_NUMBER, IDENTIFIER
 from callcontrol.core.ivr import DIGITS, QUEUE_STATUS_FIELDS, DocumentChecker, Flow, Problem, QueueStatus
-from callcontrol.core.tokens import DIALED_NUMBER, IDENTIFIER
 
 if TYPE_CHECKING:
     from callcontrol.settings import Settings

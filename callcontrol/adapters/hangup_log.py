@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from callcontrol.core.events import ChannelHungUp
-from callcontrol.core.tokens import ASTERISK_ID
+from callcontrol.core.identifiers import ASTERISK_ID
 
 log = structlog.get_logger(__name__)
 

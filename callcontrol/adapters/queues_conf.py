@@ -20,7 +20,7 @@ from callcontrol.core.acd.model import (
     Queue,
     Strategy,
 )
-from callcontrol.core.tokens import endpoint_problem, is_sound_name
+from callcontrol.core.identifiers import endpoint_problem, is_sound_name
 
 STRATEGIES = {
     "leastrecent": Strategy.LONGEST_IDLE,

@@ -12,7 +12,7 @@ from typing import Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcontrol.core.expressions import EvaluationError, Expression, ExpressionError, parse
-from callcontrol.core.tokens import DIALED_NUMBER, DTMF_KEYS, IDENTIFIER, is_sound_name
+from callcontrol.core.identifiers import DIALED_NUMBER, DTMF_KEYS, IDENTIFIER, is_sound_name
 
 DIGITS = frozenset(DTMF_KEYS)
 MAX_STEPS_PER_CALL = 500

@@ -38,8 +38,8 @@ from callcontrol.core.events import (
     DialEnded,
     device_of,
 )
+from callcontrol.core.identifiers import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
-from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ from typing import Any
 
 import callcontrol.core.ivr as ivr
 from callcontrol.core.calls import EndReason
-from callcontrol.core.tokens import DTMF_KEYS
+from callcontrol.core.identifiers import DTMF_KEYS
 from callcontrol.services.ports import (
     AgiChannel,
     CallerHungUp,

@@ -13,8 +13,8 @@ import pytest
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
+from callcontrol.core.identifiers import WAKE_DIGIT
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
-from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.ports import AgentDialled, CallerHungUp, CallerRef
 

@@ -241,7 +241,7 @@ def test_a_queue_nobody_can_serve_is_a_warning() -> None:
     "PJSIP/", "PJSIP/agent 1001", "PJSIP/agent1001\n", "PJSIP/" + "a" * 65,
 ])
 def test_an_endpoint_the_acd_cannot_dial_is_an_error_at_its_line(endpoint: str) -> None:
-    """The file accepts exactly what the dial path dials (tokens.ENDPOINT), so no caller is offered to an agent
+    """The file accepts exactly what the dial path dials (identifiers.ENDPOINT), so no caller is offered to an agent
     whose phone cannot be rung."""
     text = f"agents:\n  - id: ada\n    endpoint: {endpoint!r}\n".replace("'", '"').encode()
     config, problems = load_acd_text(text, "e.yaml")
@@ -253,7 +253,7 @@ def test_an_endpoint_the_acd_cannot_dial_is_an_error_at_its_line(endpoint: str) 
 def test_the_model_and_the_dial_path_share_the_endpoint_grammar() -> None:
     """An Agent cannot even be built with an endpoint the AGI Dial() or the AMI Originate would refuse."""
     from callcontrol.core.acd.model import InvalidConfig
-    from callcontrol.core.tokens import ENDPOINT
+    from callcontrol.core.identifiers import ENDPOINT
     with pytest.raises(InvalidConfig, match="agent ada: endpoint 'PJSIP/x&Local/9001@x' is not PJSIP/<device>"):
         Agent("ada", "Ada", "PJSIP/x&Local/9001@x")
     assert Agent("ada", "Ada", "PJSIP/agent-1001.a_b").endpoint == "PJSIP/agent-1001.a_b"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from callcontrol.adapters.flow_files import load_flow_text
-from callcontrol.core import ivr, tokens
+from callcontrol.core import identifiers, ivr
 from callcontrol.core.ivr import (
     CollectDigit,
     DigitPressed,
@@ -478,9 +478,9 @@ def test_unreachable_node_is_a_warning_not_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("grammar", "value"),
-    [(tokens.SOUND_NAME, "hello-world\n"), (tokens.DTMF_DIGITS, "12\n"), (tokens.VARIABLE_NAME, "DONE\n"),
-     (tokens.VARIABLE_VALUE, "1\n"), (tokens.IDENTIFIER, "main\n"), (tokens.ASTERISK_ID, "1767603600.1\n"),
-     (tokens.DIALED_NUMBER, "5000\n")],
+    [(identifiers.SOUND_NAME, "hello-world\n"), (identifiers.DTMF_DIGITS, "12\n"), (identifiers.VARIABLE_NAME, "DONE\n"),
+     (identifiers.VARIABLE_VALUE, "1\n"), (identifiers.IDENTIFIER, "main\n"), (identifiers.ASTERISK_ID, "1767603600.1\n"),
+     (identifiers.DIALED_NUMBER, "5000\n")],
 )
 def test_token_grammars_reject_a_trailing_newline(grammar: re.Pattern[str], value: str) -> None:
     """A token followed by a newline (which would end an AGI command line early) does not match."""

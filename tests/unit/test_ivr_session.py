@@ -11,7 +11,7 @@ import pytest
 
 from callcontrol.core import ivr
 from callcontrol.core.calls import EndReason
-from callcontrol.core.tokens import DTMF_KEYS as ALL_DIGITS
+from callcontrol.core.identifiers import DTMF_KEYS as ALL_DIGITS
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 

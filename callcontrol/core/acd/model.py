@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
-from callcontrol.core.tokens import IDENTIFIER, MOH_CLASS, endpoint_problem, is_sound_name
+from callcontrol.core.identifiers import IDENTIFIER, MOH_CLASS, endpoint_problem, is_sound_name
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
@@ -39,7 +39,7 @@ class Agent:
 
     id: str
     name: str
-    endpoint: str  # what to dial, e.g. PJSIP/agent1001 (tokens.ENDPOINT: the only grammar the ACD dials)
+    endpoint: str  # what to dial, e.g. PJSIP/agent1001 (identifiers.ENDPOINT: the only grammar the ACD dials)
     skills: Mapping[str, int] = field(default_factory=dict)
     teams: frozenset[str] = frozenset()
     wrap_up_s: float | None = None  # None: the wrap-up time of the queue the call came from

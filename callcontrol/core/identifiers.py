@@ -1,4 +1,4 @@
-"""The token grammars that are safe to put on an AGI command line or in a dialplan argument."""
+"""The identifier and token grammars: what is safe on an AGI command line, in a dialplan argument or a file name."""
 
 from __future__ import annotations
 

@@ -34,7 +34,8 @@ from callcontrol.core.acd.model import (  # noqa: E402
     RelaxSkill,
     Strategy,
 )
-from callcontrol.core.acd.router import Distributor, Outcome  # noqa: E402
+from callcontrol.core.acd.outcomes import Outcome  # noqa: E402
+from callcontrol.core.acd.router import Distributor  # noqa: E402
 
 AGENTS, QUEUES, SKILLS, TEAMS, WAITING = 2000, 200, 50, 10, 500
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -19,9 +19,10 @@ from aiohttp import WSCloseCode, web
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
 from callcontrol.adapters.api_auth import agent_or_token_denied, token_denied
 from callcontrol.core.acd.agent_states import AgentStatus
+from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Call, InvalidConfig, Overflow
-from callcontrol.core.acd.router import Estimate, QueueIsOverflowTarget
+from callcontrol.core.acd.router import QueueIsOverflowTarget
 from callcontrol.core.ivr import Problem
 from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Change, Feed, QueueChange
 from callcontrol.services.agent_pins import AgentPins

@@ -27,9 +27,11 @@ from datetime import datetime, timedelta
 import structlog
 
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
+from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
-from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
+from callcontrol.core.acd.outcomes import Offer, Outcome
+from callcontrol.core.acd.router import Distributor
 from callcontrol.core.events import (
     ChannelCreated,
     ChannelHungUp,

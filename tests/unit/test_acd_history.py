@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from callcontrol.core.acd.history import HandledCall, day_start, handled_calls
 from callcontrol.core.acd.model import Agent, Queue
-from callcontrol.core.acd.router import HANDLE_TIME_WINDOW, Distributor
+from callcontrol.core.acd.router import Distributor
+from callcontrol.core.acd.routing_state import HANDLE_TIME_WINDOW
 from callcontrol.core.calls import CallRecord
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

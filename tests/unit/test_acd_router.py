@@ -23,7 +23,8 @@ from callcontrol.core.acd.model import (
     RelaxSkill,
     Strategy,
 )
-from callcontrol.core.acd.router import Distributor, Offer, Outcome
+from callcontrol.core.acd.outcomes import Offer, Outcome
+from callcontrol.core.acd.router import Distributor
 
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=UTC)
 

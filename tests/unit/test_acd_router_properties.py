@@ -21,7 +21,8 @@ from callcontrol.core.acd.model import (
     Strategy,
     requirement,
 )
-from callcontrol.core.acd.router import Distributor, Outcome
+from callcontrol.core.acd.outcomes import Outcome
+from callcontrol.core.acd.router import Distributor
 
 T0 = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
 SKILLS = ("en", "es", "fr", "billing", "tech")

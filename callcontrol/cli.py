@@ -261,16 +261,17 @@ def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
 def _acd(settings: Settings, args: argparse.Namespace) -> int:
     """acd import / export / pin: 0 done, 1 invalid file (or refused by the database), 2 bad PIN or usage."""
     from callcontrol.adapters.db import schema
-    from callcontrol.adapters.db.acd_store import PIN_PATTERN, SqlAcdStore
+    from callcontrol.adapters.db.acd_store import SqlAcdStore
     from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
     from callcontrol.adapters.db.store import make_engine
+    from callcontrol.core.identifiers import AGENT_PIN
 
     if args.acd_command == "explain":
         return _acd_explain(settings, args.queue, args.call, args.skills)
     pin = ""
     if args.acd_command == "pin":
         pin = _read_pin()
-        if not PIN_PATTERN.fullmatch(pin):
+        if not AGENT_PIN.match(pin):
             print("callcontrol acd pin: a PIN is 4 to 12 digits, read from standard input", file=sys.stderr)
             return 2
 

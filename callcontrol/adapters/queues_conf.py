@@ -9,18 +9,9 @@ from typing import Any
 
 from asterisk.config import Config, ParseError
 
-from callcontrol.core.acd.model import (
-    MAX_ANNOUNCE_EVERY_S,
-    MAX_LEVEL,
-    MIN_ANNOUNCE_EVERY_S,
-    MIN_LEVEL,
-    MOH_CLASS,
-    Agent,
-    InvalidConfig,
-    Queue,
-    Strategy,
-)
-from callcontrol.core.identifiers import endpoint_problem, is_sound_name
+from callcontrol.core.acd.field_rules import MAX_ANNOUNCE_EVERY_S, MAX_LEVEL, MIN_ANNOUNCE_EVERY_S, MIN_LEVEL
+from callcontrol.core.acd.model import Agent, InvalidConfig, Queue, Strategy
+from callcontrol.core.identifiers import ACD_ID, MOH_CLASS, endpoint_problem, is_sound_name
 
 STRATEGIES = {
     "leastrecent": Strategy.LONGEST_IDLE,
@@ -33,7 +24,6 @@ STRATEGIES = {
 # app_queue strategies with no counterpart: the queue gets longest_idle and a warning
 UNMAPPED_STRATEGIES = ("ringall", "linear", "wrandom")
 _CATEGORY = re.compile(r"^\s*\[([^\]]+)\]\s*\(([^)]*)\)\s*(;.*)?$")  # [name](!) or [name](template,...)
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -291,7 +281,7 @@ def _agents(members: dict[str, _Member], file: str, warnings: list[str]) -> list
     taken: set[str] = set()
     for member in members.values():
         from_name = (member.name or "").strip().lower()
-        agent_id = from_name if _IDENTIFIER.match(from_name) and from_name not in taken else None
+        agent_id = from_name if ACD_ID.match(from_name) and from_name not in taken else None
         if agent_id is None:
             agent_id = re.sub(r"[^a-z0-9_]+", "_", member.interface.lower()).strip("_")
             agent_id = agent_id if agent_id[:1].isalpha() else f"a_{agent_id}"

@@ -20,7 +20,10 @@ ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")
 ENDPOINT_RULE = "PJSIP/<device>, the device 1-64 letters, digits, '.', '_' or '-' (e.g. PJSIP/agent1001)"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")  # flow and node ids, queue names in flows, recording policy names
+ACD_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")  # ACD agent and queue ids
+ACD_ID_RULE = "a lowercase identifier (a-z, 0-9, _; starting with a letter; at most 64)"
+AGENT_PIN = re.compile(r"^[0-9]{4,12}\Z")  # an agent's login PIN
 ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
 

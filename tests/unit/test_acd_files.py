@@ -140,19 +140,19 @@ def test_each_invalid_waiting_field_is_a_problem_at_its_line() -> None:
     config, problems = load_acd_text(BAD_WAITING, "w.yaml")
     assert config is None
     assert messages(problems) == [
-        "w.yaml:3:5: error: queue support: moh_class 'acme jazz' must be a music-on-hold class: letters, digits, "
-        "_ and -",
+        "w.yaml:3:5: error: queue support: moh_class 'acme jazz' must be a music-on-hold class: 1-64 letters, "
+        "digits, _ or -",
         "w.yaml:4:5: error: queue support: announce_position must be true or false",
         "w.yaml:5:5: error: queue support: announce_estimated_wait must be true or false",
-        "w.yaml:6:5: error: queue support: announce_every_s must be >= 15, not 5",
+        "w.yaml:6:5: error: queue support: announce_every_s must be between 15 and 600, not 5",
         "w.yaml:7:49: error: queue support: periodic_prompts: 'bad prompt' is not an Asterisk sound name "
         "(e.g. queue-periodic-announce or custom/welcome)",
         "w.yaml:7:63: error: queue support: periodic_prompts: '../etc/passwd' is not an Asterisk sound name "
         "(e.g. queue-periodic-announce or custom/welcome)",
         "w.yaml:8:5: error: queue support: recording 'Gold' must be a recording policy name (a lowercase "
         "identifier)",
-        "w.yaml:10:5: error: queue sales: moh_class must be a non-empty string",
-        "w.yaml:11:5: error: queue sales: announce_every_s must be <= 600, not 601",
+        "w.yaml:10:5: error: queue sales: moh_class '' must be a music-on-hold class: 1-64 letters, digits, _ or -",
+        "w.yaml:11:5: error: queue sales: announce_every_s must be between 15 and 600, not 601",
         "w.yaml:12:5: error: queue sales: periodic_prompts must be a list of sound names",
         "w.yaml:13:5: error: queue sales: recording 7 must be a recording policy name (a lowercase identifier)",
     ]

@@ -482,15 +482,15 @@ def test_config_errors() -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"moh_class": "acme jazz"}, "moh_class 'acme jazz' must be 1-64 letters, digits, _ or -"),
+    ({"moh_class": "acme jazz"}, "moh_class 'acme jazz' must be a music-on-hold class: 1-64 letters, digits, _ or -"),
     ({"moh_class": "x" * 65}, "moh_class"),
     ({"moh_class": ""}, "moh_class"),
     ({"announce_position": "yes"}, "announce_position must be true or false"),
     ({"announce_estimated_wait": 1}, "announce_estimated_wait must be true or false"),
-    ({"announce_every_s": 14.9}, "announce_every_s must be 15-600 seconds, not 14.9"),
-    ({"announce_every_s": 601}, "announce_every_s must be 15-600 seconds"),
-    ({"announce_every_s": float("nan")}, "announce_every_s must be 15-600 seconds"),
-    ({"periodic_prompts": ("ok", "../etc/passwd")}, "periodic prompt '../etc/passwd' is not an Asterisk sound"),
+    ({"announce_every_s": 14.9}, "announce_every_s must be between 15 and 600, not 14.9"),
+    ({"announce_every_s": 601}, "announce_every_s must be between 15 and 600, not 601"),
+    ({"announce_every_s": float("nan")}, "announce_every_s must be a number, not nan"),
+    ({"periodic_prompts": ("ok", "../etc/passwd")}, "periodic_prompts: '../etc/passwd' is not an Asterisk sound"),
     ({"periodic_prompts": "queue-periodic-announce"}, "periodic_prompts must be a list of sound names"),
     ({"recording": "Gold"}, "recording 'Gold' must be a recording policy name"),
     ({"recording": ""}, "recording '' must be a recording policy name"),

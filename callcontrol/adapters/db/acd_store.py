@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -16,14 +15,22 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from callcontrol.adapters.acd_files import agent_to_data, queue_to_data, rules_from_data
 from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdCallbackRow, AcdQueueRow
 from callcontrol.core.acd.agent_states import AgentState, Cause, Transition
 from callcontrol.core.acd.errors import UnknownAgent
-from callcontrol.core.acd.model import Agent, BookedCallback, InvalidConfig, Overflow, Queue, Strategy
+from callcontrol.core.acd.model import Agent, BookedCallback, InvalidConfig, Queue
+from callcontrol.core.acd.schema import (
+    AGENT_KEYS,
+    QUEUE_KEYS,
+    agent_from_data,
+    agent_to_data,
+    overflow_targets,
+    queue_from_data,
+    queue_to_data,
+)
+from callcontrol.core.identifiers import AGENT_PIN
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-PIN_PATTERN = re.compile(r"[0-9]{4,12}")
 PIN_ITERATIONS = 600_000  # PBKDF2-SHA256 work factor for new PIN hashes (OWASP 2023)
 _SCHEME = "pbkdf2_sha256"
 _REASON_LENGTH = AcdAgentTransitionRow.__table__.c.reason.type.length  # a longer pause reason is cut to fit
@@ -36,7 +43,7 @@ log = structlog.get_logger("callcontrol.acd")
 
 def hash_pin(pin: str, iterations: int = PIN_ITERATIONS, salt: bytes | None = None) -> str:
     """PBKDF2-SHA256 with a fresh 16-byte salt, as "pbkdf2_sha256$iterations$salt_hex$hash_hex"."""
-    if not PIN_PATTERN.fullmatch(pin):
+    if not AGENT_PIN.match(pin):
         raise ValueError("a PIN is 4 to 12 digits")
     salt = secrets.token_bytes(16) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, iterations)
@@ -72,20 +79,21 @@ def _queue_values(queue: Queue, now: datetime) -> dict[str, Any]:
 
 
 def _agent_of(row: Any) -> Agent:
-    return Agent(row.id, row.name, row.endpoint, dict(row.skills or {}), frozenset(row.teams or ()), row.wrap_up_s)
+    """The agent of a row, through the ACD schema; InvalidConfig naming every problem when the row is not valid."""
+    return _of(agent_from_data({key: value for key, value in row._mapping.items() if key in AGENT_KEYS}))
 
 
 def _queue_of(row: Any) -> Queue:
-    return Queue(
-        id=row.id, name=row.name, required_skills=dict(row.required_skills or {}),
-        preferred_skills=dict(row.preferred_skills or {}), strategy=Strategy(row.strategy), priority=row.priority,
-        weight=row.weight, ring_timeout_s=row.ring_timeout_s, wrap_up_s=row.wrap_up_s, max_wait_s=row.max_wait_s,
-        max_length=row.max_length, service_level_s=row.service_level_s, callback_allowed=row.callback_allowed,
-        short_abandon_s=row.short_abandon_s, teams=frozenset(row.teams or ()),
-        escalations=tuple(rules_from_data(row.escalations or [])), expected_handle_s=row.expected_handle_s,
-        moh_class=row.moh_class, announce_position=row.announce_position,
-        announce_estimated_wait=row.announce_estimated_wait, announce_every_s=row.announce_every_s,
-        periodic_prompts=tuple(row.periodic_prompts or ()), recording=row.recording)
+    """The queue of a row, through the ACD schema (overflow targets are checked over all rows on writing)."""
+    return _of(queue_from_data({key: value for key, value in row._mapping.items() if key in QUEUE_KEYS}))
+
+
+def _of(built: tuple[Any, list[Any]]) -> Any:
+    value, problems = built
+    errors = [problem.message for problem in problems if problem.severity == "error"]
+    if value is None or errors:
+        raise InvalidConfig("; ".join(errors))
+    return value
 
 
 class SqlAcdStore:
@@ -163,9 +171,9 @@ class SqlAcdStore:
         rows = (await conn.execute(select(AcdQueueRow.id, AcdQueueRow.escalations))).all()
         ids = {row.id for row in rows}
         for row in rows:
-            for rule in rules_from_data(row.escalations or []):
-                if isinstance(rule.action, Overflow) and rule.action.queue_id not in ids:
-                    raise InvalidConfig(f"queue {row.id}: overflow to unknown queue '{rule.action.queue_id}'")
+            for target in overflow_targets(row.escalations or []):
+                if target not in ids:
+                    raise InvalidConfig(f"queue {row.id}: overflow to unknown queue '{target}'")
 
     # ------------------------------------------------------------ PINs
 

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
-from callcontrol.core.identifiers import IDENTIFIER, MOH_CLASS, endpoint_problem, is_sound_name
-
-MIN_LEVEL = 1
-MAX_LEVEL = 10
-MIN_ANNOUNCE_EVERY_S = 15.0  # bounds of Queue.announce_every_s
-MAX_ANNOUNCE_EVERY_S = 600.0
+from callcontrol.core.acd.field_rules import (
+    AGENT_WRAP_UP,
+    ESCALATION_AFTER,
+    MAX_LEVEL,
+    QUEUE_FLAGS,
+    QUEUE_NUMBERS,
+    flag_problem,
+    level_problem,
+    moh_class_problem,
+    recording_problem,
+    sound_name_problem,
+    text_problem,
+)
+from callcontrol.core.identifiers import endpoint_problem
 
 
 class InvalidConfig(ValueError):
@@ -46,13 +53,13 @@ class Agent:
 
     def __post_init__(self) -> None:
         _require_text(self.id, "agent id")
+        where = f"agent {self.id}"
         problem = endpoint_problem(self.endpoint)
         if problem is not None:
-            raise InvalidConfig(f"agent {self.id}: {problem}")
-        object.__setattr__(self, "skills", _levels(self.skills, f"agent {self.id}: skill", MIN_LEVEL))
+            raise InvalidConfig(f"{where}: {problem}")
+        object.__setattr__(self, "skills", _levels(self.skills, f"{where}: skills"))
         object.__setattr__(self, "teams", frozenset(self.teams))
-        if self.wrap_up_s is not None and self.wrap_up_s < 0:
-            raise InvalidConfig(f"agent {self.id}: wrap_up_s must be >= 0")
+        _raise_if(AGENT_WRAP_UP.problem(self.wrap_up_s), f"{where}: wrap_up_s")
 
 
 # ---------------------------------------------------------------- escalation
@@ -143,56 +150,27 @@ class Queue:
     def __post_init__(self) -> None:
         _require_text(self.id, "queue id")
         where = f"queue {self.id}"
-        object.__setattr__(self, "required_skills", _levels(self.required_skills, f"{where}: required skill",
-                                                            MIN_LEVEL))
-        object.__setattr__(self, "preferred_skills", _levels(self.preferred_skills, f"{where}: preferred skill",
-                                                             MIN_LEVEL))
+        for name in ("required_skills", "preferred_skills"):
+            object.__setattr__(self, name, _levels(getattr(self, name), f"{where}: {name}"))
+        _raise_if(strategy_problem(self.strategy), f"{where}:")
         object.__setattr__(self, "strategy", Strategy(self.strategy))
         object.__setattr__(self, "teams", frozenset(self.teams))
-        if self.weight <= 0:
-            raise InvalidConfig(f"{where}: weight must be > 0")
-        if self.ring_timeout_s <= 0:
-            raise InvalidConfig(f"{where}: ring_timeout_s must be > 0")
-        for name in ("wrap_up_s", "service_level_s", "short_abandon_s"):
-            if getattr(self, name) < 0:
-                raise InvalidConfig(f"{where}: {name} must be >= 0")
-        if self.expected_handle_s <= 0:
-            raise InvalidConfig(f"{where}: expected_handle_s must be > 0")
-        if self.max_wait_s is not None and self.max_wait_s <= 0:
-            raise InvalidConfig(f"{where}: max_wait_s must be > 0")
-        if self.max_length is not None and self.max_length < 1:
-            raise InvalidConfig(f"{where}: max_length must be >= 1")
-        self._check_waiting_experience(where)
-        rules = tuple(sorted(self.escalations, key=lambda rule: rule.after_s))  # stable: equal times keep order
-        object.__setattr__(self, "escalations", rules)
-        for index, rule in enumerate(rules):
-            _check_rule(where, rule, self)
-            if isinstance(rule.action, Overflow) and index != len(rules) - 1:
-                raise InvalidConfig(f"{where}: rules after an overflow are never reached")
-
-    def _check_waiting_experience(self, where: str) -> None:
-        """Music on hold, announcements and the recording policy hook."""
-        if not isinstance(self.moh_class, str) or not MOH_CLASS.match(self.moh_class):
-            raise InvalidConfig(f"{where}: moh_class {self.moh_class!r} must be 1-64 letters, digits, _ or -")
-        for name in ("announce_position", "announce_estimated_wait"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidConfig(f"{where}: {name} must be true or false")
-        every = self.announce_every_s
-        if (isinstance(every, bool) or not isinstance(every, (int, float)) or not math.isfinite(every)
-                or not MIN_ANNOUNCE_EVERY_S <= every <= MAX_ANNOUNCE_EVERY_S):
-            raise InvalidConfig(f"{where}: announce_every_s must be {MIN_ANNOUNCE_EVERY_S:g}-"
-                                f"{MAX_ANNOUNCE_EVERY_S:g} seconds, not {every!r}")
+        for name, rule in QUEUE_NUMBERS.items():
+            _raise_if(rule.problem(getattr(self, name)), f"{where}: {name}")
+        for name in QUEUE_FLAGS:
+            _raise_if(flag_problem(getattr(self, name)), f"{where}: {name}")
+        _raise_if(moh_class_problem(self.moh_class), f"{where}: moh_class")
         if isinstance(self.periodic_prompts, str):
             raise InvalidConfig(f"{where}: periodic_prompts must be a list of sound names, not one string")
         prompts = tuple(self.periodic_prompts)
         for prompt in prompts:
-            if not is_sound_name(prompt):
-                raise InvalidConfig(f"{where}: periodic prompt {prompt!r} is not an Asterisk sound name")
+            _raise_if(sound_name_problem(prompt), f"{where}: periodic_prompts:")
         object.__setattr__(self, "periodic_prompts", prompts)
-        if self.recording is not None and (not isinstance(self.recording, str)
-                                           or not IDENTIFIER.match(self.recording)):
-            raise InvalidConfig(f"{where}: recording {self.recording!r} must be a recording policy name "
-                                "(a lowercase identifier)")
+        _raise_if(recording_problem(self.recording), f"{where}: recording")
+        rules = tuple(sorted(self.escalations, key=lambda rule: rule.after_s))  # stable: equal times keep order
+        object.__setattr__(self, "escalations", rules)
+        for _, _, problem in escalation_problems(self.id, self.preferred_skills, rules)[:1]:
+            raise InvalidConfig(f"{where}: {problem}")
 
     @property
     def overflow(self) -> EscalationRule | None:
@@ -201,24 +179,43 @@ class Queue:
         return last if last is not None and isinstance(last.action, Overflow) else None
 
 
-def _check_rule(where: str, rule: EscalationRule, queue: Queue) -> None:
-    if rule.after_s < 0:
-        raise InvalidConfig(f"{where}: escalation after_s must be >= 0")
-    action = rule.action
-    if isinstance(action, RelaxSkill):
-        _require_text(action.skill, f"{where}: relaxed skill")
-        if not 0 <= action.min_level <= MAX_LEVEL:
-            raise InvalidConfig(f"{where}: relaxed level of {action.skill} must be 0-{MAX_LEVEL}")
-    elif isinstance(action, DropPreferred):
-        if action.skill not in queue.preferred_skills:
-            raise InvalidConfig(f"{where}: cannot drop {action.skill}: not a preferred skill")
-    elif isinstance(action, AddTeam):
-        _require_text(action.team, f"{where}: added team")
-    elif isinstance(action, Overflow):
-        if action.queue_id == queue.id:
-            raise InvalidConfig(f"{where}: a queue cannot overflow to itself")
-    else:
-        raise InvalidConfig(f"{where}: unknown escalation action {action!r}")
+def strategy_problem(value: object) -> str | None:
+    if value in {str(strategy) for strategy in Strategy}:
+        return None
+    return f"unknown strategy {value!r} (one of: {', '.join(str(strategy) for strategy in Strategy)})"
+
+
+def escalation_problems(queue_id: str, preferred: Mapping[str, int],
+                        rules: Sequence[EscalationRule]) -> list[tuple[int, tuple[str, ...], str]]:
+    """What is wrong with a queue's escalation rules (in time order): (rule index, where in the rule, problem)."""
+    problems: list[tuple[int, tuple[str, ...], str]] = []
+    for index, rule in enumerate(rules):
+        problem = ESCALATION_AFTER.problem(rule.after_s)
+        if problem is not None:
+            problems.append((index, ("after_s",), f"after_s {problem}"))
+        action = rule.action
+        if isinstance(action, RelaxSkill):
+            if text_problem(action.skill) is not None:
+                problems.append((index, ("relax",), "relax: skill names must be non-empty strings"))
+            elif (problem := level_problem(action.min_level, 0)) is not None:
+                problems.append((index, ("relax", action.skill), f"relax {action.skill}: {problem}"))
+        elif isinstance(action, DropPreferred):
+            if action.skill not in preferred:
+                problems.append((index, ("drop_preferred",), f"cannot drop '{action.skill}': not a preferred skill"))
+        elif isinstance(action, AddTeam):
+            if text_problem(action.team) is not None:
+                problems.append((index, ("add_team",), "add_team must be a name"))
+        elif isinstance(action, Overflow):
+            if text_problem(action.queue_id) is not None:
+                problems.append((index, ("overflow",), "overflow must be a name"))
+            elif action.queue_id == queue_id:
+                problems.append((index, ("overflow",), "a queue cannot overflow to itself"))
+            elif index != len(rules) - 1:
+                problems.append((index, ("overflow",), "an overflow must be the last rule (the rules after it are "
+                                                       "never reached)"))
+        else:
+            problems.append((index, (), f"unknown escalation action {action!r}"))
+    return problems
 
 
 # ---------------------------------------------------------------- call
@@ -242,7 +239,7 @@ class Call:
         _require_text(self.id, "call id")
         if self.arrived_at.tzinfo is None:
             raise InvalidConfig(f"call {self.id}: arrived_at must be timezone-aware")
-        object.__setattr__(self, "skills", _levels(self.skills, f"call {self.id}: skill", MIN_LEVEL))
+        object.__setattr__(self, "skills", _levels(self.skills, f"call {self.id}: skills"))
 
 
 # ---------------------------------------------------------------- requirements
@@ -319,16 +316,20 @@ def requirement(queue: Queue, level: int, call_skills: Mapping[str, int] | None 
 
 
 def _require_text(value: object, what: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidConfig(f"{what} must be a non-empty string")
+    _raise_if(text_problem(value), what)
 
 
-def _levels(levels: Mapping[str, int], what: str, lowest: int) -> Mapping[str, int]:
+def _raise_if(problem: str | None, what: str) -> None:
+    if problem is not None:
+        raise InvalidConfig(f"{what} {problem}")
+
+
+def _levels(levels: Mapping[str, int], what: str) -> Mapping[str, int]:
     checked = {}
     for skill, level in dict(levels).items():
-        _require_text(skill, what)
-        if isinstance(level, bool) or not isinstance(level, int) or not lowest <= level <= MAX_LEVEL:
-            raise InvalidConfig(f"{what} {skill}: level must be an integer {lowest}-{MAX_LEVEL}, not {level!r}")
+        if text_problem(skill) is not None:
+            raise InvalidConfig(f"{what}: skill names must be non-empty strings")
+        _raise_if(level_problem(level), f"{what} {skill}:")
         checked[skill] = level
     return MappingProxyType(checked)
 

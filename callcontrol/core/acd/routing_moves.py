@@ -1,5 +1,7 @@
-"""The moves that change the routing state: settle a call's max wait and overflow, reserve an agent for it,
-take an unanswered offer back, and store an agent's state step; each records what it decided in an OutcomeBuilder.
+"""The moves that change the routing state once a choice is made: reserve, take back, overflow, time out.
+
+Settle a call's max wait and overflow, reserve an agent for it, take an unanswered offer back, store an agent's
+state step; each move records what it decided in an OutcomeBuilder.
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,10 +12,16 @@ import structlog
 from panoramisk.utils import parse_agi_result
 
 from callcontrol.core.identifiers import (
+    DIALPLAN_QUEUE,
     DTMF_KEYS,
     ENDPOINT,
     ESCAPE_DIGITS,
+    LANGUAGE,
+    MAILBOX,
     MOH_CLASS,
+    SAY_DIGITS,
+    SAY_NUMBER,
+    TRANSFER_DESTINATION,
     VARIABLE_NAME,
     VARIABLE_VALUE,
     is_sound_name,
@@ -29,20 +34,14 @@ MAX_HEADER_BYTES = 16 * 1024
 HANGUP_NOTICE_WAIT_S = 0.5
 
 
-SAY_NUMBER = re.compile(r"^-?[0-9]{1,15}\Z")
-SAY_DIGITS = re.compile(r"^[0-9]{1,32}\Z")
-LANGUAGE_CODE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
-DESTINATION = re.compile(r"^\+?[0-9]{2,20}\Z")
-QUEUE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")
-MAILBOX = re.compile(r"^[0-9]{2,10}\Z")
 # Dialplan contexts (dialplan/extensions.conf) that own how extensions, outside numbers and the queues the ACD
 # does not define are reached, with each one's destination grammar and Dial() options:
 # g: the caller comes back to the flow when the other side hangs up (e.g. for a survey); m: music on hold
 # instead of ringing while the caller waits.
 TRANSFER_CONTEXTS = {
-    "extension": ("callcontrol-extensions", DESTINATION, "g"),
-    "number": ("callcontrol-outbound", DESTINATION, "g"),
-    "queue": ("callcontrol-queues", QUEUE_ID, "gm"),
+    "extension": ("callcontrol-extensions", TRANSFER_DESTINATION, "g"),
+    "number": ("callcontrol-outbound", TRANSFER_DESTINATION, "g"),
+    "queue": ("callcontrol-queues", DIALPLAN_QUEUE, "gm"),
 }
 VOICEMAIL_CONTEXT = "callcontrol"  # the mailboxes' context in dialplan/voicemail.conf
 VOICEMAIL_GREETINGS = {"unavailable": "u", "busy": "b", "none": "s"}  # s: only the beep
@@ -276,7 +275,7 @@ class AgiConnection:
         await self.command(f"SAY {kind.upper()}", value, '""')
 
     async def set_language(self, language: str) -> None:
-        _token(language, LANGUAGE_CODE.match, "language")
+        _token(language, LANGUAGE.match, "language")
         await self.command("SET VARIABLE", "CHANNEL(language)", language)
 
     async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:

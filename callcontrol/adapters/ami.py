@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +38,7 @@ from callcontrol.core.events import (
     DeviceStateChanged,
     DialEnded,
 )
-from callcontrol.core.identifiers import ASTERISK_ID, ENDPOINT, WAKE_DIGIT
+from callcontrol.core.identifiers import ASTERISK_ID, CHANNEL_NAME, ENDPOINT, WAKE_DIGIT
 from callcontrol.services.ports import CallerHungUp
 
 log = structlog.get_logger(__name__)
@@ -268,7 +267,6 @@ class AmiClient:
             self._pending.discard(future)
 
 
-CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")
 NO_SUCH_CHANNEL = frozenset({"channel not found", "no such channel"})  # Asterisk's replies for a channel gone
 
 

@@ -11,7 +11,7 @@ from asterisk.config import Config, ParseError
 
 from callcontrol.core.acd.field_rules import MAX_ANNOUNCE_EVERY_S, MAX_LEVEL, MIN_ANNOUNCE_EVERY_S, MIN_LEVEL
 from callcontrol.core.acd.model import Agent, InvalidConfig, Queue, Strategy
-from callcontrol.core.identifiers import ACD_ID, MOH_CLASS, endpoint_problem, is_sound_name
+from callcontrol.core.identifiers import ACD_ID, MOH_CLASS, acd_id_from, endpoint_problem, is_sound_name
 
 STRATEGIES = {
     "leastrecent": Strategy.LONGEST_IDLE,
@@ -116,14 +116,9 @@ def _prepare(raw: list[str], file: str, warnings: list[str]) -> tuple[list[str],
     return lines, templates, parents
 
 
-def _queue_id(name: str) -> str:
-    candidate = re.sub(r"[^a-z0-9_]+", "_", name.strip().lower()).strip("_") or "queue"
-    return candidate if candidate[0].isalpha() else f"q_{candidate}"
-
-
 def _queue(file: str, category: Any, items: list[Any], members: dict[str, _Member],
            warnings: list[str]) -> Queue | None:
-    queue_id = _queue_id(category.name)
+    queue_id = acd_id_from(category.name, "q_", "queue")
     where = f"{file}:{category.number}: [{category.name}]"
     if queue_id != category.name:
         warnings.append(f"{where}: queue id '{queue_id}' (ids are lowercase identifiers)")
@@ -283,9 +278,7 @@ def _agents(members: dict[str, _Member], file: str, warnings: list[str]) -> list
         from_name = (member.name or "").strip().lower()
         agent_id = from_name if ACD_ID.match(from_name) and from_name not in taken else None
         if agent_id is None:
-            agent_id = re.sub(r"[^a-z0-9_]+", "_", member.interface.lower()).strip("_")
-            agent_id = agent_id if agent_id[:1].isalpha() else f"a_{agent_id}"
-            agent_id = agent_id[:64]
+            agent_id = acd_id_from(member.interface, "a_")
             base, suffix = agent_id, 2
             while agent_id in taken:
                 agent_id, suffix = f"{base[:60]}_{suffix}", suffix + 1

@@ -25,11 +25,25 @@ ACD_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")  # ACD agent and queue ids
 ACD_ID_RULE = "a lowercase identifier (a-z, 0-9, _; starting with a letter; at most 64)"
 AGENT_PIN = re.compile(r"^[0-9]{4,12}\Z")  # an agent's login PIN
 ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
+CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")  # an Asterisk channel name (PJSIP/agent1001-0000002a)
 DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
+TRANSFER_DESTINATION = re.compile(r"^\+?[0-9]{2,20}\Z")  # an extension or outside number a flow transfers to
+DIALPLAN_QUEUE = re.compile(r"^[a-z][a-z0-9_-]{0,62}\Z")  # a queue of the dialplan's callcontrol-queues context
+MAILBOX = re.compile(r"^[0-9]{2,10}\Z")  # a voicemail box
+LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")  # a sound language (en, fr_CA)
+SAY_NUMBER = re.compile(r"^-?[0-9]{1,15}\Z")  # what SAY NUMBER reads out
+SAY_DIGITS = re.compile(r"^[0-9]{1,32}\Z")  # what SAY DIGITS reads out
 
 
 def is_sound_name(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 128 and SOUND_NAME.match(value) is not None
+
+
+def acd_id_from(text: str, prefix: str, fallback: str = "") -> str:
+    """An ACD_ID made of any text (a queues.conf section, a device): lowercase, each run of other characters an
+    '_', `fallback` when nothing is left, `prefix` in front when it would not start with a letter; at most 64."""
+    candidate = re.sub(r"[^a-z0-9_]+", "_", text.strip().lower()).strip("_") or fallback
+    return (candidate if candidate[:1].isalpha() else f"{prefix}{candidate}")[:64]
 
 
 def endpoint_problem(value: object) -> str | None:

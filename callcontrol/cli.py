@@ -17,6 +17,7 @@ from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settin
 
 if TYPE_CHECKING:
     from callcontrol.adapters.db.acd_store import SqlAcdStore
+    from callcontrol.core.interactions import QueueStint
 
 log = structlog.get_logger(__name__)
 
@@ -191,8 +192,8 @@ def _calls(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(summary | _queue_figures(record.queue_stints)))
         else:
-            queues = "".join(f" {s['queue']}:{s['outcome']}({s.get('agent') or 'no agent'}, waited "
-                             f"{s.get('waited_s') or 0:g}s, talk {s.get('talk_s') or 0:g}s)"
+            queues = "".join(f" {s.queue}:{s.outcome}({s.agent or 'no agent'}, waited "
+                             f"{s.waited_s or 0:g}s, talk {s.talk_s or 0:g}s)"
                              for s in record.queue_stints)
             print(f"{summary['started_at'][:19]}  {record.caller_number or '-':>12} -> {record.dialed_number:<6} "
                   f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])}"
@@ -201,15 +202,15 @@ def _calls(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _queue_figures(stints: list[dict]) -> dict[str, object]:
+def _queue_figures(stints: list[QueueStint]) -> dict[str, object]:
     """What the ACD did for a call, from its queue stints: the agent it talked with (the last one), each wait,
     the talk time, every offer, and the stints themselves."""
-    agents = [s["agent"] for s in stints if s.get("agent")]
+    agents = [s.agent for s in stints if s.agent]
     return {"agent": agents[-1] if agents else None,
-            "waits_s": [s.get("waited_s") for s in stints],
-            "talk_s": round(sum(s.get("talk_s") or 0 for s in stints), 3) if stints else None,
-            "offers": [offer for s in stints for offer in s.get("offers") or ()],
-            "queue_stints": stints}
+            "waits_s": [s.waited_s for s in stints],
+            "talk_s": round(sum(s.talk_s or 0 for s in stints), 3) if stints else None,
+            "offers": [offer.as_json() for s in stints for offer in s.offers],
+            "queue_stints": [s.as_json() for s in stints]}
 
 
 def _ami(settings: Settings, args: argparse.Namespace) -> int:

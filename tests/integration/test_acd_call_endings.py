@@ -115,9 +115,9 @@ async def test_an_answered_call_the_caller_hangs_up_first_is_answered(desk, reco
     assert labels(record) == ["sales[answered]"]
     assert record.end_reason is EndReason.AGENT_ANSWERED
     (stint,) = record.queue_stints
-    assert (stint["outcome"], stint["agent"]) == ("answered", "ada")
-    assert [(offer["agent"], offer["result"]) for offer in stint["offers"]] == [("ada", "answered")]
-    assert 2.5 <= stint["talk_s"] <= 5, stint
+    assert (stint.outcome, stint.agent) == ("answered", "ada")
+    assert [(offer.agent, offer.result) for offer in stint.offers] == [("ada", "answered")]
+    assert 2.5 <= stint.talk_s <= 5, stint
     assert (await agent_state(desk, "ada"))["state"] == "available"
 
 
@@ -161,4 +161,4 @@ async def test_a_busy_phone_is_not_offered_the_call_again_in_a_tight_loop(desk, 
     bob = await agent_state(desk, "bob")
     assert (bob["state"], bob["pause_reason"]) == ("paused", "missed")
     assert labels(record) == ["sales:9[exited_by_key]", "bye"]
-    assert [offer["result"] for offer in record.queue_stints[0]["offers"]] == ["busy"] * MAX_MISSES
+    assert [offer.result for offer in record.queue_stints[0].offers] == ["busy"] * MAX_MISSES

@@ -13,6 +13,7 @@ import pytest
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
+from callcontrol.core.interactions import QueueStint
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
@@ -115,7 +116,7 @@ async def desk():
 def caller(desk: AcdDesk, name: str, results: dict[str, list[str]]) -> tuple[FakeChannel, CallerRef]:
     channel = FakeChannel([desk], name, results)
     desk.pbx.channels[f"PJSIP/trunk-{name}"] = channel
-    return channel, CallerRef(name, f"PJSIP/trunk-{name}", "+15550001")
+    return channel, CallerRef(name, name, f"PJSIP/trunk-{name}", "+15550001")
 
 
 async def test_nobody_logged_in_is_no_agents_at_once(desk):
@@ -428,7 +429,8 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
 def desk_with_stints(**kw) -> tuple[AcdDesk, list]:
     pbx = FakePbx()
     stints: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint=lambda uniqueid, stint: stints.append(stint), **kw)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint=lambda call_id, stint: stints.append((call_id, stint)),
+                   **kw)
     desk.pbx = pbx
     return desk, stints
 
@@ -446,10 +448,31 @@ async def test_an_answered_call_the_caller_hangs_up_first_is_answered_with_its_o
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
     assert left == QueueLeft("answered", caller_hung_up=True)
-    (stint,) = stints
-    assert (stint["outcome"], stint["agent"]) == ("answered", "a1") and stint["talk_s"] is not None
-    assert [offer["result"] for offer in stint["offers"]] == ["answered"]
+    ((call_id, stint),) = stints
+    assert (call_id, stint.outcome, stint.agent, stint.endpoint) == ("c1", "answered", "a1", "PJSIP/a1")
+    assert stint.talk_s is not None and stint.answered_at is not None
+    assert [offer.result for offer in stint.offers] == ["answered"]
     assert desk.distributor.agent_status("a1").state is AgentState.AVAILABLE
+
+
+async def test_the_call_key_not_the_channel_names_the_call_in_the_acd_its_stint_and_the_transitions():
+    """The call record's call_id (the linkedid) is the ACD's call id, its stint's key and the transitions' call;
+    the channel's own uniqueid only matches AMI's DialEnd to it."""
+    desk, stints = desk_with_stints()
+    logged: list = []
+    desk._on_transitions = logged.extend
+    runner = asyncio.create_task(desk.run())
+    try:
+        desk.login("a1")
+        channel, _ = caller(desk, "c1", {"PJSIP/a1": ["ANSWER_THEN_CALLER_HANGS_UP"]})
+        left = await desk.wait_in_queue(channel, request(), CallerRef("L1", "c1", "PJSIP/trunk-c1", "+15550001"))
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    assert left == QueueLeft("answered", caller_hung_up=True)
+    ((call_id, stint),) = stints
+    assert (call_id, stint.outcome, stint.agent) == ("L1", "answered", "a1")
+    assert {t.call_id for t in logged if t.call_id} == {"L1"}
 
 
 async def test_a_caller_hanging_up_while_the_agent_rings_abandons_with_the_offer_listed():
@@ -464,8 +487,8 @@ async def test_a_caller_hanging_up_while_the_agent_rings_abandons_with_the_offer
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-    (stint,) = stints
-    assert stint["outcome"] == "abandoned" and [o["result"] for o in stint["offers"]] == ["cancel"]
+    ((_, stint),) = stints
+    assert stint.outcome == "abandoned" and [o.result for o in stint.offers] == ["cancel"]
     status = desk.distributor.agent_status("a1")
     assert (status.state, status.misses) == (AgentState.AVAILABLE, 0)
 
@@ -491,8 +514,8 @@ async def test_a_busy_phone_is_not_rung_again_before_its_rest_is_over():
 async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_missed_offers_kept():
     """on_stint_progress: at entry, each ring, each ring's result and the answer, so a crash loses little."""
     pbx = FakePbx()
-    progress: list[dict] = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint_progress=lambda uniqueid, stint: progress.append(stint))
+    progress: list[QueueStint] = []
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint_progress=lambda call_id, stint: progress.append(stint))
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
     try:
@@ -503,14 +526,15 @@ async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_mis
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-    offers = [[(offer["agent"], offer["result"]) for offer in stint["offers"]] for stint in progress]
+    offers = [[(offer.agent, offer.result) for offer in stint.offers] for stint in progress]
     # a1 was free: offered at once (queued with its offer), rung, missed; a2 rung, answered (DialEnd), done
     assert offers == [[("a1", "ringing")], [("a1", "ringing")], [("a1", "noanswer")],
                       [("a1", "noanswer"), ("a2", "ringing")], [("a1", "noanswer"), ("a2", "answered")],
                       [("a1", "noanswer"), ("a2", "answered")]]
     answered = progress[4]
-    assert (answered["agent"], answered["endpoint"]) == ("a2", "PJSIP/a2") and "answered_at" in answered
-    assert "answered_at" not in progress[3] and all(stint["queue"] == "sales" for stint in progress)
+    assert (answered.agent, answered.endpoint) == ("a2", "PJSIP/a2") and answered.answered_at is not None
+    assert progress[3].agent_leg is None and all(stint.queue == "sales" for stint in progress)
+    assert all(stint.in_progress and stint.left_at is None for stint in progress)
 
 
 async def test_an_offered_caller_whose_channel_is_gone_frees_the_agent_for_the_next_caller_at_once(desk):

@@ -8,11 +8,12 @@ from callcontrol.core.acd.history import HandledCall, day_start, handled_calls
 from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.acd.router import HANDLE_TIME_WINDOW, Distributor
 from callcontrol.core.calls import CallRecord
+from callcontrol.core.interactions import AgentLeg, QueueStint
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
-def record(call_id: str, *stints: dict, **fields) -> CallRecord:
+def record(call_id: str, *stints: QueueStint, **fields) -> CallRecord:
     made = CallRecord(call_id=call_id, uniqueid=call_id, channel="PJSIP/trunk-1", caller_number="1",
                       caller_name="x", dialed_number="5002", started_at=fields.pop("started_at", T0), **fields)
     made.queue_stints = list(stints)
@@ -20,9 +21,12 @@ def record(call_id: str, *stints: dict, **fields) -> CallRecord:
 
 
 def stint(agent: str | None, talk_s: float | None, entered_s: float = 0, waited_s: float = 2, queue: str = "sales",
-          outcome: str = "answered") -> dict:
-    return {"queue": queue, "entered_at": (T0 + timedelta(seconds=entered_s)).isoformat(), "outcome": outcome,
-            "waited_s": waited_s, "agent": agent, "talk_s": talk_s}
+          outcome: str = "answered") -> QueueStint:
+    entered_at = T0 + timedelta(seconds=entered_s)
+    answered_at = entered_at + timedelta(seconds=waited_s)
+    leg = None if agent is None else AgentLeg(
+        agent, None, answered_at, None if talk_s is None else answered_at + timedelta(seconds=talk_s))
+    return QueueStint(queue, entered_at, outcome, waited_s=waited_s, agent_leg=leg)
 
 
 def test_day_start_is_utc_midnight() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 from callcontrol.core.events import ChannelAnswered, ChannelHungUp, ChannelsSnapshot
+from callcontrol.core.interactions import STINT_IN_PROGRESS, AgentLeg, OfferAttempt, QueueStint
 from callcontrol.services.call_log import CallLog
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
@@ -67,7 +68,7 @@ def calls(writer: FakeWriter, clock: SettableClock) -> CallLog:
 
 
 def test_call_started_submits_an_active_row(calls: CallLog, writer: FakeWriter) -> None:
-    """A new call is written at once as active and tracked by its channel uniqueid."""
+    """A new call is written at once as active and tracked by its call_id."""
     record = make_record()
     calls.call_started(record)
     assert writer.statuses(record.uniqueid) == [CallStatus.ACTIVE]
@@ -252,12 +253,29 @@ def test_steps_only_mark_the_record_dirty_and_one_flush_writes_the_newest_walk(c
 
 def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog, writer: FakeWriter) -> None:
     calls.call_started(make_record())
-    calls.stint_progress("1767603600.1", {"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": []})
+    calls.stint_progress("1767603600.1", QueueStint("sales", T0, STINT_IN_PROGRESS))
     calls.flush()
-    assert [s["outcome"] for s in writer.submitted[-1].queue_stints] == ["in_progress"]
-    calls.queue_stint("1767603600.1", {"queue": "sales", "outcome": "timed_out"})
+    assert [s.outcome for s in writer.submitted[-1].queue_stints] == ["in_progress"]
+    calls.queue_stint("1767603600.1", QueueStint("sales", T0, "timed_out", left_at=at(20), waited_s=20.0))
     calls.flush()
-    assert writer.submitted[-1].queue_stints == [{"queue": "sales", "outcome": "timed_out"}]
+    assert writer.submitted[-1].queue_stints == [QueueStint("sales", T0, "timed_out", left_at=at(20), waited_s=20.0)]
+
+
+def test_the_call_path_is_keyed_by_call_id_and_channel_events_by_the_channels_uniqueid(
+        calls: CallLog, writer: FakeWriter) -> None:
+    """The call key (linkedid) names the call for the IVR and the ACD; AMI's events name the caller's channel."""
+    record = CallRecord(call_id="L.1", uniqueid="u.7", channel="PJSIP/trunk-7", caller_number="1", caller_name="x",
+                        dialed_number="5000", started_at=T0)
+    calls.call_started(record)
+    calls.stint_progress("L.1", QueueStint("sales", T0, STINT_IN_PROGRESS))
+    calls.stint_progress("u.7", QueueStint("other", T0, STINT_IN_PROGRESS))  # not a call key: nothing
+    calls.apply(ChannelAnswered(uniqueid="u.7", linkedid="L.1", at=at(1)))
+    calls.ivr_ended("L.1", EndReason.FLOW_HANGUP, PATH)
+    calls.apply(ChannelHungUp("u.7", "L.1", 16, "Normal Clearing", at(9), "PJSIP/trunk-7"))
+    closed = writer.submitted[-1]
+    assert (closed.call_id, closed.status, closed.answered_at, closed.ended_at) == ("L.1", CallStatus.ENDED, at(1),
+                                                                                    at(9))
+    assert [s.queue for s in closed.queue_stints] == ["sales"] and calls.get("L.1") is None
 
 
 def test_a_walk_flushed_after_the_ivr_ended_never_overwrites_the_final_path(calls: CallLog,
@@ -292,9 +310,9 @@ def _crashed_in_a_conversation() -> CallRecord:
     """As a killed service left it: the walk so far and a stint where ada answered at 3 s."""
     record = make_record("c.1")
     record.note_walk([{"node": "greeting", "result": "played", "at": at(1).isoformat()}], {})
-    record.note_stint_progress({"queue": "sales", "entered_at": at(2).isoformat(), "agent": "ada",
-                                "offers": [{"agent": "ada", "at": at(2).isoformat(), "result": "answered"}],
-                                "answered_at": at(3).isoformat(), "endpoint": "PJSIP/agent1001", "waited_s": 1.0})
+    record.note_stint_progress(QueueStint("sales", at(2), STINT_IN_PROGRESS, waited_s=1.0,
+                                          offers=(OfferAttempt("ada", at(2), "answered"),),
+                                          agent_leg=AgentLeg("ada", "PJSIP/agent1001", at(3))))
     return record
 
 
@@ -312,7 +330,7 @@ def test_adopted_call_ended_while_down_takes_asterisks_end_and_the_agents_leg_en
     assert (closed.end_reason, closed.ivr_ended_at) == (EndReason.SERVICE_RESTARTED, at(1))
     assert [step["node"] for step in closed.ivr_path] == ["greeting"]
     (stint,) = closed.queue_stints
-    assert (stint["outcome"], stint["agent"], stint["talk_s"], stint["recovered"]) == ("answered", "ada", 9.0, True)
+    assert (stint.outcome, stint.agent, stint.talk_s, stint.recovered) == ("answered", "ada", 9.0, True)
     assert calls.active_count == 0 and calls.closed == 1
 
 
@@ -324,7 +342,7 @@ def test_adopted_call_the_log_does_not_have_is_followed_until_the_snapshot(calls
     calls.apply(ChannelsSnapshot(uniqueids=frozenset(), at=at(30)))
     closed = writer.submitted[-1]
     assert (closed.ended_at, closed.end_observed_by) == (at(30), EndObservedBy.RESYNC)
-    assert closed.queue_stints[0]["outcome"] == "answered" and closed.queue_stints[0]["talk_s"] == 27.0
+    assert closed.queue_stints[0].outcome == "answered" and closed.queue_stints[0].talk_s == 27.0
 
 
 def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: CallLog, writer: FakeWriter,
@@ -342,11 +360,11 @@ def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: C
 
 def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer: FakeWriter) -> None:
     record = make_record("w.1")
-    record.note_stint_progress({"queue": "sales", "entered_at": at(2).isoformat(), "agent": None,
-                                "offers": [{"agent": "bob", "at": at(3).isoformat(), "result": "ringing"}]})
+    record.note_stint_progress(QueueStint("sales", at(2), STINT_IN_PROGRESS,
+                                          offers=(OfferAttempt("bob", at(3), "ringing"),)))
     calls.adopt_unfinished([record], [ChannelHungUp("w.1", "w.1", 16, "", at(10), "PJSIP/trunk-1")])
     (stint,) = writer.submitted[-1].queue_stints
-    assert (stint["outcome"], stint["waited_s"], stint["left_at"]) == ("failed", 8.0, at(10).isoformat())
+    assert (stint.outcome, stint.waited_s, stint.left_at, stint.recovered) == ("failed", 8.0, at(10), True)
 
 
 def test_adopted_conversation_still_up_ends_its_talk_at_the_agents_live_hangup(calls: CallLog,
@@ -360,4 +378,4 @@ def test_adopted_conversation_still_up_ends_its_talk_at_the_agents_live_hangup(c
     closed = writer.submitted[-1]
     assert (closed.status, closed.ended_at, closed.end_observed_by) == (CallStatus.ENDED, at(23), EndObservedBy.AMI)
     (stint,) = closed.queue_stints
-    assert (stint["outcome"], stint["talk_s"], stint["left_at"]) == ("answered", 17.0, at(20).isoformat())
+    assert (stint.outcome, stint.talk_s, stint.left_at) == ("answered", 17.0, at(20))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
+from callcontrol.core.interactions import STINT_IN_PROGRESS, STINT_LOST, AgentLeg, OfferAttempt, QueueStint
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
@@ -210,3 +211,49 @@ def test_summary_path_says_why_a_menu_repeated() -> None:
     ]
     assert record.summary()["path"] == ["greeting", "main_menu:9[invalid]", "main_menu[no_input]", "main_menu:1",
                                         "sales[caller_hangup]"]
+
+
+def test_a_stints_progress_is_replaced_by_the_next_and_by_the_finished_stint() -> None:
+    """The last stint is the one going on (outcome in_progress) until the finished stint takes its place."""
+    record = make_record()
+    record.add_queue_stint(QueueStint("support", at(1), "overflowed", left_at=at(3), waited_s=2.0))
+    record.note_stint_progress(QueueStint("sales", at(3), "answered"))  # progress is in_progress, whatever it says
+    record.note_stint_progress(QueueStint("sales", at(3), STINT_IN_PROGRESS,
+                                          offers=(OfferAttempt("ada", at(4), "ringing"),)))
+    assert record.open_stint == QueueStint("sales", at(3), STINT_IN_PROGRESS,
+                                           offers=(OfferAttempt("ada", at(4), "ringing"),))
+    finished = QueueStint("sales", at(3), "abandoned", left_at=at(9), waited_s=6.0)
+    record.add_queue_stint(finished)
+    assert [s.queue for s in record.queue_stints] == ["support", "sales"] and record.queue_stints[-1] == finished
+    assert record.open_stint is None and record.summary()["queues"] == ["support:overflowed", "sales:abandoned"]
+
+
+def test_closing_finishes_the_open_stint_answered_with_its_talk_or_lost_to_the_fallback() -> None:
+    """A stint left open when the record closes: the conversation ends with the call, or the wait was lost."""
+    talking = make_record()
+    talking.note_stint_progress(QueueStint("sales", at(1), STINT_IN_PROGRESS, waited_s=2.0,
+                                           agent_leg=AgentLeg("ada", "PJSIP/agent1001", at(3))))
+    talking.mark_ivr_ended(EndReason.SERVICE_RESTARTED, [], at(1))
+    talking.mark_channel_gone(at(13), EndObservedBy.AMI)
+    talking.close()
+    (stint,) = talking.queue_stints
+    assert (stint.outcome, stint.left_at, stint.talk_s, stint.agent_leg.ended_at, stint.recovered) == (
+        "answered", at(13), 10.0, at(13), True)
+    waiting = make_record()
+    waiting.note_stint_progress(QueueStint("sales", at(1), STINT_IN_PROGRESS))
+    waiting.end_open_stint(at(7))
+    assert waiting.queue_stints == [QueueStint("sales", at(1), STINT_LOST, left_at=at(7), waited_s=6.0,
+                                               recovered=True)]
+
+
+def test_a_stint_is_shown_as_the_json_it_was_kept_as() -> None:
+    """as_json: ISO times, the offers' agent/at/result, answered_at and endpoint once answered, recovered if so."""
+    stint = QueueStint("sales", at(1), "answered", left_at=at(9), waited_s=2.0, estimated_wait_s=4.0,
+                       offers=(OfferAttempt("ada", at(2), "answered"),), recovered=True,
+                       agent_leg=AgentLeg("ada", "PJSIP/agent1001", at(3), at(9)))
+    assert stint.as_json() == {
+        "queue": "sales", "entered_at": at(1).isoformat(), "left_at": at(9).isoformat(), "outcome": "answered",
+        "waited_s": 2.0, "agent": "ada", "talk_s": 6.0, "estimated_wait_s": 4.0,
+        "offers": [{"agent": "ada", "at": at(2).isoformat(), "result": "answered"}],
+        "answered_at": at(3).isoformat(), "endpoint": "PJSIP/agent1001", "recovered": True}
+    assert "answered_at" not in QueueStint("sales", at(1), "abandoned").as_json()

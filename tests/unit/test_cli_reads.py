@@ -15,16 +15,27 @@ from callcontrol.adapters.db.schema import upgrade
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.cli import main
 from callcontrol.core.calls import CallRecord
+from callcontrol.core.interactions import AgentLeg, OfferAttempt, QueueStint
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 STINTS = [
-    {"queue": "sales", "entered_at": T0.isoformat(), "left_at": (T0 + timedelta(seconds=20)).isoformat(),
+    QueueStint("sales", T0, "overflowed", left_at=T0 + timedelta(seconds=20), waited_s=20.0, estimated_wait_s=15.0,
+               offers=(OfferAttempt("bob", T0 + timedelta(seconds=1), "noanswer"),)),
+    QueueStint("support", T0 + timedelta(seconds=20), "answered", left_at=T0 + timedelta(seconds=40), waited_s=3.5,
+               estimated_wait_s=5.0, offers=(OfferAttempt("ada", T0 + timedelta(seconds=22), "answered"),),
+               agent_leg=AgentLeg("ada", "PJSIP/agent1001", T0 + timedelta(seconds=23.5),
+                                  T0 + timedelta(seconds=32.6))),
+]
+# what `calls recent --json` shows of them: the shape of the JSON the stints were kept as before their tables
+SHOWN_STINTS = [
+    {"queue": "sales", "entered_at": "2026-11-23T10:00:00+00:00", "left_at": "2026-11-23T10:00:20+00:00",
      "outcome": "overflowed", "waited_s": 20.0, "agent": None, "talk_s": None,
-     "offers": [{"agent": "bob", "result": "missed"}], "estimated_wait_s": 15.0},
-    {"queue": "support", "entered_at": (T0 + timedelta(seconds=20)).isoformat(),
-     "left_at": (T0 + timedelta(seconds=40)).isoformat(), "outcome": "answered", "waited_s": 3.5, "agent": "ada",
-     "talk_s": 9.1, "offers": [{"agent": "ada", "result": "answered"}], "estimated_wait_s": 5.0},
+     "offers": [{"agent": "bob", "at": "2026-11-23T10:00:01+00:00", "result": "noanswer"}], "estimated_wait_s": 15.0},
+    {"queue": "support", "entered_at": "2026-11-23T10:00:20+00:00", "left_at": "2026-11-23T10:00:40+00:00",
+     "outcome": "answered", "waited_s": 3.5, "agent": "ada", "talk_s": 9.1,
+     "offers": [{"agent": "ada", "at": "2026-11-23T10:00:22+00:00", "result": "answered"}], "estimated_wait_s": 5.0,
+     "answered_at": "2026-11-23T10:00:23.500000+00:00", "endpoint": "PJSIP/agent1001"},
 ]
 
 
@@ -49,7 +60,7 @@ def demo_database_with_one_call() -> Path:
         engine = make_engine(url)
         try:
             record = CallRecord("1764000000.1", "1764000000.1", "PJSIP/trunk-00000001", "15550001", "", "5002",
-                                started_at=T0, flow_id="acme", queue_stints=[dict(s) for s in STINTS])
+                                started_at=T0, flow_id="acme", queue_stints=list(STINTS))
             await SqlCallRecordStore(engine).save([record])
         finally:
             await engine.dispose()
@@ -98,8 +109,8 @@ def test_the_demos_database_is_found_and_json_carries_agent_waits_talk_and_offer
     assert (call["call_id"], call["flow"], call["queues"]) == ("1764000000.1", "acme",
                                                              ["sales:overflowed", "support:answered"])
     assert call["agent"] == "ada" and call["waits_s"] == [20.0, 3.5] and call["talk_s"] == 9.1
-    assert call["offers"] == [{"agent": "bob", "result": "missed"}, {"agent": "ada", "result": "answered"}]
-    assert call["queue_stints"] == STINTS
+    assert call["offers"] == [offer for stint in SHOWN_STINTS for offer in stint["offers"]]
+    assert call["queue_stints"] == SHOWN_STINTS
     assert main(["calls", "recent"]) == 0
     text = capsys.readouterr().out
     assert "sales:overflowed(no agent, waited 20s, talk 0s) support:answered(ada, waited 3.5s, talk 9.1s)" in text

@@ -393,7 +393,8 @@ class AcdDesk:
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
-        if not self._dial_may_start(call_id, offer, waiter.caller.uniqueid):  # the offer ended while the caller was being woken
+        # the offer ended while the caller was being woken
+        if not self._dial_may_start(call_id, offer, waiter.caller.uniqueid):
             if waiter.offer is offer:
                 waiter.offer = None
             return False
@@ -452,7 +453,8 @@ class AcdDesk:
             return False
         pending = self._dialing.setdefault(offer.endpoint, {})
         count = pending[caller_uniqueid][0] if caller_uniqueid in pending else 0
-        pending[caller_uniqueid] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
+        hold_until = self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S)
+        pending[caller_uniqueid] = (count + 1, hold_until)
         self._settle_device(offer.endpoint, self.clock.now())
         return True
 

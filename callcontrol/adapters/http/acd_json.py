@@ -1,13 +1,14 @@
-"""The ACD in JSON, as the API and the feed show it: agents, queues, and the ACD's refusals; the desk's app key."""
+"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals; the desk's app key."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from callcontrol.adapters.http.auth import Route
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.errors import AcdError, NotFound
 from callcontrol.core.acd.model import Call
@@ -22,6 +23,31 @@ def refused(exc: AcdError) -> web.Response:
     """404 for what does not exist, 409 for what the ACD's rules refuse; the rule names the error."""
     return web.json_response({"error": exc.rule, "message": str(exc)}, status=404 if isinstance(exc, NotFound)
                              else 409)
+
+
+def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
+               one: Callable[[AcdView, str], dict[str, Any]]) -> tuple[Route, Route]:
+    """GET /api/{kind}s (every one, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when unknown), as now."""
+    async def list_all(request: web.Request) -> web.Response:
+        return web.json_response(every(request.app[ACD_DESK].view))
+
+    async def one_by_id(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(one(request.app[ACD_DESK].view, request.match_info[f"{kind}_id"]))
+        except AcdError as exc:
+            return refused(exc)
+
+    return Route("GET", f"/api/{kind}s", list_all), Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id)
+
+
+def agents_now(view: AcdView) -> list[dict[str, Any]]:
+    """Every agent, by id."""
+    return [agent_now(view, agent_id) for agent_id in view.agent_ids()]
+
+
+def queues_now(view: AcdView) -> list[dict[str, Any]]:
+    """Every queue, by id."""
+    return [queue_now(view, queue_id) for queue_id in view.queue_ids()]
 
 
 def agent_now(view: AcdView, agent_id: str) -> dict[str, Any]:

@@ -6,24 +6,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, refused
+from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, agents_now, live_reads, refused
 from callcontrol.adapters.http.auth import Access, Handler, Route
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.services.acd_desk import AcdDesk
 
 PAUSE_REASON_MAX = 64
-
-
-async def list_agents(request: web.Request) -> web.Response:
-    view = request.app[ACD_DESK].view
-    return web.json_response([agent_now(view, agent_id) for agent_id in view.agent_ids()])
-
-
-async def one_agent(request: web.Request) -> web.Response:
-    try:
-        return web.json_response(agent_now(request.app[ACD_DESK].view, request.match_info["agent_id"]))
-    except AcdError as exc:
-        return refused(exc)
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -57,8 +45,7 @@ def _act(request: web.Request, change: Callable[[AcdDesk, str], object]) -> web.
 
 
 ROUTES = (
-    Route("GET", "/api/agents", list_agents),
-    Route("GET", "/api/agents/{agent_id}", one_agent),
+    *live_reads("agent", agents_now, agent_now),
     *(Route("POST", f"/api/agents/{{agent_id}}/{action}", _without_body(action), Access.AGENT_OR_TOKEN)
       for action in ("login", "logout", "resume")),
     Route("POST", "/api/agents/{agent_id}/pause", pause, Access.AGENT_OR_TOKEN),

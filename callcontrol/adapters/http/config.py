@@ -1,19 +1,19 @@
-"""/api/config: admin CRUD of agents and queues, validated by the configuration file codec, saved, then applied
-live to the desk."""
+"""/api/config: admin CRUD of agents and queues, checked by the configuration file codec, saved, applied live."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
 from callcontrol.adapters.http.acd_json import ACD_DESK, refused
-from callcontrol.adapters.http.auth import Route
-from callcontrol.core.acd.errors import AcdError, UnknownAgent, UnknownQueue
-from callcontrol.core.acd.model import InvalidConfig, Overflow
+from callcontrol.adapters.http.auth import Handler, Route
+from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
+from callcontrol.core.acd.model import Agent, InvalidConfig, Overflow, Queue
 from callcontrol.core.acd.router import QueueIsOverflowTarget
 from callcontrol.core.ivr import Problem
 from callcontrol.services.ports import AcdStore
@@ -22,20 +22,31 @@ NOT_AN_OBJECT = "the body must be a JSON object"
 _WHERE = re.compile(r"^(agent|queue) [^:]*: ")  # the codec's "agent ada: " prefix (the path says where)
 ACD_STORE = web.AppKey("acd_store", AcdStore)  # where the configuration is kept
 CONFIG_WRITING = web.AppKey("config_writing", asyncio.Lock)  # one change at a time (each reads, writes, applies)
+_TO_DATA: dict[str, Callable[[Any], dict[str, Any]]] = {"agent": agent_to_data, "queue": queue_to_data}
+_UNKNOWN: dict[str, type[NotFound]] = {"agent": UnknownAgent, "queue": UnknownQueue}
 
 
-async def list_agents(request: web.Request) -> web.Response:
-    agents, _queues = await request.app[ACD_STORE].load_config()
-    return web.json_response([agent_to_data(agent) for agent in agents])
+def _stored_list(kind: str) -> Handler:
+    """GET /api/config/{kind}s: every stored agent or queue."""
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response([_TO_DATA[kind](item) for item in await _stored(request, kind)])
+    return handle
 
 
-async def one_agent(request: web.Request) -> web.Response:
-    agent_id = request.match_info["agent_id"]
-    agents, _queues = await request.app[ACD_STORE].load_config()
-    for agent in agents:
-        if agent.id == agent_id:
-            return web.json_response(agent_to_data(agent))
-    return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
+def _stored_one(kind: str) -> Handler:
+    """GET /api/config/{kind}s/{id}: one stored agent or queue."""
+    async def handle(request: web.Request) -> web.Response:
+        item_id = request.match_info[f"{kind}_id"]
+        for item in await _stored(request, kind):
+            if item.id == item_id:
+                return web.json_response(_TO_DATA[kind](item))
+        return refused(_UNKNOWN[kind](f"no {kind} {item_id[:64]}"))
+    return handle
+
+
+async def _stored(request: web.Request, kind: str) -> Sequence[Agent | Queue]:
+    agents, queues = await request.app[ACD_STORE].load_config()
+    return agents if kind == "agent" else queues
 
 
 async def put_agent(request: web.Request) -> web.Response:
@@ -74,20 +85,6 @@ async def delete_agent(request: web.Request) -> web.Response:
         if not stored and live is None:
             return refused(UnknownAgent(f"no agent {agent_id[:64]}"))
     return web.Response(status=204)
-
-
-async def list_queues(request: web.Request) -> web.Response:
-    _agents, queues = await request.app[ACD_STORE].load_config()
-    return web.json_response([queue_to_data(queue) for queue in queues])
-
-
-async def one_queue(request: web.Request) -> web.Response:
-    queue_id = request.match_info["queue_id"]
-    _agents, queues = await request.app[ACD_STORE].load_config()
-    for queue in queues:
-        if queue.id == queue_id:
-            return web.json_response(queue_to_data(queue))
-    return refused(UnknownQueue(f"no queue {queue_id[:64]}"))
 
 
 async def put_queue(request: web.Request) -> web.Response:
@@ -170,12 +167,12 @@ def _problem_text(problem: Problem) -> str:
 
 
 ROUTES = (
-    Route("GET", "/api/config/agents", list_agents),
-    Route("GET", "/api/config/agents/{agent_id}", one_agent),
+    Route("GET", "/api/config/agents", _stored_list("agent")),
+    Route("GET", "/api/config/agents/{agent_id}", _stored_one("agent")),
     Route("PUT", "/api/config/agents/{agent_id}", put_agent),
     Route("DELETE", "/api/config/agents/{agent_id}", delete_agent),
-    Route("GET", "/api/config/queues", list_queues),
-    Route("GET", "/api/config/queues/{queue_id}", one_queue),
+    Route("GET", "/api/config/queues", _stored_list("queue")),
+    Route("GET", "/api/config/queues/{queue_id}", _stored_one("queue")),
     Route("PUT", "/api/config/queues/{queue_id}", put_queue),
     Route("DELETE", "/api/config/queues/{queue_id}", delete_queue),
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agent_now, iso, queue_data, queue_now
+from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
 from callcontrol.adapters.http.auth import Route
 from callcontrol.services.acd_desk import AgentChange, Change, Feed, QueueChange
 
@@ -25,9 +25,7 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
     await ws.prepare(request)
     feed = desk.subscribe(request.app[FEED_LIMIT])  # subscribed and snapshot taken with no await between
-    view = desk.view
-    snapshot = {"type": "snapshot", "queues": [queue_now(view, queue_id) for queue_id in view.queue_ids()],
-                "agents": [agent_now(view, agent_id) for agent_id in view.agent_ids()]}
+    snapshot = {"type": "snapshot", "queues": queues_now(desk.view), "agents": agents_now(desk.view)}
     sender = asyncio.create_task(_send_changes(ws, feed, snapshot), name="acd-feed-sender")
     sockets = request.app[FEED_SOCKETS]
     sockets.add(ws)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,13 +40,14 @@ class FlowsView(Protocol):
 FLOWS = web.AppKey("flows", FlowsView)
 
 
-def _live(request: web.Request) -> tuple[FlowFileView, Flow] | web.Response:
-    """The file whose live flow has the path's id, with that flow; else the 404 answer."""
+def _live(request: web.Request) -> tuple[FlowFileView, Flow]:
+    """The file whose live flow has the path's id, with that flow; raises the 404 answer."""
     flow_id = request.match_info["flow_id"]
     for state in request.app[FLOWS].files():
         if state.flow is not None and state.flow.id == flow_id:
             return state, state.flow
-    return web.json_response({"error": f"no flow '{flow_id[:64]}' is live"}, status=404)
+    raise web.HTTPNotFound(text=json.dumps({"error": f"no flow '{flow_id[:64]}' is live"}),
+                           content_type="application/json")
 
 
 async def list_flows(request: web.Request) -> web.Response:
@@ -53,10 +55,7 @@ async def list_flows(request: web.Request) -> web.Response:
 
 
 async def one_flow(request: web.Request) -> web.Response:
-    found = _live(request)
-    if isinstance(found, web.Response):
-        return found
-    state, flow = found
+    state, flow = _live(request)
     nodes = [{"id": node_id, "type": _node_type(node),
               "exits": [{"label": label, "target": target} for label, target in node_exits(node)]}
              for node_id, node in flow.nodes.items()]
@@ -64,10 +63,7 @@ async def one_flow(request: web.Request) -> web.Response:
 
 
 async def graph(request: web.Request) -> web.Response:
-    found = _live(request)
-    if isinstance(found, web.Response):
-        return found
-    _state, flow = found
+    _state, flow = _live(request)
     fmt = request.query.get("format", "svg")
     try:
         from callcontrol.adapters.flow_graph import GraphError, render

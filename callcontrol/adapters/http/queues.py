@@ -1,26 +1,13 @@
-"""/api/queues: each queue's live calls, staffing and estimated wait, and why each agent would or would not get
-a call (explain)."""
+"""/api/queues: each queue's live calls, staffing and estimated wait, and who would get a call and why (explain)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, queue_now, refused
+from callcontrol.adapters.http.acd_json import ACD_DESK, live_reads, queue_now, queues_now, refused
 from callcontrol.adapters.http.auth import Route
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.acd.model import Call, InvalidConfig
-
-
-async def list_queues(request: web.Request) -> web.Response:
-    view = request.app[ACD_DESK].view
-    return web.json_response([queue_now(view, queue_id) for queue_id in view.queue_ids()])
-
-
-async def one_queue(request: web.Request) -> web.Response:
-    try:
-        return web.json_response(queue_now(request.app[ACD_DESK].view, request.match_info["queue_id"]))
-    except AcdError as exc:
-        return refused(exc)
 
 
 async def explain(request: web.Request) -> web.Response:
@@ -58,5 +45,4 @@ def _skills(text: str | None) -> dict[str, int]:
     return skills
 
 
-ROUTES = (Route("GET", "/api/queues", list_queues), Route("GET", "/api/queues/{queue_id}", one_queue),
-          Route("GET", "/api/queues/{queue_id}/explain", explain))
+ROUTES = (*live_reads("queue", queues_now, queue_now), Route("GET", "/api/queues/{queue_id}/explain", explain))

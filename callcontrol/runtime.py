@@ -8,7 +8,8 @@ from collections import deque
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
+from callcontrol.adapters.agi import AgiConnection
+from callcontrol.adapters.agi_server import AgiRequest, FastAgiServer
 from callcontrol.adapters.ami import AmiClient, AmiPbx, translate
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.schema import schema_status

@@ -305,7 +305,8 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str | None) -> int:
-    """GET /api/queues/{queue}/explain of the running service; prints the agents in order with the reasons."""
+    """GET /api/queues/{queue}/explain of the running service (with the API token); prints the agents in order with
+    the reasons."""
     import json
     import urllib.error
     import urllib.parse
@@ -314,8 +315,10 @@ def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str |
     query = urllib.parse.urlencode({k: v for k, v in (("call", call), ("skills", skills)) if v})
     url = (f"http://{settings.http_host}:{settings.http_port}/api/queues/{urllib.parse.quote(queue, safe='')}"
            f"/explain" + (f"?{query}" if query else ""))
+    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our own service's URL)
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),  # noqa: S310 (our own service)
+                                    timeout=10) as response:
             answer = json.load(response)
     except urllib.error.HTTPError as exc:
         print(f"callcontrol acd explain: {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)

@@ -8,14 +8,15 @@ from collections import deque
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
+from callcontrol.adapters.agi import AgiConnection
+from callcontrol.adapters.agi_server import AgiRequest, FastAgiServer
 from callcontrol.adapters.ami import AmiClient, AmiPbx, translate
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.hangup_log import CelHangupLog
-from callcontrol.adapters.http_api import HttpServer, make_app
+from callcontrol.adapters.http.app import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.acd.history import day_start, handled_calls
 from callcontrol.core.calls import CallRecord, EndReason
@@ -86,7 +87,7 @@ class Service:
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
                                         api_token=settings.api_token, acd_store=self.acd_store,
-                                        agent_pins=self.agent_pins),
+                                        agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins),
                                settings.http_host, settings.http_port)
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []

@@ -48,6 +48,7 @@ from callcontrol.core.interactions import (
 )
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
+from callcontrol.services.acd_view import AcdView
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
@@ -130,6 +131,7 @@ class AcdDesk:
         self.distributor = Distributor(queues, agents, max_misses=max_misses, refused_rest_s=busy_retry_s)
         self._pbx = pbx
         self.clock = clock
+        self.view = AcdView(self.distributor, clock)
         self._on_transitions = on_transitions
         self._fallback = fallback
         self._on_stint = on_stint  # (the call's key, the stint): for the call record

@@ -87,7 +87,7 @@ async def login(service: ServiceProcess, *agents: str) -> None:
 
 
 async def agent_state(service: ServiceProcess, agent: str) -> dict:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
         async with session.get(f"http://127.0.0.1:{service.http_port}/api/agents/{agent}") as response:
             return await response.json()
 

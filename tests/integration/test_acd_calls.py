@@ -224,6 +224,9 @@ async def test_nobody_logged_in_takes_the_no_agents_exit_and_the_api_refuses_wit
     assert [s.outcome for s in record.queue_stints] == ["blocked"]
     status, body = await api(acd_service, "POST", "/api/agents/ada/login", token="wrong-token-0123456789")
     assert status == 401
+    for path in ("/api/agents/ada", "/api/queues/sales", "/api/flows"):  # reads need the token too
+        status, body = await api(acd_service, "GET", path, token=None)
+        assert status == 401 and body["error"] == "unauthorized", path
     status, body = await api(acd_service, "POST", "/api/agents/nobody/login")
     assert status == 404 and body["error"] == "UnknownAgent"
     await api(acd_service, "POST", "/api/agents/ada/login")

@@ -21,7 +21,7 @@ from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdQueueRow
 from callcontrol.adapters.db.schema import upgrade
 from callcontrol.adapters.db.store import make_engine
-from callcontrol.adapters.http_api import make_app
+from callcontrol.adapters.http.app import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.errors import UnknownQueue
 from callcontrol.core.acd.model import Call, EscalationRule, Overflow, Queue
@@ -86,7 +86,7 @@ async def stored_ids(store: SqlAcdStore) -> tuple[list[str], list[str]]:
 
 
 async def test_agents_are_listed_created_replaced_and_deleted(client, desk, store):
-    listed = await (await client.get("/api/config/agents")).json()
+    listed = await (await client.get("/api/config/agents", headers=AUTH)).json()
     assert [a["id"] for a in listed] == ["a1", "a2"]
     assert listed[0] == {"id": "a1", "name": "Ada", "endpoint": "PJSIP/a1", "teams": [], "skills": {"english": 5}}
 
@@ -94,7 +94,7 @@ async def test_agents_are_listed_created_replaced_and_deleted(client, desk, stor
     created = await client.put("/api/config/agents/a3", json=body, headers=AUTH)
     assert created.status == 201 and created.headers["Location"] == "/api/config/agents/a3"
     assert await created.json() == {"id": "a3", **body}
-    assert await (await client.get("/api/config/agents/a3")).json() == {"id": "a3", **body}
+    assert await (await client.get("/api/config/agents/a3", headers=AUTH)).json() == {"id": "a3", **body}
     assert "a3" in desk.distributor.agent_ids()  # live: can log in at once
     assert (await client.post("/api/agents/a3/login", headers=AUTH)).status == 200
     assert (await client.post("/api/agents/a3/logout", headers=AUTH)).status == 200
@@ -105,7 +105,7 @@ async def test_agents_are_listed_created_replaced_and_deleted(client, desk, stor
 
     deleted = await client.delete("/api/config/agents/a3", headers=AUTH)
     assert deleted.status == 204
-    assert (await client.get("/api/config/agents/a3")).status == 404
+    assert (await client.get("/api/config/agents/a3", headers=AUTH)).status == 404
     assert "a3" not in desk.distributor.agent_ids()
     assert (await stored_ids(store))[0] == ["a1", "a2"]
 
@@ -206,7 +206,7 @@ async def test_writes_need_the_bearer_token(client, store, headers):
         assert answer.status == 401, (method, path)
         assert answer.headers["WWW-Authenticate"] == "Bearer"
     assert await stored_ids(store) == (["a1", "a2"], ["sales"])
-    assert (await client.get("/api/config/agents")).status == 200  # reading needs no token
+    assert (await client.get("/api/config/agents", headers=AUTH)).status == 200
 
 
 async def test_writes_are_refused_when_no_token_is_configured(desk, store):
@@ -214,6 +214,39 @@ async def test_writes_are_refused_when_no_token_is_configured(desk, store):
     async with TestClient(TestServer(app)) as client:
         answer = await client.put("/api/config/agents/a3", json={"endpoint": "PJSIP/a3"})
         assert answer.status == 403 and (await answer.json())["error"] == "api_token_unset"
+
+
+READS = ("/api/agents", "/api/agents/a1", "/api/queues", "/api/queues/sales", "/api/queues/sales/explain",
+         "/api/config/agents", "/api/config/agents/a1", "/api/config/queues", "/api/config/queues/sales")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
+async def test_reads_need_the_bearer_token(client, headers):
+    """Every GET under /api is 401 with a Bearer challenge without the token; with it, 200."""
+    for path in READS:
+        answer = await client.get(path, headers=headers)
+        assert answer.status == 401, path
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+        assert (await answer.json())["error"] == "unauthorized"
+        assert (await client.get(path, headers=AUTH)).status == 200, path
+
+
+async def test_the_probes_are_open_and_the_token_is_never_logged(client):
+    with structlog.testing.capture_logs() as logs:
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 200
+        assert (await client.head("/healthz")).status == 200
+        assert (await client.get("/api/agents", headers=AUTH)).status == 200
+        assert (await client.get("/api/agents", headers={"Authorization": "Bearer wrong-token"})).status == 401
+    assert TOKEN not in repr(logs) and "wrong-token" not in repr(logs)
+
+
+async def test_reads_are_refused_when_no_token_is_configured(desk, store):
+    app = make_app(lambda: [], acd=desk, api_token=None, acd_store=store)
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.get("/api/agents", headers=AUTH)
+        assert answer.status == 403 and (await answer.json())["error"] == "api_token_unset"
+        assert (await client.get("/healthz")).status == 200
 
 
 async def test_unknown_agents_and_queues_are_404(client):
@@ -239,7 +272,7 @@ async def test_a_logged_in_agent_cannot_be_deleted(client, desk, store):
 
 async def test_changing_an_agents_skills_changes_routing_at_once(client, desk):
     async def verdict(agent_id: str) -> dict:
-        explained = await (await client.get("/api/queues/sales/explain")).json()
+        explained = await (await client.get("/api/queues/sales/explain", headers=AUTH)).json()
         return next(v for v in explained["agents"] if v["agent"] == agent_id)
 
     desk.login("a1")
@@ -267,7 +300,7 @@ async def test_a_new_endpoint_replaces_the_old_one_for_device_events(client, des
 
 
 async def test_queues_are_listed_created_replaced_and_deleted(client, desk, store):
-    listed = await (await client.get("/api/config/queues")).json()
+    listed = await (await client.get("/api/config/queues", headers=AUTH)).json()
     assert [q["id"] for q in listed] == ["sales"] and listed[0]["required_skills"] == {"english": 3}
 
     body = {"name": "Support", "required_skills": {"english": 7}, "strategy": "best_skill",
@@ -277,20 +310,20 @@ async def test_queues_are_listed_created_replaced_and_deleted(client, desk, stor
     data = await created.json()
     assert data["strategy"] == "best_skill" and data["escalations"] == body["escalations"]
     assert data["ring_timeout_s"] == 15  # left out: the model's default
-    assert await (await client.get("/api/config/queues/support")).json() == data
+    assert await (await client.get("/api/config/queues/support", headers=AUTH)).json() == data
     assert desk.distributor.queue_ids() == ["sales", "support"]
     desk.login("a2")
-    live = await (await client.get("/api/queues/support")).json()
+    live = await (await client.get("/api/queues/support", headers=AUTH)).json()
     assert live["logged_in"] == 1 and live["free"] == 1  # a2 (english 9) serves it now
 
     replaced = await client.put("/api/config/queues/support", json={"required_skills": {"english": 10}},
                                 headers=AUTH)
     assert replaced.status == 200 and (await replaced.json())["escalations"] == []
-    assert (await (await client.get("/api/queues/support")).json())["logged_in"] == 0
+    assert (await (await client.get("/api/queues/support", headers=AUTH)).json())["logged_in"] == 0
 
     assert (await client.delete("/api/config/queues/support", headers=AUTH)).status == 204
-    assert (await client.get("/api/config/queues/support")).status == 404
-    assert (await client.get("/api/queues/support")).status == 404
+    assert (await client.get("/api/config/queues/support", headers=AUTH)).status == 404
+    assert (await client.get("/api/queues/support", headers=AUTH)).status == 404
     assert (await stored_ids(store))[1] == ["sales"]
 
 

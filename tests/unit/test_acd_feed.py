@@ -6,13 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, WSServerHandshakeError
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from callcontrol.adapters.acd_api import add_acd_routes
 from callcontrol.adapters.db.acd_store import SqlAcdStore
-from callcontrol.adapters.http_api import make_app
+from callcontrol.adapters.http.app import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.ivr import QueueLeft
 from callcontrol.services.acd_desk import AcdDesk, AgentChange, QueueChange, Removed
@@ -118,22 +117,23 @@ async def test_definitions_and_removals_are_announced(desk):  # noqa: F811
 
 async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client, desk):  # noqa: F811
     desk.login("a2")
-    async with client.ws_connect("/api/feed") as ws:
+    async with client.ws_connect("/api/feed", headers=AUTH) as ws:
         snapshot = await next_json(ws)
         assert snapshot["type"] == "snapshot"
-        assert snapshot["queues"] == await (await client.get("/api/queues")).json()
-        assert snapshot["agents"] == await (await client.get("/api/agents")).json()
+        assert snapshot["queues"] == await (await client.get("/api/queues", headers=AUTH)).json()
+        assert snapshot["agents"] == await (await client.get("/api/agents", headers=AUTH)).json()
         assert [a["state"] for a in snapshot["agents"]] == ["logged_out", "available"]
 
 
 async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):  # noqa: F811
-    async with client.ws_connect("/api/feed") as ws:
+    async with client.ws_connect("/api/feed", headers=AUTH) as ws:
         await next_json(ws)  # snapshot
         assert (await client.post("/api/agents/a1/login", headers=AUTH)).status == 200
         login = await next_json(ws)
         assert login["type"] == "agent" and login["id"] == "a1" and login["state"] == "available"
         assert login["transition"]["from"] == "logged_out" and login["transition"]["cause"] == "login"
-        assert login.keys() - {"type", "transition"} == (await (await client.get("/api/agents/a1")).json()).keys()
+        agent = await (await client.get("/api/agents/a1", headers=AUTH)).json()
+        assert login.keys() - {"type", "transition"} == agent.keys()
         await client.post("/api/agents/a1/pause", json={"reason": "lunch"}, headers=AUTH)
         assert (await next_json(ws))["pause_reason"] == "lunch"
 
@@ -142,7 +142,8 @@ async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):
         queued = await next_json(ws)
         assert queued["type"] == "queue" and queued["id"] == "sales"
         assert [(c["call"], c["ringing"]) for c in queued["calls"]] == [("c1", None)]
-        assert queued.keys() - {"type"} == (await (await client.get("/api/queues/sales")).json()).keys()
+        queue = await (await client.get("/api/queues/sales", headers=AUTH)).json()
+        assert queued.keys() - {"type"} == queue.keys()
 
         await client.post("/api/agents/a1/resume", headers=AUTH)
         seen = await messages_until(ws, lambda m: m["type"] == "queue" and m["calls"] == [])
@@ -158,7 +159,7 @@ async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):
 
 
 async def test_config_changes_reach_the_feed(client):
-    async with client.ws_connect("/api/feed") as ws:
+    async with client.ws_connect("/api/feed", headers=AUTH) as ws:
         await next_json(ws)
         await client.put("/api/config/queues/support", json={"required_skills": {"english": 1}}, headers=AUTH)
         added = await next_json(ws)
@@ -173,10 +174,9 @@ async def test_config_changes_reach_the_feed(client):
 
 
 async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
-    app = web.Application()
-    add_acd_routes(app, desk, TOKEN, feed_limit=3)
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), feed_limit=3)
     async with TestClient(TestServer(app)) as client:
-        ws = await client.ws_connect("/api/feed")
+        ws = await client.ws_connect("/api/feed", headers=AUTH)
         await next_json(ws)
         for _ in range(5):  # ten changes with no await between: the feed cannot drain, as behind a stalled client
             desk.login("a1")
@@ -186,7 +186,7 @@ async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.POLICY_VIOLATION
         assert message.extra == "too slow: 3 changes behind"  # the backlog was dropped: reconnect for a snapshot
         assert desk.distributor.agent_status("a1").state is AgentState.LOGGED_OUT  # the desk went on
-        async with client.ws_connect("/api/feed") as again:  # a new connection starts over
+        async with client.ws_connect("/api/feed", headers=AUTH) as again:  # a new connection starts over
             assert (await next_json(again))["type"] == "snapshot"
             desk.login("a1")
             assert (await next_json(again))["state"] == "available"
@@ -194,9 +194,8 @@ async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
 
 
 async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noqa: F811
-    app = web.Application()
-    add_acd_routes(app, desk, TOKEN, feed_limit=3)
-    async with TestClient(TestServer(app)) as client, client.ws_connect("/api/feed") as ws:
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), feed_limit=3)
+    async with TestClient(TestServer(app)) as client, client.ws_connect("/api/feed", headers=AUTH) as ws:
         await next_json(ws)
         for _ in range(5):
             desk.login("a1")
@@ -206,14 +205,46 @@ async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noq
 
 
 async def test_shutting_down_closes_every_feed(desk):  # noqa: F811
-    app = web.Application()
-    add_acd_routes(app, desk, TOKEN)
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN))
     server = TestServer(app)
     async with TestClient(server) as client:
-        ws = await client.ws_connect("/api/feed")
+        ws = await client.ws_connect("/api/feed", headers=AUTH)
         await next_json(ws)
         stopping = asyncio.create_task(server.close())
         message = await asyncio.wait_for(ws.receive(), 5)
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.GOING_AWAY
         await asyncio.wait_for(stopping, 10)
         assert desk._hub().feeds == {}  # unsubscribed
+
+
+# ---------------------------------------------------------------- who may open the feed
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+async def test_the_feed_needs_the_bearer_token(client, headers):
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/api/feed", headers=headers)
+    assert refused.value.status == 401 and refused.value.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_browser_page_from_a_foreign_origin_cannot_open_the_feed(client, desk):  # noqa: F811
+    """A handshake with an Origin header is refused unless the origin is allowed; none are by default."""
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await client.ws_connect("/api/feed", headers={**AUTH, "Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    assert desk._hub().feeds == {}  # refused before subscribing
+
+
+async def test_an_allowed_origin_opens_the_feed(desk, store):  # noqa: F811
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
+                   allowed_origins=["https://Console.example:8443/", "https://other.example"])
+    async with TestClient(TestServer(app)) as client:
+        async with client.ws_connect("/api/feed", headers={**AUTH, "Origin": "https://console.example:8443"}) as ws:
+            assert (await next_json(ws))["type"] == "snapshot"
+        for origin in ("https://console.example", "http://console.example:8443", "null"):
+            with pytest.raises(WSServerHandshakeError) as refused:
+                await client.ws_connect("/api/feed", headers={**AUTH, "Origin": origin})
+            assert refused.value.status == 403, origin
+        with pytest.raises(WSServerHandshakeError) as refused:  # an allowed origin still needs the token
+            await client.ws_connect("/api/feed", headers={"Origin": "https://other.example"})
+        assert refused.value.status == 401

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer, UnsafeAgiArgument
+from callcontrol.adapters.agi import AgiConnection, UnsafeAgiArgument
+from callcontrol.adapters.agi_server import AgiRequest, FastAgiServer
 from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
 
 HEADERS = (

@@ -21,10 +21,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from callcontrol.adapters.flow_files import MAX_FILE_BYTES
 from callcontrol.adapters.flow_watch import FlowDirReader, FlowWatcher
-from callcontrol.adapters.http_api import make_app
+from callcontrol.adapters.http.app import make_app
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.sipp import free_port
 from tests.integration.harness import Records, ServiceProcess, eventually
@@ -32,6 +33,8 @@ from tests.unit.test_serve_process import closed_port
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN_YAML = (REPO / "ivr_flows" / "main.yaml").read_text()
+API_TOKEN = "flows-api-token-0123456789"
+API_AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
 
@@ -224,7 +227,8 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[TestClient, FlowCatalog, Pa
     (tmp_path / "broken.yaml").write_text("id: broken\nnumbers: [\n")
     catalog = FlowCatalog()
     FlowWatcher(tmp_path, catalog, now=lambda: T0).reload_now()
-    client = TestClient(TestServer(make_app(lambda: ["AMI not logged in"], flows=catalog)))
+    app = make_app(lambda: ["AMI not logged in"], flows=catalog, api_token=SecretStr(API_TOKEN))
+    client = TestClient(TestServer(app), headers=API_AUTH)
     await client.start_server()
     try:
         yield client, catalog, tmp_path
@@ -277,6 +281,16 @@ async def test_probes_are_unchanged(api) -> None:
     assert response.status == 503 and (await response.json())["reasons"] == ["AMI not logged in"]
 
 
+async def test_the_flows_need_the_api_token(api) -> None:
+    """GET /api/flows/... is 401 without the right Bearer token; the probes stay open."""
+    client, _, _ = api
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong"}, {"Authorization": API_TOKEN}):
+        for path in ("/api/flows", "/api/flows/main", "/api/flows/main/graph?format=dot"):
+            response = await client.get(path, headers=headers)
+            assert response.status == 401 and response.headers["WWW-Authenticate"] == "Bearer", (path, headers)
+        assert (await client.get("/healthz", headers=headers)).status == 200
+
+
 @pytest.fixture
 def fake_graph(monkeypatch) -> list[tuple[str, str]]:
     """A stand-in for callcontrol.adapters.flow_graph: dot works, svg lacks Graphviz, anything else is unknown."""
@@ -324,12 +338,13 @@ class Service:
         self.agi_port = free_port()
         self.database_url = f"sqlite+aiosqlite:///{tmp_path / 'calls.sqlite3'}"
         self.process = ServiceProcess(self.database_url, "s3cret-s3cret", ami_port=closed_port(), extra_env={
-            "CALLCONTROL_FLOWS_DIR": str(self.flows_dir), "CALLCONTROL_AGI_PORT": str(self.agi_port)})
+            "CALLCONTROL_FLOWS_DIR": str(self.flows_dir), "CALLCONTROL_AGI_PORT": str(self.agi_port),
+            "CALLCONTROL_API_TOKEN": API_TOKEN})
         self.calls = 0
 
     async def get(self, path: str) -> tuple[int, object]:
         try:
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession(headers=API_AUTH) as session:
                 async with session.get(f"http://127.0.0.1:{self.process.http_port}{path}") as response:
                     if response.content_type == "application/json":
                         return response.status, await response.json()

@@ -391,10 +391,10 @@ async def test_a_late_active_snapshot_leaves_the_stints_of_the_ended_row(store: 
     assert loaded is not None and loaded.status is CallStatus.ENDED and loaded.queue_stints == [answered_stint()]
 
 
+@pytest.mark.parametrize("migrated_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 async def test_deleting_a_call_deletes_its_stints(store: SqlCallRecordStore) -> None:
-    """The interaction rows belong to their call: ON DELETE CASCADE (PostgreSQL enforces foreign keys)."""
-    if store._engine.dialect.name != "postgresql":
-        pytest.skip("SQLite does not enforce foreign keys (PRAGMA foreign_keys is off)")
+    """The interaction rows belong to their call: ON DELETE CASCADE (PostgreSQL enforces foreign keys; SQLite,
+    with PRAGMA foreign_keys off as SQLAlchemy leaves it, does not)."""
     record = make_record("d")
     record.add_queue_stint(answered_stint())
     await store.save([record])

@@ -52,7 +52,7 @@ RUNTIME_DIRS = ("run/asterisk", "var/cache/asterisk")
 SECRET_FILES = ("manager.conf",)
 # The sandbox's own config (benchmark baselines, test phones and test numbers): files added next to the operator's
 # dialplan/, which reads them with #tryinclude. Only the sandbox installs them; an operator's Asterisk never has them.
-SANDBOX_CONFIG_DIR = Path(__file__).resolve().parents[1] / "dialplan-sandbox"
+SANDBOX_CONFIG_DIR = Path(__file__).resolve().parents[2] / "dialplan-sandbox"
 
 _CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "HOME": "/var/lib/asterisk"}
 _SAFE_SECRET = re.compile(r"[A-Za-z0-9_.:+/=-]{8,128}")

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 
 import pytest
 
-from callcontrol.sipp import free_port
-from tests.integration.harness import ServiceProcess, eventually
-
-
-def closed_port() -> int:
-    port = free_port()
-    with socket.socket() as probe:  # nothing listens there
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
-    return port
+from callcontrol.devtools.sipp import free_port
+from tests.support.polling import eventually
+from tests.support.service_process import ServiceProcess, closed_port
 
 
 async def run_cli(env: dict[str, str], *args: str, timeout: float = 30) -> tuple[int, str]:

@@ -1,1 +1,1 @@
-"""Protocol-speaking fakes over real TCP, for fast unit tests (the real-Asterisk tests are the proof)."""
+"""Test support shared by the unit, process and integration tests: fakes of the ports, clocks, paths, processes."""

@@ -15,8 +15,8 @@ from callcontrol.adapters.db.schema import upgrade
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.cli import main
 from callcontrol.core.calls import CallRecord
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 STINTS = [
     {"queue": "sales", "entered_at": T0.isoformat(), "left_at": (T0 + timedelta(seconds=20)).isoformat(),

@@ -14,9 +14,9 @@ import pytest
 
 from callcontrol.adapters.asterisk_conf import read_dialplan
 from callcontrol.adapters.queues_conf import read_queues_conf
-from callcontrol.sandbox import SANDBOX_CONFIG_DIR, AsteriskSandbox, SandboxError, _config_files
+from callcontrol.devtools.sandbox import SANDBOX_CONFIG_DIR, AsteriskSandbox, SandboxError, _config_files
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 OPERATOR = REPO / "dialplan"
 
 

@@ -9,8 +9,8 @@ import pytest
 from callcontrol.adapters.acd_files import dump_acd_yaml, load_acd_file, load_acd_text
 from callcontrol.adapters.flow_files import LocatedProblem
 from callcontrol.core.acd.model import AddTeam, Agent, EscalationRule, Overflow, Queue, RelaxSkill, Strategy
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 GOOD = b"""\
 agents:

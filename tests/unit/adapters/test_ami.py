@@ -11,7 +11,7 @@ from panoramisk.message import Message
 
 from callcontrol.adapters.ami import AmiClient, AmiConnectionLost, AmiNotConnected, translate
 from callcontrol.core.events import ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot
-from tests.fakes.ami_server import FakeAmiServer
+from tests.support.ami_server import FakeAmiServer
 
 
 async def eventually(condition, timeout: float = 3.0) -> None:

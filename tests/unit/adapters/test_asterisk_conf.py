@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from callcontrol.adapters.asterisk_conf import least_privilege_problems, read_manager_conf
+from tests.support.paths import REPO
 
-SHIPPED = Path(__file__).resolve().parents[2] / "dialplan" / "manager.conf"
+SHIPPED = REPO / "dialplan" / "manager.conf"
 
 SAFE = """\
 [general]

@@ -16,8 +16,8 @@ from callcontrol.adapters.flow_files import (
     load_flows,
 )
 from callcontrol.cli import main
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MAIN_YAML = (REPO / "ivr_flows" / "main.yaml").read_bytes()
 
 GOOD = b"""\

@@ -24,8 +24,8 @@ from callcontrol.adapters.flow_graph import (
 )
 from callcontrol.core.ivr import Flow, PlayNode, build_flow, node_exits
 from callcontrol.settings import Settings
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MAIN_YAML = REPO / "ivr_flows" / "main.yaml"
 ORPHAN = b"""
   old_promo:

@@ -9,8 +9,8 @@ import pytest
 from callcontrol.adapters.acd_files import dump_acd_yaml, load_acd_text
 from callcontrol.adapters.queues_conf import QueuesConfImport, read_queues_conf
 from callcontrol.core.acd.model import Strategy
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 
 # A site that grew on app_queue: a template, members with penalties and names, Local channels, an include.
 QUEUES_CONF = """\

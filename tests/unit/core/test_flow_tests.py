@@ -17,8 +17,8 @@ from callcontrol.core import flow_tests, ivr
 from callcontrol.core.flow_tests import FlowTestCase, HangUp, Press, Silence, run_case
 from callcontrol.core.ivr import QueueStatus
 from callcontrol.settings import Settings
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FLOWS_DIR = REPO / "ivr_flows"
 MAIN_YAML = (FLOWS_DIR / "main.yaml").read_bytes()
 MAIN, _ = load_flow_text(MAIN_YAML, "main.yaml")

@@ -6,116 +6,33 @@ Fast checks of the desk's own logic; tests/integration/test_acd_calls.py proves 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from callcontrol.core.acd.agent_states import AgentState
-from callcontrol.core.acd.model import Agent, Queue
+from callcontrol.core.acd.model import Queue
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
-from callcontrol.services.ports import AgentDialled, CallerHungUp, CallerRef
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.started = asyncio.get_running_loop().time()
-
-    def now(self) -> datetime:
-        return datetime(2026, 11, 23, 10, tzinfo=UTC) + timedelta(
-            seconds=asyncio.get_running_loop().time() - self.started)
-
-
-class FakeChannel:
-    """An AGI channel whose caller presses nothing unless told; Dial() answers as scripted per endpoint."""
-
-    def __init__(self, desk_ref: list[AcdDesk], uniqueid: str, dial_results: dict[str, list[str]]) -> None:
-        self.digits: asyncio.Queue[str] = asyncio.Queue()
-        self.dialled: list[str] = []
-        self.music: list[bool] = []
-        self._desk = desk_ref
-        self._uniqueid = uniqueid
-        self._results = dial_results
-
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        try:
-            return await asyncio.wait_for(self.digits.get(), timeout_ms / 1000)
-        except TimeoutError:
-            return None
-
-    async def music_on_hold(self, on: bool, moh_class: str = "default") -> None:
-        self.music.append((on, moh_class) if on else on)
-
-    async def play(self, prompts, escape_digits=""):
-        return None
-
-    async def say(self, kind, value):
-        return None
-
-    async def dial_agent(self, endpoint: str, ring_timeout_s: float, moh_class: str = "default") -> AgentDialled:
-        self.dialled.append(endpoint)
-        self.dial_moh = moh_class
-        status = self._results[endpoint].pop(0)
-        await asyncio.sleep(0.01)
-        desk = self._desk[0]
-        if status == "ANSWER_AMI_LATE":  # AMI lags: Dial() returns before the service read any of its events
-            return AgentDialled("ANSWER")
-        if status in ("ANSWER", "ANSWER_STILL_IN_USE"):
-            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
-            if status == "ANSWER_STILL_IN_USE":  # Asterisk destroys the agent's channel after Dial() returns
-                desk.channel_changed(ChannelCreated("a.1", f"{endpoint}-00000001", desk.clock.now()))
-                status = "ANSWER"
-            agent = next(a for a in desk.distributor.agent_ids() if endpoint.endswith(a))
-            assert desk.distributor.agent_status(agent).state is AgentState.ON_CALL
-            await asyncio.sleep(0.01)
-        elif status == "ANSWER_THEN_CALLER_HANGS_UP":  # AMI saw the answer; Asterisk answers UNKNOWN after hangup
-            desk.apply(DialEnded(self._uniqueid, endpoint, "ANSWER", desk.clock.now()))
-            await asyncio.sleep(0.01)
-            return AgentDialled("UNKNOWN", caller_hung_up=True)
-        else:  # AMI shows every dial's end, answered or not
-            desk.apply(DialEnded(self._uniqueid, endpoint, status, desk.clock.now()))
-        if status == "CANCEL":  # the caller hung up while the agent rang
-            return AgentDialled(status, caller_hung_up=True)
-        return AgentDialled(status)
-
-
-class FakePbx:
-    def __init__(self) -> None:
-        self.channels: dict[str, FakeChannel] = {}
-        self.woken: list[str] = []
-
-    async def wake(self, channel: str) -> None:
-        self.woken.append(channel)
-        self.channels[channel].digits.put_nowait(WAKE_DIGIT)
-
-
-AGENTS = [Agent("a1", "Ada", "PJSIP/a1", skills={"english": 5}), Agent("a2", "Bob", "PJSIP/a2", skills={"english": 9})]
-SALES = Queue("sales", "Sales", required_skills={"english": 3}, ring_timeout_s=5, wrap_up_s=0)
-
-
-def request(max_wait_s: int = 5, exit_keys: frozenset[str] = frozenset()) -> Enqueue:
-    return Enqueue("sales", {}, None, max_wait_s, QueueAnnouncements(), exit_keys)
+from callcontrol.services.ports import CallerHungUp
+from tests.support.clock import LoopClock
+from tests.support.pbx import FakePbx
+from tests.support.queue_desk import AGENTS, SALES, CallbackLeg, caller, request
 
 
 @pytest.fixture
 async def desk():
     pbx = FakePbx()
     logged: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_transitions=logged.extend)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_transitions=logged.extend)
     desk.logged = logged
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
     yield desk
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
-
-
-def caller(desk: AcdDesk, name: str, results: dict[str, list[str]]) -> tuple[FakeChannel, CallerRef]:
-    channel = FakeChannel([desk], name, results)
-    desk.pbx.channels[f"PJSIP/trunk-{name}"] = channel
-    return channel, CallerRef(name, f"PJSIP/trunk-{name}", "+15550001")
 
 
 async def test_nobody_logged_in_is_no_agents_at_once(desk):
@@ -304,7 +221,6 @@ async def test_a_booked_callback_keeps_its_place_and_its_offer_rings_the_agent_n
     assert rung == [("PJSIP/a1", "c1")] and desk.pbx.woken == []
 
 
-
 async def test_the_queue_sets_the_music_and_its_periodic_prompts_play_in_turn(desk):
     """With no announcements on the node, the queue's own: its music class and one periodic prompt per period."""
     played = []
@@ -333,7 +249,6 @@ async def test_the_queue_sets_the_music_and_its_periodic_prompts_play_in_turn(de
     assert (True, "jazz") in channel.music
 
 
-
 async def test_a_hangup_missed_while_ami_was_down_does_not_leave_the_agent_busy(desk):
     """The resync snapshot after a reconnect lists the channels Asterisk has: the agent's stale one is gone."""
     from callcontrol.core.events import ChannelsSnapshot
@@ -358,7 +273,6 @@ async def test_after_a_restart_agents_come_back_as_they_were_never_ringing_or_on
     assert desk.distributor.agent_status("a2").state is S.AVAILABLE
 
 
-
 async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_are_done_once_taken():
     """restore_callbacks() puts them back by original arrival; a callback for a queue that is gone is dropped."""
     from callcontrol.core.acd.model import BookedCallback
@@ -369,7 +283,7 @@ async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_ar
     async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
         rung.append(call_id)
     pbx.call_agent_for_callback = call_agent_for_callback
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_callback=lambda change, cb: changes.append((change, cb.call_id)))
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_callback=lambda change, cb: changes.append((change, cb.call_id)))
     runner = asyncio.create_task(desk.run())
     try:
         now = desk.clock.now()
@@ -381,25 +295,12 @@ async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_ar
         desk.login("a1")
         await asyncio.sleep(0.05)
         assert rung == ["older"]
-        leg = await desk.run_callback_leg(FakeLeg(), "older", "PJSIP/a1")
+        leg = await desk.run_callback_leg(CallbackLeg(), "older", "PJSIP/a1")
         assert (leg.outcome, leg.number) == ("connected", "0123456789")
         assert changes == [("done", "lost"), ("done", "older")]
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
-
-
-class FakeLeg:
-    """The answered agent's channel of a callback: the customer answers."""
-
-    async def answer(self) -> None:
-        return None
-
-    async def play(self, prompts, escape_digits=""):
-        return None
-
-    async def transfer(self, kind, target, ring_timeout_s) -> str:
-        return "ANSWER"
 
 
 async def test_queue_status_is_what_flow_conditions_read(desk):
@@ -418,7 +319,7 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
 
     config, problems = load_acd_file(REPO_ROOT / "acd" / "sandbox.yaml")
     assert config is not None, problems
-    desk = AcdDesk((), (), FakePbx(), Clock())
+    desk = AcdDesk((), (), FakePbx(), LoopClock())
     desk.configure(sorted(config.queues, key=lambda queue: queue.id), config.agents)  # billing < sales < support
     assert desk.distributor.queue_ids() == ["billing", "sales", "support"]
     desk.configure(config.queues, config.agents)  # again, as an update: nothing changes
@@ -428,7 +329,7 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
 def desk_with_stints(**kw) -> tuple[AcdDesk, list]:
     pbx = FakePbx()
     stints: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint=lambda uniqueid, stint: stints.append(stint), **kw)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_stint=lambda uniqueid, stint: stints.append(stint), **kw)
     desk.pbx = pbx
     return desk, stints
 
@@ -492,7 +393,7 @@ async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_mis
     """on_stint_progress: at entry, each ring, each ring's result and the answer, so a crash loses little."""
     pbx = FakePbx()
     progress: list[dict] = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint_progress=lambda uniqueid, stint: progress.append(stint))
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_stint_progress=lambda uniqueid, stint: progress.append(stint))
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
     try:

@@ -9,6 +9,8 @@ import pytest
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 from callcontrol.core.events import ChannelAnswered, ChannelHungUp, ChannelsSnapshot
 from callcontrol.services.call_log import CallLog
+from tests.support.clock import SettableClock
+from tests.support.stores import SubmittedRecords
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 PATH = [{"node": "goodbye", "result": "hangup", "at": T0.isoformat()}]
@@ -16,27 +18,6 @@ PATH = [{"node": "goodbye", "result": "hangup", "at": T0.isoformat()}]
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-class SettableClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-
-class FakeWriter:
-    """Same submit() as RecordWriter; keeps the snapshots it was given, in order."""
-
-    def __init__(self) -> None:
-        self.submitted: list[CallRecord] = []
-
-    def submit(self, record: CallRecord) -> None:
-        self.submitted.append(record.snapshot())
-
-    def statuses(self, uniqueid: str) -> list[CallStatus]:
-        return [r.status for r in self.submitted if r.uniqueid == uniqueid]
 
 
 def make_record(uniqueid: str = "1767603600.1", started_at: datetime = T0) -> CallRecord:
@@ -57,16 +38,16 @@ def clock() -> SettableClock:
 
 
 @pytest.fixture
-def writer() -> FakeWriter:
-    return FakeWriter()
+def writer() -> SubmittedRecords:
+    return SubmittedRecords()
 
 
 @pytest.fixture
-def calls(writer: FakeWriter, clock: SettableClock) -> CallLog:
+def calls(writer: SubmittedRecords, clock: SettableClock) -> CallLog:
     return CallLog(writer, clock)  # type: ignore[arg-type]
 
 
-def test_call_started_submits_an_active_row(calls: CallLog, writer: FakeWriter) -> None:
+def test_call_started_submits_an_active_row(calls: CallLog, writer: SubmittedRecords) -> None:
     """A new call is written at once as active and tracked by its channel uniqueid."""
     record = make_record()
     calls.call_started(record)
@@ -75,7 +56,7 @@ def test_call_started_submits_an_active_row(calls: CallLog, writer: FakeWriter) 
     assert calls.active_count == 1
 
 
-def test_hangup_then_ivr_end_closes_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+def test_hangup_then_ivr_end_closes_once(calls: CallLog, writer: SubmittedRecords, clock: SettableClock) -> None:
     """Channel gone first, IVR end second: one 'ended' row with the hangup time and cause."""
     calls.call_started(make_record())
     calls.apply(hangup("1767603600.1", 9))
@@ -90,7 +71,7 @@ def test_hangup_then_ivr_end_closes_once(calls: CallLog, writer: FakeWriter, clo
     assert calls.active_count == 0 and calls.closed == 1
 
 
-def test_ivr_end_then_hangup_closes_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+def test_ivr_end_then_hangup_closes_once(calls: CallLog, writer: SubmittedRecords, clock: SettableClock) -> None:
     """IVR end first, channel gone second: one 'ended' row at the hangup time."""
     calls.call_started(make_record())
     clock.current = at(10)
@@ -104,7 +85,7 @@ def test_ivr_end_then_hangup_closes_once(calls: CallLog, writer: FakeWriter, clo
     assert calls.closed == 1
 
 
-def test_duplicated_hangup_events_do_not_double_close(calls: CallLog, writer: FakeWriter) -> None:
+def test_duplicated_hangup_events_do_not_double_close(calls: CallLog, writer: SubmittedRecords) -> None:
     """A Hangup replayed (or seen twice) after the close changes nothing."""
     calls.call_started(make_record())
     calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
@@ -116,7 +97,7 @@ def test_duplicated_hangup_events_do_not_double_close(calls: CallLog, writer: Fa
     assert calls.closed == 1
 
 
-def test_duplicated_hangup_before_ivr_end_keeps_the_first(calls: CallLog, writer: FakeWriter) -> None:
+def test_duplicated_hangup_before_ivr_end_keeps_the_first(calls: CallLog, writer: SubmittedRecords) -> None:
     """Two Hangup events while the IVR still runs: the first one's time and cause are kept, one close."""
     calls.call_started(make_record())
     calls.apply(hangup("1767603600.1", 5, cause=16))
@@ -126,7 +107,7 @@ def test_duplicated_hangup_before_ivr_end_keeps_the_first(calls: CallLog, writer
     assert (writer.submitted[-1].ended_at, writer.submitted[-1].hangup_cause) == (at(5), 16)
 
 
-def test_snapshot_closes_calls_missing_from_it_that_started_before_it(calls: CallLog, writer: FakeWriter,
+def test_snapshot_closes_calls_missing_from_it_that_started_before_it(calls: CallLog, writer: SubmittedRecords,
                                                                        clock: SettableClock) -> None:
     """After an AMI reconnect, a finished call whose channel is not in the snapshot is closed by resync."""
     calls.call_started(make_record("a", started_at=at(0)))
@@ -143,7 +124,7 @@ def test_snapshot_closes_calls_missing_from_it_that_started_before_it(calls: Cal
     assert calls.get("a") is None and calls.get("b") is not None
 
 
-def test_snapshot_ignores_calls_started_after_it(calls: CallLog, writer: FakeWriter) -> None:
+def test_snapshot_ignores_calls_started_after_it(calls: CallLog, writer: SubmittedRecords) -> None:
     """A call that began after the snapshot was taken cannot be in it and is left alone."""
     calls.call_started(make_record("late", started_at=at(61)))
     calls.ivr_ended("late", EndReason.FLOW_HANGUP, PATH)
@@ -153,7 +134,7 @@ def test_snapshot_ignores_calls_started_after_it(calls: CallLog, writer: FakeWri
     assert record is not None and record.channel_gone_at is None
 
 
-def test_snapshot_marks_gone_but_waits_for_the_ivr_end(calls: CallLog, writer: FakeWriter,
+def test_snapshot_marks_gone_but_waits_for_the_ivr_end(calls: CallLog, writer: SubmittedRecords,
                                                         clock: SettableClock) -> None:
     """A channel gone from the snapshot while its IVR session still runs is closed when the IVR ends."""
     calls.call_started(make_record("a"))
@@ -165,7 +146,7 @@ def test_snapshot_marks_gone_but_waits_for_the_ivr_end(calls: CallLog, writer: F
     assert writer.submitted[-1].ended_at == at(30)
 
 
-def test_events_of_unknown_channels_are_ignored(calls: CallLog, writer: FakeWriter) -> None:
+def test_events_of_unknown_channels_are_ignored(calls: CallLog, writer: SubmittedRecords) -> None:
     """Hangup, answer and IVR end for channels this service does not track change nothing."""
     calls.call_started(make_record("a"))
     calls.apply(hangup("stranger", 3))
@@ -176,7 +157,7 @@ def test_events_of_unknown_channels_are_ignored(calls: CallLog, writer: FakeWrit
     assert calls.active_count == 1 and calls.closed == 0
 
 
-def test_adopted_unfinished_calls_close_on_the_next_snapshot(calls: CallLog, writer: FakeWriter) -> None:
+def test_adopted_unfinished_calls_close_on_the_next_snapshot(calls: CallLog, writer: SubmittedRecords) -> None:
     """Records left active by a previous run end as service_restarted once a snapshot shows them gone."""
     old = make_record("old", started_at=at(-600))
     still_up = make_record("up", started_at=at(-300))
@@ -192,7 +173,7 @@ def test_adopted_unfinished_calls_close_on_the_next_snapshot(calls: CallLog, wri
     assert calls.get("up") is not None and calls.get("up").end_reason is EndReason.SERVICE_RESTARTED
 
 
-def test_adopted_call_keeps_its_known_ivr_end(calls: CallLog, writer: FakeWriter) -> None:
+def test_adopted_call_keeps_its_known_ivr_end(calls: CallLog, writer: SubmittedRecords) -> None:
     """A record whose IVR had already ended keeps that reason and time when adopted."""
     record = make_record("done-ivr", started_at=at(-100))
     record.mark_ivr_ended(EndReason.FLOW_HANGUP, PATH, at(-90))
@@ -210,7 +191,7 @@ def test_adopt_does_not_replace_a_call_already_tracked(calls: CallLog) -> None:
     assert calls.get("a") is live and live.end_reason is None
 
 
-def test_channel_answered_sets_answered_at_once(calls: CallLog, writer: FakeWriter, clock: SettableClock) -> None:
+def test_channel_answered_sets_answered_at_once(calls: CallLog, writer: SubmittedRecords, clock: SettableClock) -> None:
     """The first answer (event or AGI) is kept; later ones do not move it."""
     calls.call_started(make_record("a"))
     calls.apply(ChannelAnswered(uniqueid="a", linkedid="a", at=at(1)))
@@ -239,7 +220,7 @@ def _state(*nodes: str):
 
 
 def test_steps_only_mark_the_record_dirty_and_one_flush_writes_the_newest_walk(calls: CallLog,
-                                                                             writer: FakeWriter) -> None:
+                                                                             writer: SubmittedRecords) -> None:
     """Ten steps between two flushes: nothing is written per step, one snapshot with the tenth walk per flush."""
     calls.call_started(make_record())
     for count in range(1, 11):
@@ -250,7 +231,7 @@ def test_steps_only_mark_the_record_dirty_and_one_flush_writes_the_newest_walk(c
     assert calls.flush() == 0 and len(writer.submitted) == 2  # nothing changed: nothing written
 
 
-def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog, writer: FakeWriter) -> None:
+def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog, writer: SubmittedRecords) -> None:
     calls.call_started(make_record())
     calls.stint_progress("1767603600.1", {"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": []})
     calls.flush()
@@ -261,7 +242,7 @@ def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls:
 
 
 def test_a_walk_flushed_after_the_ivr_ended_never_overwrites_the_final_path(calls: CallLog,
-                                                                           writer: FakeWriter) -> None:
+                                                                           writer: SubmittedRecords) -> None:
     calls.call_started(make_record())
     calls.walked("1767603600.1", _state("greeting"))
     calls.ivr_ended("1767603600.1", EndReason.FLOW_HANGUP, PATH)
@@ -274,7 +255,7 @@ def test_flusher_task_writes_dirty_records_every_interval() -> None:
     import asyncio
 
     async def scenario() -> list[CallRecord]:
-        writer = FakeWriter()
+        writer = SubmittedRecords()
         calls = CallLog(writer, SettableClock(T0))  # type: ignore[arg-type]
         calls.call_started(make_record())
         flusher = asyncio.create_task(calls.run_flusher(0.01))
@@ -299,7 +280,7 @@ def _crashed_in_a_conversation() -> CallRecord:
 
 
 def test_adopted_call_ended_while_down_takes_asterisks_end_and_the_agents_leg_ends_the_talk(
-        calls: CallLog, writer: FakeWriter) -> None:
+        calls: CallLog, writer: SubmittedRecords) -> None:
     record = _crashed_in_a_conversation()
     legs = [ChannelHungUp("c.2", "c.1", 16, "", at(5), "PJSIP/agent1002-00000002"),  # a missed offer's leg
             ChannelHungUp("c.3", "c.1", 16, "", at(12), "PJSIP/agent1001-00000003"),
@@ -317,7 +298,7 @@ def test_adopted_call_ended_while_down_takes_asterisks_end_and_the_agents_leg_en
 
 
 def test_adopted_call_the_log_does_not_have_is_followed_until_the_snapshot(calls: CallLog,
-                                                                          writer: FakeWriter) -> None:
+                                                                          writer: SubmittedRecords) -> None:
     """No line: still up (followed live), or gone after the log was read: the snapshot's time, said so."""
     calls.adopt_unfinished([_crashed_in_a_conversation()], [])
     assert calls.active_count == 1 and writer.submitted == []
@@ -327,7 +308,7 @@ def test_adopted_call_the_log_does_not_have_is_followed_until_the_snapshot(calls
     assert closed.queue_stints[0]["outcome"] == "answered" and closed.queue_stints[0]["talk_s"] == 27.0
 
 
-def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: CallLog, writer: FakeWriter,
+def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: CallLog, writer: SubmittedRecords,
                                                                        clock: SettableClock) -> None:
     calls.call_started(make_record("a", started_at=at(0)))
     clock.current = at(20)
@@ -340,7 +321,7 @@ def test_snapshot_after_an_ami_outage_takes_the_end_from_the_hangup_log(calls: C
     assert calls.closed == 1
 
 
-def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer: FakeWriter) -> None:
+def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer: SubmittedRecords) -> None:
     record = make_record("w.1")
     record.note_stint_progress({"queue": "sales", "entered_at": at(2).isoformat(), "agent": None,
                                 "offers": [{"agent": "bob", "at": at(3).isoformat(), "result": "ringing"}]})
@@ -350,7 +331,7 @@ def test_a_caller_lost_while_waiting_gets_a_failed_stint(calls: CallLog, writer:
 
 
 def test_adopted_conversation_still_up_ends_its_talk_at_the_agents_live_hangup(calls: CallLog,
-                                                                              writer: FakeWriter) -> None:
+                                                                              writer: SubmittedRecords) -> None:
     """Still talking after the restart: the agent's Hangup (AMI, same linkedid) ends the talk, the caller's
     own Hangup closes the record."""
     calls.adopt_unfinished([_crashed_in_a_conversation()], [])

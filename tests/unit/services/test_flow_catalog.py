@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from callcontrol.core import ivr
 from callcontrol.services.flow_catalog import FlowCatalog, FlowFile
 from callcontrol.services.ivr_session import run_flow
+from tests.support.agi_channel import HeldChannel
+from tests.support.clock import TickingClock
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=1)
@@ -257,45 +259,6 @@ def test_lookup_by_flow_id_finds_only_live_flows() -> None:
     assert catalog.flow("nope") is None
     catalog.apply([], T1)
     assert catalog.flow("main") is None
-
-
-class HeldChannel:
-    """An AGI channel whose first prompt plays until the test releases it; the rest play at once."""
-
-    def __init__(self, hold: bool = True) -> None:
-        self.played: list[tuple[str, ...]] = []
-        self.in_first_prompt = asyncio.Event()
-        self.release = asyncio.Event()
-        if not hold:
-            self.release.set()
-
-    async def answer(self) -> None:
-        pass
-
-    async def play(self, prompts: Sequence[str], escape_digits: str = "") -> str | None:
-        self.played.append(tuple(prompts))
-        if len(self.played) == 1:
-            self.in_first_prompt.set()
-            await self.release.wait()
-        return None
-
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        return None
-
-    async def set_variable(self, name: str, value: str) -> None:
-        pass
-
-    async def hangup(self) -> None:
-        pass
-
-
-class TickingClock:
-    def __init__(self) -> None:
-        self.ticks = 0
-
-    def now(self) -> datetime:
-        self.ticks += 1
-        return T0 + timedelta(seconds=self.ticks)
 
 
 async def test_call_started_on_v1_finishes_on_v1_after_a_swap() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,9 @@ from callcontrol.core import ivr
 from callcontrol.core.calls import EndReason
 from callcontrol.core.tokens import DTMF_KEYS as ALL_DIGITS
 from callcontrol.services.ivr_session import run_flow
-from callcontrol.services.ports import CallerHungUp, ChannelCommandFailed
+from tests.support.agi_channel import ScriptedChannel
+from tests.support.clock import TickingClock
+from tests.support.queue_desk import AnsweringDesk, StatusDesk
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
@@ -39,77 +41,13 @@ def make_flow() -> ivr.Flow:
     return flow
 
 
-class TickingClock:
-    """Each reading is one second after the previous one."""
-
-    def __init__(self) -> None:
-        self.ticks = 0
-
-    def now(self) -> datetime:
-        self.ticks += 1
-        return T0 + timedelta(seconds=self.ticks)
-
-
-class FakeChannel:
-    """An AgiChannel scripted with what the caller does.
-
-    barge_in: digits returned by successive play() calls that allow escape digits (None = played to the end).
-    waits: results of successive wait_for_digit() calls (None = timeout).
-    hang_up_on: the prompt during which the caller hangs up (CallerHungUp is raised).
-    fail_on: the command name ('answer', 'play', 'wait', 'hangup') that Asterisk refuses.
-    """
-
-    def __init__(self, barge_in: Sequence[str | None] = (), waits: Sequence[str | None] = (),
-                 hang_up_on: str | None = None, fail_on: str | None = None) -> None:
-        self.barge_in = list(barge_in)
-        self.waits = list(waits)
-        self.hang_up_on = hang_up_on
-        self.fail_on = fail_on
-        self.log: list[tuple] = []
-        self.gone = False
-
-    def _command(self, name: str) -> None:
-        if self.gone:
-            raise CallerHungUp()
-        if self.fail_on == name:
-            raise ChannelCommandFailed(f"{name.upper()} returned -1")
-
-    async def answer(self) -> None:
-        self.log.append(("answer",))
-        self._command("answer")
-
-    async def play(self, prompts: Sequence[str], escape_digits: str = "") -> str | None:
-        self.log.append(("play", tuple(prompts), escape_digits))
-        self._command("play")
-        if self.hang_up_on in prompts:
-            self.gone = True
-            raise CallerHungUp()
-        if escape_digits and self.barge_in:
-            return self.barge_in.pop(0)
-        return None
-
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        self.log.append(("wait", timeout_ms))
-        self._command("wait")
-        return self.waits.pop(0) if self.waits else None
-
-    async def set_variable(self, name: str, value: str) -> None:
-        self.log.append(("set", name, value))
-        self._command("set")
-
-    async def hangup(self) -> None:
-        self.log.append(("hangup",))
-        self._command("hangup")
-        self.gone = True
-
-
 def steps(result_path: Sequence[ivr.PathStep]) -> list[tuple[str, str, str | None]]:
     return [(p.node, p.result, p.digit) for p in result_path]
 
 
 async def test_digit_path_plays_sales_and_hangs_up() -> None:
     """Pressing 1 after the menu prompt plays sales, then goodbye, and the flow hangs up."""
-    channel = FakeChannel(waits=["1"])
+    channel = ScriptedChannel(waits=["1"])
     result = await run_flow(make_flow(), channel, TickingClock())
     assert result.reason is EndReason.FLOW_HANGUP and result.error is None
     assert steps(result.path) == [("greeting", "played", None), ("main_menu", "digit", "1"),
@@ -127,7 +65,7 @@ async def test_digit_path_plays_sales_and_hangs_up() -> None:
 
 async def test_barge_in_digit_skips_the_wait() -> None:
     """A digit pressed during the menu prompt is used without waiting for another."""
-    channel = FakeChannel(barge_in=["2"])
+    channel = ScriptedChannel(barge_in=["2"])
     result = await run_flow(make_flow(), channel, TickingClock())
     assert ("main_menu", "digit", "2") in steps(result.path)
     assert not any(entry[0] == "wait" for entry in channel.log)
@@ -135,7 +73,7 @@ async def test_barge_in_digit_skips_the_wait() -> None:
 
 async def test_no_input_twice_reprompts_then_says_goodbye() -> None:
     """Two timeouts replay the menu with the apology once, then the flow ends at goodbye."""
-    channel = FakeChannel()
+    channel = ScriptedChannel()
     result = await run_flow(make_flow(), channel, TickingClock())
     assert result.reason is EndReason.FLOW_HANGUP
     assert ("play", ("vm-sorry", "vm-enter-num-to-call"), ALL_DIGITS) in channel.log
@@ -145,7 +83,7 @@ async def test_no_input_twice_reprompts_then_says_goodbye() -> None:
 
 async def test_caller_hangs_up_mid_prompt() -> None:
     """The caller leaving during the menu prompt ends with caller_hangup at the menu node."""
-    channel = FakeChannel(hang_up_on="vm-enter-num-to-call")
+    channel = ScriptedChannel(hang_up_on="vm-enter-num-to-call")
     states: list[ivr.IvrState] = []
     result = await run_flow(make_flow(), channel, TickingClock(), on_step=states.append)
     assert result.reason is EndReason.CALLER_HANGUP and result.error is None
@@ -156,14 +94,14 @@ async def test_caller_hangs_up_mid_prompt() -> None:
 
 async def test_caller_hangs_up_after_a_retry_keeps_the_earlier_steps() -> None:
     """A hangup during the reprompt keeps the no_input step before it."""
-    channel = FakeChannel(hang_up_on="vm-sorry")
+    channel = ScriptedChannel(hang_up_on="vm-sorry")
     result = await run_flow(make_flow(), channel, TickingClock())
     assert steps(result.path)[-2:] == [("main_menu", "no_input", None), ("main_menu", "caller_hangup", None)]
 
 
 async def test_command_failure_ends_as_service_error_with_its_text() -> None:
     """A command Asterisk refuses ends the walk with service_error and the failure text."""
-    channel = FakeChannel(fail_on="wait")
+    channel = ScriptedChannel(fail_on="wait")
     result = await run_flow(make_flow(), channel, TickingClock())
     assert result.reason is EndReason.SERVICE_ERROR
     assert result.error == "WAIT returned -1"
@@ -172,7 +110,7 @@ async def test_command_failure_ends_as_service_error_with_its_text() -> None:
 
 async def test_answer_failure_ends_at_the_start_node() -> None:
     """If answering fails nothing is played and the error is recorded at the start node."""
-    channel = FakeChannel(fail_on="answer")
+    channel = ScriptedChannel(fail_on="answer")
     answered: list[bool] = []
     result = await run_flow(make_flow(), channel, TickingClock(), on_answered=lambda: answered.append(True))
     assert result.reason is EndReason.SERVICE_ERROR and result.error == "ANSWER returned -1"
@@ -182,7 +120,7 @@ async def test_answer_failure_ends_at_the_start_node() -> None:
 
 async def test_answer_comes_first_and_on_answered_is_called_once() -> None:
     """The channel is answered before any prompt, and on_answered fires exactly once, after it."""
-    channel = FakeChannel(waits=[None, "2"])
+    channel = ScriptedChannel(waits=[None, "2"])
     events: list[str] = []
     real_answer = channel.answer
 
@@ -199,7 +137,7 @@ async def test_answer_comes_first_and_on_answered_is_called_once() -> None:
 async def test_on_step_sees_each_state_in_order() -> None:
     """on_step is told every state before its effect runs, and the final finished state."""
     states: list[ivr.IvrState] = []
-    await run_flow(make_flow(), FakeChannel(waits=["1"]), TickingClock(), on_step=states.append)
+    await run_flow(make_flow(), ScriptedChannel(waits=["1"]), TickingClock(), on_step=states.append)
     assert [s.node_id for s in states] == ["greeting", "main_menu", "sales", "goodbye", "goodbye"]
     assert [s.finished for s in states] == [False, False, False, False, True]
 
@@ -208,7 +146,7 @@ async def test_cancellation_propagates_and_reports_shutdown() -> None:
     """Cancelling a walk re-raises CancelledError after on_step got a 'shutdown' state at the current node."""
     waiting = asyncio.Event()
 
-    class StuckChannel(FakeChannel):
+    class StuckChannel(ScriptedChannel):
         async def wait_for_digit(self, timeout_ms: int) -> str | None:
             waiting.set()
             await asyncio.Event().wait()
@@ -225,26 +163,13 @@ async def test_cancellation_propagates_and_reports_shutdown() -> None:
     assert (last.path[-1].node, last.path[-1].result) == ("main_menu", "shutdown")
 
 
-class StatusDesk:
-    """A queue desk that only answers queue_status (what branch conditions read)."""
-
-    def __init__(self, statuses: dict[str, ivr.QueueStatus]) -> None:
-        self.statuses = statuses
-        self.asked: list[str] = []
-
-    def queue_status(self, queue_id: str) -> ivr.QueueStatus | None:
-        self.asked.append(queue_id)
-        return self.statuses.get(queue_id)
-
-    async def wait_in_queue(self, channel, request, caller):
-        raise AssertionError("not queued in this test")
-
-
 @pytest.mark.parametrize(("statuses", "expected"), [
     ({"sales": ivr.QueueStatus(agents_available=1, callers_waiting=0, estimated_wait_s=0)}, "sales"),
     ({"sales": ivr.QueueStatus(agents_available=0, callers_waiting=7, estimated_wait_s=420)}, "support"),
     ({}, "goodbye"),  # nobody can tell: reading the status is an error, the node's error exit
 ])
+
+
 async def test_branch_conditions_read_the_desk_s_queue_status_as_it_is_now(statuses, expected) -> None:
     doc = copy.deepcopy(MAIN_DOC)
     doc["allow"] = {"queues": ["sales"]}
@@ -254,23 +179,8 @@ async def test_branch_conditions_read_the_desk_s_queue_status_as_it_is_now(statu
     flow, problems = ivr.build_flow(doc, source="t.yaml", version="v1")
     assert flow is not None, problems
     desk = StatusDesk(statuses)
-    result = await run_flow(flow, FakeChannel(), TickingClock(), queues=desk)
+    result = await run_flow(flow, ScriptedChannel(), TickingClock(), queues=desk)
     assert result.path[1].node == expected and "sales" in desk.asked
-
-
-class AnsweringDesk:
-    """A queue desk whose agent answers at once; `caller_hung_up` says who ended the conversation."""
-
-    def __init__(self, caller_hung_up: bool) -> None:
-        self.caller_hung_up = caller_hung_up
-
-    def queue_status(self, queue_id: str) -> ivr.QueueStatus | None:
-        return None
-
-    async def wait_in_queue(self, channel, request, caller):
-        if self.caller_hung_up:
-            channel.gone = True
-        return ivr.QueueLeft("answered", caller_hung_up=self.caller_hung_up)
 
 
 def queue_flow_without_answered_exit() -> ivr.Flow:
@@ -286,7 +196,7 @@ def queue_flow_without_answered_exit() -> ivr.Flow:
 async def test_a_queue_node_without_an_answered_exit_ends_the_call_and_tells_the_dialplan() -> None:
     """The agent hung up first and the node has no `answered:` exit: CALLCONTROL_DONE=1, then a cause-16 hangup,
     so the dialplan does not send the caller to its fallback."""
-    channel = FakeChannel()
+    channel = ScriptedChannel()
     result = await run_flow(queue_flow_without_answered_exit(), channel, TickingClock(),
                             queues=AnsweringDesk(caller_hung_up=False), caller=object())
     assert result.reason is EndReason.AGENT_ANSWERED
@@ -294,7 +204,7 @@ async def test_a_queue_node_without_an_answered_exit_ends_the_call_and_tells_the
 
 
 async def test_a_caller_who_hung_up_on_the_agent_gets_no_more_commands_and_the_path_ends_answered() -> None:
-    channel = FakeChannel()
+    channel = ScriptedChannel()
     result = await run_flow(queue_flow_without_answered_exit(), channel, TickingClock(),
                             queues=AnsweringDesk(caller_hung_up=True), caller=object())
     assert result.reason is EndReason.AGENT_ANSWERED and steps(result.path) == [("sales", "answered", None)]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 from callcontrol.services.record_writer import RecordWriter
+from tests.support.stores import BrokenRecordStore, MemoryRecordStore
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
@@ -26,38 +27,9 @@ def ended(record: CallRecord) -> CallRecord:
     return record
 
 
-class MemoryStore:
-    """A CallRecordStore keeping rows by call_id, and every batch it was given."""
-
-    def __init__(self, failures: int = 0, writer: RecordWriter | None = None) -> None:
-        self.failures = failures
-        self.attempts = 0
-        self.writer = writer
-        self.problems_seen: list[str | None] = []
-        self.batches: list[list[tuple[str, CallStatus]]] = []
-        self.rows: dict[str, CallRecord] = {}
-
-    async def save(self, records: Sequence[CallRecord]) -> None:
-        self.attempts += 1
-        if self.writer is not None:
-            self.problems_seen.append(self.writer.problem)
-        if self.attempts <= self.failures:
-            raise ConnectionRefusedError("database is down")
-        self.batches.append([(r.call_id, r.status) for r in records])
-        self.rows.update({r.call_id: r for r in records})
-
-    async def load_active(self) -> list[CallRecord]:
-        return [r for r in self.rows.values() if r.status is CallStatus.ACTIVE]
-
-
-class BrokenStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__(failures=10**9)
-
-
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+def store() -> MemoryRecordStore:
+    return MemoryRecordStore()
 
 
 @pytest.fixture
@@ -74,7 +46,7 @@ def start(writer: RecordWriter, running: list[asyncio.Task[None]]) -> None:
     running.append(asyncio.create_task(writer.run()))
 
 
-async def test_newest_snapshot_of_a_call_in_a_batch_wins(store: MemoryStore, running: list) -> None:
+async def test_newest_snapshot_of_a_call_in_a_batch_wins(store: MemoryRecordStore, running: list) -> None:
     """Active then ended for one call, queued together, is written once as ended."""
     writer = RecordWriter(store)
     record = make_record("a")
@@ -86,7 +58,7 @@ async def test_newest_snapshot_of_a_call_in_a_batch_wins(store: MemoryStore, run
     assert writer.written == 1 and writer.backlog == 0
 
 
-async def test_submit_takes_a_snapshot(store: MemoryStore, running: list) -> None:
+async def test_submit_takes_a_snapshot(store: MemoryRecordStore, running: list) -> None:
     """Changes made to a record after submit() do not leak into the queued write."""
     writer = RecordWriter(store)
     record = make_record("a")
@@ -97,7 +69,7 @@ async def test_submit_takes_a_snapshot(store: MemoryStore, running: list) -> Non
     assert store.rows["a"].caller_name == ""
 
 
-async def test_order_is_preserved_within_and_across_batches(store: MemoryStore, running: list) -> None:
+async def test_order_is_preserved_within_and_across_batches(store: MemoryRecordStore, running: list) -> None:
     """Records are written in the order their calls were first submitted, batch after batch."""
     writer = RecordWriter(store)
     for call_id in ("a", "b", "c"):
@@ -115,7 +87,7 @@ async def test_order_is_preserved_within_and_across_batches(store: MemoryStore, 
 
 async def test_store_failing_then_recovering_loses_nothing(running: list) -> None:
     """A store that fails three times then works gets every record, and problem is set then cleared."""
-    store = MemoryStore(failures=3)
+    store = MemoryRecordStore(failures=3)
     writer = RecordWriter(store, retry_min_s=0.001, retry_max_s=0.004)
     store.writer = writer
     for call_id in ("a", "b"):
@@ -132,7 +104,7 @@ async def test_store_failing_then_recovering_loses_nothing(running: list) -> Non
 
 async def test_records_submitted_during_an_outage_are_written_after_it(running: list) -> None:
     """Submissions made while the store is failing are queued and written once it recovers."""
-    store = MemoryStore(failures=5)
+    store = MemoryRecordStore(failures=5)
     writer = RecordWriter(store, retry_min_s=0.002, retry_max_s=0.002)
     writer.submit(make_record("a"))
     start(writer, running)
@@ -146,7 +118,7 @@ async def test_records_submitted_during_an_outage_are_written_after_it(running: 
 
 async def test_drain_times_out_when_the_store_never_succeeds(running: list) -> None:
     """drain() gives up after its timeout, returns False, and the problem stays visible."""
-    store = BrokenStore()
+    store = BrokenRecordStore()
     writer = RecordWriter(store, retry_min_s=0.001, retry_max_s=0.005)
     writer.submit(make_record("a"))
     start(writer, running)
@@ -155,14 +127,14 @@ async def test_drain_times_out_when_the_store_never_succeeds(running: list) -> N
     assert writer.written == 0 and store.rows == {}
 
 
-async def test_drain_with_nothing_queued_returns_at_once(store: MemoryStore) -> None:
+async def test_drain_with_nothing_queued_returns_at_once(store: MemoryRecordStore) -> None:
     """Draining an idle writer succeeds immediately, even if it is not running."""
     assert await RecordWriter(store).drain(0.01) is True
 
 
 async def test_cancelled_writer_stops_even_while_retrying() -> None:
     """Cancelling run() during the retry back-off ends the task."""
-    store = BrokenStore()
+    store = BrokenRecordStore()
     writer = RecordWriter(store, retry_min_s=10, retry_max_s=10)
     writer.submit(make_record("a"))
     task = asyncio.create_task(writer.run())

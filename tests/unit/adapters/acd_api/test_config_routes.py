@@ -7,74 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
-from sqlalchemy import delete
 
 from callcontrol.adapters.db.acd_store import SqlAcdStore
-from callcontrol.adapters.db.models import AcdAgentRow, AcdAgentTransitionRow, AcdQueueRow
-from callcontrol.adapters.db.schema import upgrade
-from callcontrol.adapters.db.store import make_engine
+from callcontrol.adapters.db.models import AcdAgentRow
 from callcontrol.adapters.http_api import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.errors import UnknownQueue
 from callcontrol.core.acd.model import Call, EscalationRule, Overflow, Queue
 from callcontrol.core.acd.router import Distributor, QueueIsOverflowTarget, QueueNotEmpty
 from callcontrol.core.ivr import QueueLeft
-from callcontrol.services.acd_desk import AcdDesk
-from tests.unit.test_acd_desk import AGENTS, SALES, Clock, FakePbx, caller, request
-
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture(scope="module")
-def acd_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A SQLite file migrated to head with the project's migrations (once per module)."""
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('acd_api') / 'callcontrol.sqlite3'}"
-    upgrade(MIGRATIONS, url)
-    return url
-
-
-@pytest.fixture
-async def store(acd_db: str) -> AsyncIterator[SqlAcdStore]:
-    """The store, emptied, then holding agents a1 (english 5), a2 (english 9) and the queue sales (english 3)."""
-    engine = make_engine(acd_db)
-    async with engine.begin() as conn:
-        for model in (AcdAgentTransitionRow, AcdAgentRow, AcdQueueRow):
-            await conn.execute(delete(model))
-    store = SqlAcdStore(engine, pin_iterations=1000)
-    await store.save_config(AGENTS, [SALES])
-    yield store
-    await engine.dispose()
-
-
-@pytest.fixture
-async def desk(store: SqlAcdStore) -> AsyncIterator[AcdDesk]:
-    """A desk configured from the store, as the service starts it, with its timer and waker tasks running."""
-    pbx = FakePbx()
-    desk = AcdDesk((), (), pbx, Clock())
-    agents, queues = await store.load_config()
-    desk.configure(queues, agents)
-    desk.pbx = pbx  # type: ignore[attr-defined]  # for tests.unit.test_acd_desk.caller
-    runner = asyncio.create_task(desk.run())
-    yield desk
-    runner.cancel()
-    await asyncio.gather(runner, return_exceptions=True)
-
-
-@pytest.fixture
-async def client(desk: AcdDesk, store: SqlAcdStore) -> AsyncIterator[TestClient]:
-    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store)
-    async with TestClient(TestServer(app)) as client:
-        yield client
+from tests.support.http_api import AUTH, TOKEN
+from tests.support.queue_desk import AGENTS, SALES, caller, request
 
 
 async def stored_ids(store: SqlAcdStore) -> tuple[list[str], list[str]]:
@@ -133,6 +81,8 @@ async def test_an_invalid_agent_gets_422_with_every_problem_and_changes_nothing(
     ("/api/config/agents/a3", ["not", "an", "object"], "the body must be a JSON object"),
     ("/api/config/agents/a3", {"name": "Cleo"}, "missing required key 'endpoint'"),
 ])
+
+
 async def test_malformed_agent_bodies_are_refused(client, path, body, problem):
     answer = await client.put(path, json=body, headers=AUTH)
     assert answer.status == (400 if isinstance(body, list) else 422)
@@ -141,6 +91,8 @@ async def test_malformed_agent_bodies_are_refused(client, path, body, problem):
 
 @pytest.mark.parametrize("endpoint", ["PJSIP/x&Local/9001@callcontrol-outbound", "PJSIP/x,1,U(evil)",
                                       "${SHELL(id)}", "SIP/a3", "Local/9001@callcontrol-outbound"])
+
+
 async def test_an_endpoint_the_acd_cannot_dial_is_422_and_changes_nothing(client, desk, store, endpoint):
     """The API accepts exactly the endpoints the dial path dials; anything else is refused before it is saved."""
     for agent_id in ("a3", "a1"):  # a new agent, and an existing one given a new endpoint

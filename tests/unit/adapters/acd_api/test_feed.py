@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 
 from callcontrol.adapters.acd_api import add_acd_routes
-from callcontrol.adapters.db.acd_store import SqlAcdStore
-from callcontrol.adapters.http_api import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.ivr import QueueLeft
-from callcontrol.services.acd_desk import AcdDesk, AgentChange, QueueChange, Removed
-from tests.unit.test_acd_api import AUTH, TOKEN, acd_db, desk, store  # noqa: F401
-from tests.unit.test_acd_desk import caller, request
-
-
-@pytest.fixture
-async def client(desk: AcdDesk, store: SqlAcdStore) -> AsyncIterator[TestClient]:  # noqa: F811
-    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store)
-    async with TestClient(TestServer(app)) as client:
-        yield client
+from callcontrol.services.acd_desk import AgentChange, QueueChange, Removed
+from tests.support.http_api import AUTH, TOKEN
+from tests.support.queue_desk import caller, request
 
 
 async def next_json(ws) -> dict:
@@ -45,7 +33,7 @@ async def messages_until(ws, done) -> list[dict]:
 # ---------------------------------------------------------------- the desk's subscriptions
 
 
-async def test_a_subscription_gets_each_transition_and_each_queue_whose_calls_change(desk):  # noqa: F811
+async def test_a_subscription_gets_each_transition_and_each_queue_whose_calls_change(desk):
     feed = desk.subscribe()
     desk.login("a1")
     change = await feed.get()
@@ -73,7 +61,7 @@ async def test_a_subscription_gets_each_transition_and_each_queue_whose_calls_ch
     assert len(answered) == 1 and answered[0].calls == ()  # the answered call left the queue
 
 
-async def test_callers_who_join_and_leave_while_nobody_is_offered_are_announced(desk):  # noqa: F811
+async def test_callers_who_join_and_leave_while_nobody_is_offered_are_announced(desk):
     """A decision that names no call (a caller queued or gone while the only agent is paused) still shows up."""
     desk.login("a1")
     desk.pause("a1", "lunch")
@@ -91,7 +79,7 @@ async def test_callers_who_join_and_leave_while_nobody_is_offered_are_announced(
     assert (await feed.get()).calls == ()
 
 
-async def test_a_slow_subscriber_is_cut_off_and_never_slows_the_desk(desk):  # noqa: F811
+async def test_a_slow_subscriber_is_cut_off_and_never_slows_the_desk(desk):
     slow, fast = desk.subscribe(limit=2), desk.subscribe()
     for _ in range(3):
         desk.login("a1")
@@ -102,7 +90,7 @@ async def test_a_slow_subscriber_is_cut_off_and_never_slows_the_desk(desk):  # n
     assert fast._changes.qsize() == 7 and await slow.get() is None
 
 
-async def test_definitions_and_removals_are_announced(desk):  # noqa: F811
+async def test_definitions_and_removals_are_announced(desk):
     feed = desk.subscribe()
     desk.remove_agent("a2")
     assert await feed.get() == Removed("agent", "a2")
@@ -116,7 +104,7 @@ async def test_definitions_and_removals_are_announced(desk):  # noqa: F811
 # ---------------------------------------------------------------- the WebSocket
 
 
-async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client, desk):  # noqa: F811
+async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client, desk):
     desk.login("a2")
     async with client.ws_connect("/api/feed") as ws:
         snapshot = await next_json(ws)
@@ -126,7 +114,7 @@ async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client
         assert [a["state"] for a in snapshot["agents"]] == ["logged_out", "available"]
 
 
-async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):  # noqa: F811
+async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):
     async with client.ws_connect("/api/feed") as ws:
         await next_json(ws)  # snapshot
         assert (await client.post("/api/agents/a1/login", headers=AUTH)).status == 200
@@ -172,7 +160,7 @@ async def test_config_changes_reach_the_feed(client):
         assert await next_json(ws) == {"type": "queue_removed", "id": "support"}
 
 
-async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
+async def test_a_client_that_falls_behind_is_disconnected(desk):
     app = web.Application()
     add_acd_routes(app, desk, TOKEN, feed_limit=3)
     async with TestClient(TestServer(app)) as client:
@@ -193,7 +181,7 @@ async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
         await ws.close()
 
 
-async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noqa: F811
+async def test_a_client_that_takes_changes_in_time_stays_connected(desk):
     app = web.Application()
     add_acd_routes(app, desk, TOKEN, feed_limit=3)
     async with TestClient(TestServer(app)) as client, client.ws_connect("/api/feed") as ws:
@@ -205,7 +193,7 @@ async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noq
         assert len(desk._hub().feeds) == 1
 
 
-async def test_shutting_down_closes_every_feed(desk):  # noqa: F811
+async def test_shutting_down_closes_every_feed(desk):
     app = web.Application()
     add_acd_routes(app, desk, TOKEN)
     server = TestServer(app)

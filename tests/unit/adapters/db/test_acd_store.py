@@ -28,14 +28,13 @@ from callcontrol.core.acd.model import (
 from callcontrol.services.ports import AcdStore
 
 # the per-backend databases of the call-record store tests (SQLite always, PostgreSQL when reachable)
-from tests.unit.test_db_store import migrated_url, new_database, new_pg_database  # noqa: F401
 
 T0 = datetime(2026, 1, 5, 9, 0, 0, 250000, tzinfo=UTC)
 FAST = 1000  # PBKDF2 iterations in tests (the service uses PIN_ITERATIONS)
 
 
 @pytest.fixture
-async def store(migrated_url: str) -> AsyncIterator[SqlAcdStore]:  # noqa: F811
+async def store(migrated_url: str) -> AsyncIterator[SqlAcdStore]:
     """The ACD store over the migrated database, its tables emptied before each test."""
     engine = make_engine(migrated_url)
     async with engine.begin() as conn:
@@ -257,7 +256,6 @@ async def test_an_overlong_pause_reason_is_cut_to_fit(store: SqlAcdStore) -> Non
         Transition("ada", AgentState.AVAILABLE, AgentState.PAUSED, at(0), Cause.PAUSE, reason="r" * 500)])
     state, reason, _ = (await store.latest_states())["ada"]
     assert state is AgentState.PAUSED and reason == "r" * 120
-
 
 
 async def test_booked_callbacks_are_kept_until_done_oldest_first(store: SqlAcdStore) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -20,73 +17,11 @@ from callcontrol.adapters.db.models import Base, CallRow
 from callcontrol.adapters.db.schema import schema_status, upgrade
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
+from tests.support.paths import MIGRATIONS
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 T0 = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
 # ---------------------------------------------------------------- databases
-
-
-async def _pg_execute(statement: str) -> None:
-    conn = await asyncpg.connect(database="test", timeout=3, **PG)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="session")
-def new_pg_database() -> Iterator[Callable[[], str]]:
-    """Creates fresh PostgreSQL databases (cc_unit_<hex>) on demand; drops them all at the end of the session."""
-    try:
-        asyncio.run(_pg_execute("SELECT 1"))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        message = f"PostgreSQL at {PG['host']}:{PG['port']} (user {PG['user']}, database test) is unreachable: {exc!r}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    created: list[str] = []
-
-    def create() -> str:
-        name = f"cc_unit_{secrets.token_hex(6)}"
-        asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
-        created.append(name)
-        return f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
-
-    yield create
-    for name in created:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def new_database(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, pytest.FixtureRequest], str]:
-    """Returns a URL to a new, empty database of the given backend."""
-
-    def create(backend: str, request: pytest.FixtureRequest) -> str:
-        if backend == "postgres":
-            return request.getfixturevalue("new_pg_database")()
-        path = tmp_path_factory.mktemp("db") / "callcontrol.sqlite3"
-        return f"sqlite+aiosqlite:///{path}"
-
-    return create
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def migrated_url(request: pytest.FixtureRequest, new_database: Callable) -> str:
-    """One database per backend for the session, upgraded to head by Alembic."""
-    url = new_database(request.param, request)
-    upgrade(MIGRATIONS, url)
-    return url
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, new_database: Callable) -> str:
-    """A database with no tables yet."""
-    return new_database(request.param, request)
 
 
 @pytest.fixture
@@ -142,9 +77,16 @@ async def test_schema_is_current_after_upgrade_and_not_before(empty_url: str) ->
         await engine.dispose()
 
 
-def test_upgrade_twice_is_harmless(migrated_url: str) -> None:
-    """Running the upgrade on a current database changes nothing and does not fail."""
-    upgrade(MIGRATIONS, migrated_url)
+async def test_upgrade_twice_is_harmless(migrated_url: str) -> None:
+    """Running the upgrade on a current database changes nothing and does not fail: the schema is still current,
+    as serve checks at start."""
+    await asyncio.to_thread(upgrade, MIGRATIONS, migrated_url)
+    engine = make_engine(migrated_url)
+    try:
+        status = await schema_status(engine, MIGRATIONS)
+    finally:
+        await engine.dispose()
+    assert status.is_current, status.describe()
 
 
 def test_upgrade_without_migrations_dir_fails_clearly(tmp_path: Path) -> None:

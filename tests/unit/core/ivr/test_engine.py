@@ -23,8 +23,9 @@ from callcontrol.core.ivr import (
     PlayAndHangUp,
     build_flow,
 )
+from tests.support.paths import REPO
 
-MAIN_YAML = Path(__file__).resolve().parents[2] / "ivr_flows" / "main.yaml"
+MAIN_YAML = REPO / "ivr_flows" / "main.yaml"
 T0 = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
 MAIN_DOC = {

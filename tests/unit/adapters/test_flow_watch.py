@@ -1,4 +1,4 @@
-"""The flows directory reader and watcher (callcontrol.adapters.flow_watch), in process: what is read, what goes live."""
+"""The flows directory reader and watcher (callcontrol.adapters.flow_watch), in process: what is read and goes live."""
 
 from __future__ import annotations
 

@@ -283,7 +283,8 @@ async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_ar
     async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
         rung.append(call_id)
     pbx.call_agent_for_callback = call_agent_for_callback
-    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_callback=lambda change, cb: changes.append((change, cb.call_id)))
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(),
+                   on_callback=lambda change, cb: changes.append((change, cb.call_id)))
     runner = asyncio.create_task(desk.run())
     try:
         now = desk.clock.now()

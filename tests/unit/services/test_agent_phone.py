@@ -24,7 +24,8 @@ def pins(store: PinStore | None = None, clock: SettableClock | None = None) -> A
 
 @pytest.fixture
 def desk() -> AcdDesk:
-    return AcdDesk([Queue("sales", "Sales")], [Agent("ada", "Ada", "PJSIP/agent1001")], FakePbx(), SettableClock(DESK_START))
+    return AcdDesk([Queue("sales", "Sales")], [Agent("ada", "Ada", "PJSIP/agent1001")], FakePbx(),
+                   SettableClock(DESK_START))
 
 
 async def test_the_right_pin_logs_in_then_out(desk):

@@ -231,7 +231,8 @@ def test_steps_only_mark_the_record_dirty_and_one_flush_writes_the_newest_walk(c
     assert calls.flush() == 0 and len(writer.submitted) == 2  # nothing changed: nothing written
 
 
-def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog, writer: SubmittedRecords) -> None:
+def test_stint_progress_is_flushed_and_the_finished_stint_takes_its_place(calls: CallLog,
+                                                                          writer: SubmittedRecords) -> None:
     calls.call_started(make_record())
     calls.stint_progress("1767603600.1", {"queue": "sales", "entered_at": T0.isoformat(), "agent": None, "offers": []})
     calls.flush()

@@ -239,7 +239,8 @@ def _call(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.devtools.sandbox import AsteriskSandbox, SandboxError
+    from callcontrol.devtools.sandbox import AsteriskSandbox
+    from callcontrol.devtools.sandbox_host import SandboxError
 
     sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=_secret_or_empty(settings, args.action),
                               agi_address=f"{settings.agi_host}:{settings.agi_port}")

@@ -224,7 +224,7 @@ def _ami(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _call(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.sipp import place_call
+    from callcontrol.devtools.sipp import place_call
 
     digits = [(args.digit_at_ms if index == 0 else 600, digit) for index, digit in enumerate(args.digit)]
     try:
@@ -240,7 +240,8 @@ def _call(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.sandbox import AsteriskSandbox, SandboxError
+    from callcontrol.devtools.sandbox import AsteriskSandbox
+    from callcontrol.devtools.sandbox_host import SandboxError
 
     sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=_secret_or_empty(settings, args.action),
                               agi_address=f"{settings.agi_host}:{settings.agi_port}")

@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import place_call, start_agent, start_busy_phone
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels
+from callcontrol.devtools.sipp import place_call, start_agent, start_busy_phone
+from tests.integration.harness import AmiObserver, labels
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 BUSY_RETRY_S = 2

@@ -17,16 +17,10 @@ import sqlalchemy
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import CallRecord, EndReason
-from callcontrol.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
-from tests.integration.harness import (
-    AmiObserver,
-    Records,
-    ServiceProcess,
-    call_and_record,
-    eventually,
-    labels,
-    most_channels_per_phone,
-)
+from callcontrol.devtools.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
+from tests.integration.harness import AmiObserver, call_and_record, labels, most_channels_per_phone, transitions
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
@@ -130,18 +124,6 @@ async def booked_numbers(database_url: str) -> list[str]:
     try:
         async with engine.connect() as connection:
             return [row[0] for row in await connection.execute(sqlalchemy.text("SELECT number FROM acd_callbacks"))]
-    finally:
-        await engine.dispose()
-
-
-async def transitions(database_url: str) -> list[tuple[str, str, str]]:
-    """The logged agent transitions (agent, to_state, cause), in order."""
-    engine = make_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(sqlalchemy.text(
-                "SELECT agent_id, to_state, cause FROM acd_agent_transitions ORDER BY id"))
-            return [tuple(row) for row in rows]
     finally:
         await engine.dispose()
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from callcontrol.sipp import run_sipp, scenario, start_agent
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels, most_channels_per_phone
-from tests.integration.test_acd_calls import transitions
+from callcontrol.devtools.sipp import run_sipp, scenario, start_agent
+from tests.integration.harness import AmiObserver, labels, most_channels_per_phone, transitions
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 AGENTS = (1001, 1002, 1003, 1004)

@@ -16,8 +16,10 @@ import aiohttp
 import pytest
 
 from callcontrol.core.calls import CallStatus
-from callcontrol.sipp import place_call, start_agent
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, eventually, labels
+from callcontrol.devtools.sipp import place_call, start_agent
+from tests.integration.harness import AmiObserver, labels
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 WRAP_UP_S = 3

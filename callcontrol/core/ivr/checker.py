@@ -82,6 +82,15 @@ class FlowChecker(DocumentChecker):
             return default
         return value
 
+    def mapping(self, raw: Mapping[str, Any], key: str, path: DocumentPath, message: str, *,
+                non_empty: bool = False) -> Mapping[Any, Any]:
+        """raw[key] (absent: empty) when it is a mapping, and not empty if non_empty; else the error and {}."""
+        value = raw.get(key, {})
+        if not isinstance(value, Mapping) or (non_empty and not value):
+            self.error((*path, key), message)
+            return {}
+        return value
+
     def variable(self, raw: Mapping[str, Any], key: str, path: DocumentPath) -> str:
         value = raw.get(key)
         if not (isinstance(value, str) and IDENTIFIER.match(value)):

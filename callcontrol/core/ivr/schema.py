@@ -52,10 +52,7 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
     schedules = _schedules(check, data.get("schedules", {}), timezone)
     context = FlowContext(languages=languages, allow=allow, schedules=schedules)
 
-    raw_nodes = data.get("nodes", {})
-    if not isinstance(raw_nodes, Mapping) or not raw_nodes:
-        check.error(("nodes",), "must be a mapping of node id to node")
-        raw_nodes = {}
+    raw_nodes = check.mapping(data, "nodes", (), "must be a mapping of node id to node", non_empty=True)
     nodes: dict[str, Node] = {}
     node_exit_refs: dict[str, list[str]] = {}
     for node_id, raw in raw_nodes.items():
@@ -164,10 +161,7 @@ def _schedules(check: FlowChecker, raw: Any, default_timezone: str) -> dict[str,
         check.keys(spec, {"timezone": False, "weekly": True, "holidays": False}, path)
         timezone = _timezone(check, spec.get("timezone", default_timezone), (*path, "timezone"))
         weekly: dict[int, tuple[tuple[int, int], ...]] = {}
-        raw_weekly = spec.get("weekly", {})
-        if not isinstance(raw_weekly, Mapping):
-            check.error((*path, "weekly"), "must map weekdays (mon..sun) to lists of HH:MM-HH:MM")
-            raw_weekly = {}
+        raw_weekly = check.mapping(spec, "weekly", path, "must map weekdays (mon..sun) to lists of HH:MM-HH:MM")
         for day, intervals in raw_weekly.items():
             if day not in WEEKDAYS:
                 check.error((*path, "weekly", day), f"unknown weekday {day!r} (mon, tue, wed, thu, fri, sat, sun)")

@@ -53,10 +53,7 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
                                     "(caller data goes in query or body, never in the URL)")
     fields = {}
     for key in ("query", "body"):
-        raw_fields = raw.get(key, {})
-        if not isinstance(raw_fields, Mapping):
-            check.error((*path, key), "must map field names to expressions")
-            raw_fields = {}
+        raw_fields = check.mapping(raw, key, path, "must map field names to expressions")
         parsed = []
         for name, text in raw_fields.items():
             if not (isinstance(name, str) and _JSON_PATH.match(name) and "." not in name):
@@ -68,11 +65,9 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
         fields[key] = tuple(parsed)
     if fields["body"] and method != "POST":
         check.error((*path, "body"), "a body needs method: POST")
-    raw_result = raw.get("result", {})
+    raw_result = check.mapping(raw, "result", path, "must map variable names to paths in the JSON answer "
+                                                    "(customer.tier)")
     result = []
-    if not isinstance(raw_result, Mapping):
-        check.error((*path, "result"), "must map variable names to paths in the JSON answer (customer.tier)")
-        raw_result = {}
     for name, json_path in raw_result.items():
         if not (isinstance(name, str) and IDENTIFIER.match(name)):
             check.error((*path, "result", str(name)), f"{name!r} is not a variable name")

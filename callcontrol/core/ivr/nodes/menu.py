@@ -30,11 +30,8 @@ class MenuNode:
 
 def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: DocumentPath, prompts: tuple[str, ...],
           context: FlowContext) -> MenuNode:
-    options_raw = raw.get("options", {})
+    options_raw = check.mapping(raw, "options", path, "must map digits to node ids", non_empty=True)
     options: dict[str, str] = {}
-    if not isinstance(options_raw, Mapping) or not options_raw:
-        check.error((*path, "options"), "must map digits to node ids")
-        options_raw = {}
     for digit, _target in options_raw.items():
         digit_text = str(digit)
         if len(digit_text) != 1 or digit_text not in DIGITS:

@@ -59,11 +59,8 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
     queue = raw.get("queue")
     if not isinstance(queue, str) or queue not in context.allow.queues:
         check.error((*path, "queue"), f"queue {queue!r} is not on the flow's allow list (allow.queues)")
-    raw_skills = raw.get("skills", {})
+    raw_skills = check.mapping(raw, "skills", path, "must map skill names to minimum levels (1-10)")
     skills: dict[str, int] = {}
-    if not isinstance(raw_skills, Mapping):
-        check.error((*path, "skills"), "must map skill names to minimum levels (1-10)")
-        raw_skills = {}
     for skill, level in raw_skills.items():
         if not (isinstance(skill, str) and IDENTIFIER.match(skill)):
             check.error((*path, "skills", str(skill)), f"{skill!r} is not a skill name (a lowercase identifier)")
@@ -73,11 +70,8 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
             skills[skill] = level
     priority = int(check.number(raw, "priority", path, 0, 9, 0, whole=True)) if "priority" in raw else None
     announcements = _announcements(check, raw.get("announce", {}), (*path, "announce"))
-    raw_keys = raw.get("exit_keys", {})
+    raw_keys = check.mapping(raw, "exit_keys", path, 'must map keys to nodes, e.g. {"1": leave_message}')
     exit_keys: dict[str, str] = {}
-    if not isinstance(raw_keys, Mapping):
-        check.error((*path, "exit_keys"), 'must map keys to nodes, e.g. {"1": leave_message}')
-        raw_keys = {}
     for digit in raw_keys:
         if not (isinstance(digit, str) and digit in DIGITS):
             check.error((*path, "exit_keys", str(digit)), f"{digit!r} is not a key (one of 0-9 * #, quoted)")

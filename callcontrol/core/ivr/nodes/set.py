@@ -27,11 +27,8 @@ class SetNode:
 
 def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: DocumentPath, prompts: tuple[str, ...],
           context: FlowContext) -> SetNode:
-    assign = raw.get("assign", {})
+    assign = check.mapping(raw, "assign", path, "must map variable names to expressions", non_empty=True)
     assignments = []
-    if not isinstance(assign, Mapping) or not assign:
-        check.error((*path, "assign"), "must map variable names to expressions")
-        assign = {}
     for name, text in assign.items():
         if not (isinstance(name, str) and IDENTIFIER.match(name)):
             check.error((*path, "assign", str(name)), f"{name!r} is not a variable name")

@@ -155,7 +155,7 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
 
         return graph_command(settings, args.flow, args.format, args.output)
     if args.flows_command == "test":
-        from callcontrol.adapters.flow_test_files import flow_tests_command
+        from callcontrol.adapters.flow_test_runs import flow_tests_command
 
         return flow_tests_command(settings, args.paths)
     from callcontrol.adapters.flow_files import load_flows

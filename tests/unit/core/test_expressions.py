@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import pickle
 import random
+import re
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 
@@ -244,6 +245,88 @@ def test_nested_quantifiers_are_refused(pattern: str) -> None:
 def test_safe_repetitions_are_accepted(pattern: str) -> None:
     """Fixed-size, optional, small bounded, possessive and atomic inner repeats are accepted."""
     parse(f'x matches "{pattern}"')
+
+
+def _nested_by_stdlib_parser(pattern: str) -> bool:
+    """The nested-quantifier rule written over the standard library's private regex parser: the reference the
+    text scanner of callcontrol.core.expressions.patterns is pinned against (the service never imports it)."""
+    from re import _constants as sre  # type: ignore[attr-defined]
+    from re import _parser as sre_parser  # type: ignore[attr-defined]
+
+    pending: list[tuple[object, int]] = [(sre_parser.parse(pattern), 0)]
+    while pending:
+        items, outer = pending.pop()
+        for op, av in items:  # type: ignore[attr-defined]
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+                low, high, body = av
+                if outer > 1 and high > 1 and low != high and max(outer, high) > 4:
+                    return True
+                pending.append((body, max(outer, high)))
+            elif op in (sre.POSSESSIVE_REPEAT, sre.ATOMIC_GROUP):
+                pending.append((av[2] if op == sre.POSSESSIVE_REPEAT else av, 0))
+            elif op == sre.SUBPATTERN:
+                pending.append((av[-1], outer))
+            elif op == sre.BRANCH:
+                pending.extend((branch, outer) for branch in av[1])
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                pending.append((av[1], outer))
+            elif op == sre.GROUPREF_EXISTS:
+                pending.extend((branch, outer) for branch in av[1:] if branch is not None)
+    return False
+
+
+def _random_patterns(count: int) -> list[str]:
+    """Valid patterns built from atoms, repeats (greedy, lazy, possessive, counted) and every kind of group."""
+    atoms = ["a", "\\d", "\\.", "[a-z]", "[]a]", "[^)]", "[\\]]", ".", "\\(", "\\)", "{", "\\{", "(?P=n7)",
+             "\\x41"]
+    repeats = ["", "", "*", "+", "?", "{2}", "{1,3}", "{4}", "{5}", "{1,9}", "{0,}", "{,3}", "{2,}", "*?", "++",
+               "?+", "{1,3}+", "{1,3}?", "{}", "{,}"]
+    openers = ["(", "(?:", "(?>", "(?=", "(?!", "(?<=", "(?P<g>", "(?i:", "(?(n7)"]
+    generator = random.Random(9)
+
+    def sequence(depth: int) -> str:
+        parts = []
+        for _ in range(generator.randint(1, 3)):
+            if generator.random() < 0.35 and depth < 4:
+                inner = sequence(depth + 1)
+                if generator.random() < 0.3:
+                    inner += "|" + sequence(depth + 1)
+                parts.append(generator.choice(openers) + inner + ")" + generator.choice(repeats))
+            else:
+                parts.append(generator.choice(atoms) + generator.choice(repeats))
+        return "".join(parts)
+
+    found = []
+    while len(found) < count:
+        pattern = "(?P<n7>a)" + sequence(0)
+        try:
+            re.compile(pattern.replace("(?P<g>", "(?:"))
+        except re.error:
+            continue
+        found.append(pattern.replace("(?P<g>", "(?:"))
+    return found
+
+
+def test_nested_quantifier_check_agrees_with_the_stdlib_regex_parser() -> None:
+    """The check reads the pattern's text; on the patterns above and 3,000 random ones it decides as a check over
+    the standard library's own regex parser does (skipped on a Python whose private re._parser is gone)."""
+    pytest.importorskip("re._parser")
+    from callcontrol.core.expressions.patterns import _has_nested_quantifier
+
+    corpus = ["(a+)+$", "(a*)*b", "(x+x+)+y", "(\\d{2,3})+$", "^(a|b+)*$", "((ab)*c)*$", "(a+){4}b",
+              "(a{1,9}){1,9}b", "(?:a|(?:b{1,5}))*", "(a++)+$", "(?>a+)+$", "(\\d{3}-)+\\d{4}$", "(a?b)+",
+              "^[0-9]{6}$", "a+b*c?", "^(\\d{1,3}\\.){3}\\d{1,3}$", "^(0|\\+33)[1-9]( ?[0-9]{2}){4}$",
+              "(?i)(a+)+", "(?#a+ b*)a+", "[(a+)]+", "\\(a+\\)+", "((a{1,3}){2}){3}", "((a{1,3}){2}){5}"]
+    for pattern in corpus + _random_patterns(3000):
+        assert _has_nested_quantifier(pattern) == _nested_by_stdlib_parser(pattern), pattern
+
+
+def test_no_module_reaches_into_the_stdlib_regex_internals() -> None:
+    """re._parser, re._constants and sre_parse are private to the standard library: the package never imports them,
+    so `matches` keeps its checks on a Python that moves them."""
+    for module in Path(expressions.__file__).parent.glob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        assert not {"_parser", "_constants", "sre_parse", "sre_constants"} & set(re.findall(r"\w+", source)), module
 
 
 def test_regex_size_limits() -> None:
@@ -509,10 +592,10 @@ def test_code_is_rejected_at_parse_time(text: str) -> None:
     parse_error(text)
 
 
-def test_module_never_calls_eval() -> None:
-    """The module's source calls none of eval, exec, compile or __import__ and imports no ast/builtins."""
-    source = Path(expressions.__file__).read_text(encoding="utf-8")
-    tree = ast.parse(source)
+@pytest.mark.parametrize("module", sorted(Path(expressions.__file__).parent.glob("*.py")), ids=lambda path: path.name)
+def test_module_never_calls_eval(module: Path) -> None:
+    """No module of the package calls eval, exec, compile or __import__ or imports ast/builtins."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             assert node.func.id not in {"eval", "exec", "compile", "__import__", "getattr", "globals", "vars"}

@@ -1,4 +1,4 @@
-"""Flow tests (callcontrol.core.flow_tests, callcontrol.adapters.flow_test_files): scripted callers, no Asterisk."""
+"""Flow tests (core.flow_tests, adapters.flow_test_files and flow_test_runs): scripted callers, no Asterisk."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 
 from callcontrol.adapters.flow_files import load_flow_text, load_flows
-from callcontrol.adapters.flow_test_files import (
-    flow_tests_command,
-    load_flow_test_text,
-    load_in_file_tests,
-)
+from callcontrol.adapters.flow_test_files import load_flow_test_text, load_in_file_tests
+from callcontrol.adapters.flow_test_runs import flow_tests_command
 from callcontrol.core import flow_tests, ivr
 from callcontrol.core.flow_tests import FlowTestCase, HangUp, Press, Silence, run_case
 from callcontrol.core.ivr import QueueStatus

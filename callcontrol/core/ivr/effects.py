@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds
+
 # ---------------------------------------------------------------- effects
 
 
@@ -79,6 +81,7 @@ class QueueAnnouncements:
     estimated_wait: bool = False
     every_s: int = 60
     prompts: tuple[str, ...] = ()  # a periodic message
+    sounds: AnnouncementSounds = AnnouncementSounds()  # of the position and the estimated wait
 
 
 @dataclass(frozen=True)
@@ -96,10 +99,11 @@ class Enqueue:
 
 @dataclass(frozen=True)
 class Callback:
-    """The callback key of a queue wait and the numbers that may be called back."""
+    """The callback key of a queue wait, the numbers that may be called back and the booking dialog's sounds."""
 
     key: str
     numbers: re.Pattern[str]
+    sounds: CallbackSounds = CallbackSounds()
 
 
 @dataclass(frozen=True)

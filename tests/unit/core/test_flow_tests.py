@@ -11,7 +11,7 @@ from callcontrol.adapters.flow_files import load_flow_text, load_flows
 from callcontrol.adapters.flow_test_files import load_flow_test_text, load_in_file_tests
 from callcontrol.adapters.flow_test_runs import flow_tests_command
 from callcontrol.core import flow_tests, ivr
-from callcontrol.core.flow_tests import FlowTestCase, HangUp, Press, Silence, run_case
+from callcontrol.core.flow_tests import Enter, FlowTestCase, HangUp, Press, Silence, run_case
 from callcontrol.core.ivr import QueueStatus
 from callcontrol.settings import Settings
 from tests.support.paths import REPO
@@ -343,3 +343,47 @@ def test_empty_tests_key_is_a_problem() -> None:
 def test_flow_file_without_tests_key_has_no_in_file_suite() -> None:
     """A flow file with no `tests:` key gives no in-file suite and no problem."""
     assert load_in_file_tests(MAIN_YAML, "main.yaml", MAIN) == (None, [])
+
+
+CALLBACK_FLOW, _ = load_flow_text(b'''
+id: cb
+numbers: ["7000"]
+start: q
+allow: {queues: [sales]}
+nodes:
+  q:
+    type: queue
+    queue: sales
+    max_wait_s: 60
+    callback: {key: "2", numbers: "0[1-9][0-9]{8}", next: booked}
+    timeout: bye
+    no_agents: bye
+  booked: {type: hangup, prompts: [auth-thankyou]}
+  bye: {type: hangup}
+''', "cb.yaml")
+
+
+def callback_case(*actions: flow_tests.CallerAction, caller: str = "0155500042") -> flow_tests.CaseResult:
+    return run_case(CALLBACK_FLOW, FlowTestCase("cb", ("q[callback_requested]", "booked"), "hangup", actions, caller))
+
+
+def test_the_callback_key_runs_the_booking_dialog_and_1_confirms_the_own_number() -> None:
+    assert callback_case(Press("2", "q"), Press("1", "q")).passed
+
+
+def test_a_number_keyed_in_the_dialog_books_the_callback() -> None:
+    assert callback_case(Press("2", "q"), Enter("0612345678", "q"), caller="+4930123").passed
+
+
+def test_a_dialog_that_books_nothing_leaves_the_caller_waiting() -> None:
+    """Silence at the question and at the number: not booked; the next input at the node ends the wait."""
+    result = run_case(CALLBACK_FLOW, FlowTestCase("cb", ("q[timeout]", "bye"), "hangup", (
+        Press("2", "q"), Silence("q"), Silence("q"), flow_tests.QueueOutcome("timeout", "q")), "0155500042"))
+    assert result.passed, result.message
+    booked_elsewhere = callback_case(Press("2", "q"), Enter("0800123", "q"), caller="anonymous")
+    assert not booked_elsewhere.passed and "queues the caller at q" in booked_elsewhere.message
+
+
+def test_keying_a_number_where_the_dialog_asks_for_a_key_fails_the_case_clearly() -> None:
+    result = callback_case(Press("2", "q"), Enter("0612345678", "q"))
+    assert not result.passed and "the callback dialog at q asks for a key" in result.message

@@ -9,6 +9,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds, sounds_from
 from callcontrol.core.ivr.checker import DocumentPath, FlowChecker, FlowContext
 from callcontrol.core.ivr.effects import Callback, Enqueue, Outcome, QueueAnnouncements, QueueLeft
 from callcontrol.core.ivr.model import DIGITS, Schedule
@@ -30,6 +31,7 @@ class CallbackOption:
     numbers: re.Pattern[str]
     schedule: Schedule | None
     next: str
+    sounds: CallbackSounds = CallbackSounds()  # the booking dialog's
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,9 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
 def _callback(check: FlowChecker, raw: Any, path: DocumentPath, context: FlowContext,
               exit_keys: Mapping[str, str]) -> CallbackOption | None:
     if not isinstance(raw, Mapping):
-        check.error(path, "must be a mapping: key, numbers, schedule (optional), next")
+        check.error(path, "must be a mapping: key, numbers, schedule (optional), next, sounds (optional)")
         return None
-    check.keys(raw, {"key": True, "numbers": True, "schedule": False, "next": True}, path)
+    check.keys(raw, {"key": True, "numbers": True, "schedule": False, "next": True, "sounds": False}, path)
     key = raw.get("key")
     if not (isinstance(key, str) and key in DIGITS):
         check.error((*path, "key"), f"{key!r} is not a key (one of 0-9 * #, quoted)")
@@ -115,16 +117,26 @@ def _callback(check: FlowChecker, raw: Any, path: DocumentPath, context: FlowCon
         if schedule is None:
             check.error((*path, "schedule"), f"unknown schedule {raw['schedule']!r}")
     target = check.exit(raw, "next", path)
+    sounds = _sounds(check, CallbackSounds(), raw.get("sounds"), (*path, "sounds"))
     if pattern is None or not isinstance(key, str):
         return None
-    return CallbackOption(key, pattern, schedule, target)
+    return CallbackOption(key, pattern, schedule, target, sounds)
+
+
+def _sounds(check: FlowChecker, defaults: Any, raw: Any, path: DocumentPath) -> Any:
+    """The sounds of what the ACD says to the caller, the node's `sounds` overriding the defaults by name."""
+    sounds, problems = sounds_from(defaults, raw)
+    for where, message in problems:
+        check.error((*path, where) if where else path, message)
+    return sounds
 
 
 def _announcements(check: FlowChecker, raw: Any, path: DocumentPath) -> QueueAnnouncements:
     if not isinstance(raw, Mapping):
-        check.error(path, "must be a mapping: position, estimated_wait, every_s, prompts")
+        check.error(path, "must be a mapping: position, estimated_wait, every_s, prompts, sounds")
         return QueueAnnouncements()
-    check.keys(raw, {"position": False, "estimated_wait": False, "every_s": False, "prompts": False}, path)
+    check.keys(raw, {"position": False, "estimated_wait": False, "every_s": False, "prompts": False,
+                     "sounds": False}, path)
     flags = {}
     for key in ("position", "estimated_wait"):
         flags[key] = raw.get(key, False)
@@ -132,7 +144,8 @@ def _announcements(check: FlowChecker, raw: Any, path: DocumentPath) -> QueueAnn
             check.error((*path, key), "must be true or false")
     return QueueAnnouncements(flags["position"] is True, flags["estimated_wait"] is True,
                               int(check.number(raw, "every_s", path, 15, 600, 60, whole=True)),
-                              check.prompts(raw.get("prompts"), (*path, "prompts")))
+                              check.prompts(raw.get("prompts"), (*path, "prompts")),
+                              _sounds(check, AnnouncementSounds(), raw.get("sounds"), (*path, "sounds")))
 
 
 def enter(walk: Walk, node: QueueNode, state: IvrState, now: datetime) -> Transition:
@@ -140,7 +153,8 @@ def enter(walk: Walk, node: QueueNode, state: IvrState, now: datetime) -> Transi
     offered = callback is not None and (callback.schedule is None or callback.schedule.state(now) == "open")
     return Step(state, Enqueue(node.queue, node.skills, node.priority, node.max_wait_s, node.announcements,
                                frozenset(node.exit_keys),
-                               Callback(callback.key, callback.numbers) if callback and offered else None))
+                               Callback(callback.key, callback.numbers, callback.sounds) if callback and offered
+                               else None))
 
 
 def advance(walk: Walk, node: QueueNode, state: IvrState, outcome: Outcome, now: datetime) -> Transition:
@@ -171,7 +185,18 @@ def exits(node: QueueNode) -> list[tuple[str, str]]:
 
 
 def announcement_prompts(node: QueueNode) -> list[tuple[DocumentPath, str]]:
-    return [(("announce", "prompts", index), name) for index, name in enumerate(node.announcements.prompts)]
+    """The node's periodic message and the sounds it sets (checked against the sounds directory like prompts)."""
+    found: list[tuple[DocumentPath, str]] = [(("announce", "prompts", index), name)
+                                             for index, name in enumerate(node.announcements.prompts)]
+    found += _sounds_set(("announce", "sounds"), node.announcements.sounds, AnnouncementSounds())
+    if node.callback is not None:
+        found += _sounds_set(("callback", "sounds"), node.callback.sounds, CallbackSounds())
+    return found
+
+
+def _sounds_set(path: DocumentPath, sounds: Any, defaults: Any) -> list[tuple[DocumentPath, str]]:
+    return [((*path, name, index), sound) for name, chosen in vars(sounds).items()
+            if chosen != getattr(defaults, name) for index, sound in enumerate(chosen)]
 
 
 KIND = NodeKind(

@@ -267,9 +267,37 @@ def test_callback_mistakes_are_reported(callback, message):
     assert flow is None and any(message in p for p in problems), problems
 
 
+def test_the_sounds_of_the_dialog_and_the_announcements_are_the_nodes_to_change():
+    text = CALLBACK_FLOW.replace('next: booked}', 'next: booked, sounds: {booked: [custom/thanks]}}').replace(
+        "    exit_keys:", "    announce: {position: true, sounds: {there_are: [custom/ahead]}}\n    exit_keys:")
+    flow, problems = build(text)
+    assert flow is not None, problems
+    effect = ivr.start(flow, NOW, FACTS).effect
+    assert effect.callback.sounds.booked == ("custom/thanks",)
+    assert effect.callback.sounds.not_booked == ("unidentified-no-callback",)  # not set: Asterisk's sound
+    assert effect.announcements.sounds.there_are == ("custom/ahead",)
+
+
+@pytest.mark.parametrize(("sounds", "message"), [
+    ("{thanks: [x]}", "unknown sound; expected one of this_number, press_1_if_correct, enter_number, booked"),
+    ("{booked: []}", "must be a non-empty list of sound names"),
+    ("{booked: [../../etc/passwd]}", "must be a non-empty list of sound names"),
+    ("[x]", "must be a mapping of this_number, press_1_if_correct, enter_number, booked, not_booked"),
+])
+def test_bad_sounds_are_reported_with_their_line(sounds, message):
+    flow, problems = build(CALLBACK_FLOW.replace('next: booked}', f'next: booked, sounds: {sounds}}}'))
+    assert flow is None and any(p.startswith("t.yaml:13:") and message in p for p in problems), problems
+
+
 def test_a_caller_hanging_up_during_the_conversation_ends_the_walk_as_answered(queue_flow):
     """The agent answered and the caller hung up first: the path ends q[answered] and no exit is taken."""
     step = ivr.advance(queue_flow, ivr.start(queue_flow, NOW, FACTS).state,
                        ivr.QueueLeft("answered", caller_hung_up=True), NOW)
     assert step.effect is None and step.state.finished and step.state.end == "answered"
     assert labels(step) == ["q[answered]"]
+
+
+def test_the_sounds_a_node_sets_are_checked_against_the_sounds_directory_like_prompts():
+    text = CALLBACK_FLOW.replace('next: booked}', 'next: booked, sounds: {booked: [custom/thanks]}}')
+    flow, _ = build(text)
+    assert (("nodes", "q", "callback", "sounds", "booked", 0), "custom/thanks") in ivr.prompt_references(flow)

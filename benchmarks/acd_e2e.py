@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
 from benchmarks.acd_setup import queue_flow, start_acd_bench  # noqa: E402
-from callcontrol.sipp import invite_times, place_call, start_agent  # noqa: E402
-from tests.integration.harness import ServiceProcess, eventually  # noqa: E402
+from callcontrol.devtools.sipp import invite_times, place_call, start_agent  # noqa: E402
+from tests.support.polling import eventually  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 ACD = """\
 agents:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
+from callcontrol.devtools.sandbox import AsteriskSandbox  # noqa: E402
 from callcontrol.settings import REPO_ROOT  # noqa: E402
-from tests.integration.harness import ServiceProcess  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 API_TOKEN = "benchmark-token-0123456789"
 

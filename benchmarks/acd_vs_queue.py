@@ -36,9 +36,10 @@ from benchmarks.ivr_throughput import cpu_seconds  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
 from callcontrol.core.calls import path_label  # noqa: E402
-from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
-from callcontrol.sipp import run_sipp, scenario, start_agent  # noqa: E402
-from tests.integration.harness import AmiObserver, eventually, most_channels_per_phone  # noqa: E402
+from callcontrol.devtools.sandbox import AsteriskSandbox  # noqa: E402
+from callcontrol.devtools.sipp import run_sipp, scenario, start_agent  # noqa: E402
+from tests.integration.harness import AmiObserver, most_channels_per_phone  # noqa: E402
+from tests.support.polling import eventually  # noqa: E402
 
 AGENTS = range(1001, 1017)
 ACD = "agents:\n" + "".join(f"  - {{id: a{n}, name: Agent {n}, endpoint: PJSIP/agent{n}}}\n" for n in AGENTS) + """\

@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.acd_setup import API_TOKEN as TOKEN  # noqa: E402
 from benchmarks.acd_setup import queue_flow, start_acd_bench  # noqa: E402
 from benchmarks.ivr_throughput import cpu_seconds  # noqa: E402
-from callcontrol.sipp import run_sipp, scenario  # noqa: E402
-from tests.integration.harness import AmiObserver, eventually  # noqa: E402
+from callcontrol.devtools.sipp import run_sipp, scenario  # noqa: E402
+from tests.integration.harness import AmiObserver  # noqa: E402
+from tests.support.polling import eventually  # noqa: E402
 
 ACD = """\
 agents:

@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from callcontrol.adapters.ami import AmiClient  # noqa: E402
 from callcontrol.adapters.db.models import CallRow  # noqa: E402
 from callcontrol.adapters.db.store import make_engine  # noqa: E402
-from callcontrol.sandbox import AsteriskSandbox  # noqa: E402
+from callcontrol.devtools.sandbox import AsteriskSandbox  # noqa: E402
 from callcontrol.settings import REPO_ROOT  # noqa: E402
-from callcontrol.sipp import run_sipp, scenario  # noqa: E402
-from tests.integration.harness import ServiceProcess, eventually  # noqa: E402
+from callcontrol.devtools.sipp import run_sipp, scenario  # noqa: E402
+from tests.support.polling import eventually  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 CALL_SECONDS = 5.5
 

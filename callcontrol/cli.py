@@ -17,6 +17,7 @@ from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settin
 
 if TYPE_CHECKING:
     from callcontrol.adapters.db.acd_store import SqlAcdStore
+    from callcontrol.core.interactions import QueueStint
 
 log = structlog.get_logger(__name__)
 
@@ -154,7 +155,7 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
 
         return graph_command(settings, args.flow, args.format, args.output)
     if args.flows_command == "test":
-        from callcontrol.adapters.flow_test_files import flow_tests_command
+        from callcontrol.adapters.flow_test_runs import flow_tests_command
 
         return flow_tests_command(settings, args.paths)
     from callcontrol.adapters.flow_files import load_flows
@@ -191,8 +192,8 @@ def _calls(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(summary | _queue_figures(record.queue_stints)))
         else:
-            queues = "".join(f" {s['queue']}:{s['outcome']}({s.get('agent') or 'no agent'}, waited "
-                             f"{s.get('waited_s') or 0:g}s, talk {s.get('talk_s') or 0:g}s)"
+            queues = "".join(f" {s.queue}:{s.outcome}({s.agent or 'no agent'}, waited "
+                             f"{s.waited_s or 0:g}s, talk {s.talk_s or 0:g}s)"
                              for s in record.queue_stints)
             print(f"{summary['started_at'][:19]}  {record.caller_number or '-':>12} -> {record.dialed_number:<6} "
                   f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])}"
@@ -201,15 +202,15 @@ def _calls(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _queue_figures(stints: list[dict]) -> dict[str, object]:
+def _queue_figures(stints: list[QueueStint]) -> dict[str, object]:
     """What the ACD did for a call, from its queue stints: the agent it talked with (the last one), each wait,
     the talk time, every offer, and the stints themselves."""
-    agents = [s["agent"] for s in stints if s.get("agent")]
+    agents = [s.agent for s in stints if s.agent]
     return {"agent": agents[-1] if agents else None,
-            "waits_s": [s.get("waited_s") for s in stints],
-            "talk_s": round(sum(s.get("talk_s") or 0 for s in stints), 3) if stints else None,
-            "offers": [offer for s in stints for offer in s.get("offers") or ()],
-            "queue_stints": stints}
+            "waits_s": [s.waited_s for s in stints],
+            "talk_s": round(sum(s.talk_s or 0 for s in stints), 3) if stints else None,
+            "offers": [offer.as_json() for s in stints for offer in s.offers],
+            "queue_stints": [s.as_json() for s in stints]}
 
 
 def _ami(settings: Settings, args: argparse.Namespace) -> int:
@@ -223,7 +224,7 @@ def _ami(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _call(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.sipp import place_call
+    from callcontrol.devtools.sipp import place_call
 
     digits = [(args.digit_at_ms if index == 0 else 600, digit) for index, digit in enumerate(args.digit)]
     try:
@@ -239,7 +240,8 @@ def _call(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace) -> int:
-    from callcontrol.sandbox import AsteriskSandbox, SandboxError
+    from callcontrol.devtools.sandbox import AsteriskSandbox
+    from callcontrol.devtools.sandbox_host import SandboxError
 
     sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=_secret_or_empty(settings, args.action),
                               agi_address=f"{settings.agi_host}:{settings.agi_port}")
@@ -305,7 +307,8 @@ def _acd(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str | None) -> int:
-    """GET /api/queues/{queue}/explain of the running service; prints the agents in order with the reasons."""
+    """GET /api/queues/{queue}/explain of the running service (with the API token); prints the agents in order with
+    the reasons."""
     import json
     import urllib.error
     import urllib.parse
@@ -314,8 +317,10 @@ def _acd_explain(settings: Settings, queue: str, call: str | None, skills: str |
     query = urllib.parse.urlencode({k: v for k, v in (("call", call), ("skills", skills)) if v})
     url = (f"http://{settings.http_host}:{settings.http_port}/api/queues/{urllib.parse.quote(queue, safe='')}"
            f"/explain" + (f"?{query}" if query else ""))
+    headers = {"Authorization": f"Bearer {settings.api_token.get_secret_value()}"} if settings.api_token else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our own service's URL)
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),  # noqa: S310 (our own service)
+                                    timeout=10) as response:
             answer = json.load(response)
     except urllib.error.HTTPError as exc:
         print(f"callcontrol acd explain: {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)

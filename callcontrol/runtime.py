@@ -8,14 +8,15 @@ from collections import deque
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callcontrol.adapters.agi import AgiConnection, AgiRequest, FastAgiServer
+from callcontrol.adapters.agi import AgiConnection
+from callcontrol.adapters.agi_server import AgiRequest, FastAgiServer
 from callcontrol.adapters.ami import AmiClient, AmiPbx, translate
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.hangup_log import CelHangupLog
-from callcontrol.adapters.http_api import HttpServer, make_app
+from callcontrol.adapters.http.app import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.acd.history import day_start, handled_calls
 from callcontrol.core.calls import CallRecord, EndReason
@@ -28,6 +29,7 @@ from callcontrol.core.events import (
     device_of,
 )
 from callcontrol.core.identifiers import ASTERISK_ID
+from callcontrol.core.interactions import QueueStint
 from callcontrol.core.ivr import IvrState
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_phone import agent_login_line
@@ -85,14 +87,14 @@ class Service:
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
                                         api_token=settings.api_token, acd_store=self.acd_store,
-                                        agent_pins=self.agent_pins),
+                                        agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins),
                                settings.http_host, settings.http_port)
         self.http_client = AiohttpClient()
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
 
-    def _queue_stint_ended(self, uniqueid: str, stint: dict[str, object]) -> None:
-        self.calls.queue_stint(uniqueid, stint)
+    def _queue_stint_ended(self, call_id: str, stint: QueueStint) -> None:
+        self.calls.queue_stint(call_id, stint)
 
     def not_ready_reasons(self) -> list[str]:
         reasons = []
@@ -243,26 +245,27 @@ class Service:
             ))
             if flow is None:
                 log.warning("call.no_flow", dialed_number=request.dialed_number[:32])
-                self.calls.ivr_ended(request.uniqueid, EndReason.NO_FLOW, [])
+                self.calls.ivr_ended(call_id, EndReason.NO_FLOW, [])
                 return
             latest: deque[IvrState] = deque(maxlen=1)  # the newest state, for an interrupted walk
 
             def walked(state: IvrState) -> None:
                 latest.append(state)
-                self.calls.walked(request.uniqueid, state)  # written with the next flush
+                self.calls.walked(call_id, state)  # written with the next flush
             try:
                 facts = {"caller.number": request.caller_number, "caller.name": request.caller_name,
                          "call.dialed": request.dialed_number}
                 result = await run_flow(flow, channel, self.clock, on_step=walked,
-                                        on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
+                                        on_answered=lambda: self.calls.answered(call_id), facts=facts,
                                         http=self.http_client, queues=self.acd, library=library,
-                                        caller=CallerRef(request.uniqueid, request.channel, request.caller_number))
+                                        caller=CallerRef(call_id, request.uniqueid, request.channel,
+                                                          request.caller_number))
             except asyncio.CancelledError:
-                self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
+                self.calls.ivr_ended(call_id, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise
             if result.error:
                 log.error("call.ivr_error", error=result.error)
-            self.calls.ivr_ended(request.uniqueid, result.reason, [step.as_dict() for step in result.path],
+            self.calls.ivr_ended(call_id, result.reason, [step.as_dict() for step in result.path],
                                  result.variables)
 
 

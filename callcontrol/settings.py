@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -47,14 +48,17 @@ class Settings(BaseSettings):
     # HTTP API (health, readiness, flows, queues and agents).
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
+    # Browser origins (scheme://host[:port], comma-separated) whose pages may open the /api/feed WebSocket; a
+    # handshake carrying any other Origin is refused (403). Empty: only clients that send no Origin (not browsers).
+    http_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # ACD: consecutive unanswered offers after which an agent is paused with reason "missed".
     acd_max_misses: int = Field(3, ge=1, le=100)
     # ACD: after an agent's phone refuses an offer at once (486 busy, congestion), seconds before it is offered
     # another call (app_queue's `retry`); 0 re-offers at once.
     acd_busy_retry_s: float = Field(5.0, ge=0, le=300)
 
-    # Bearer token every request that changes something must carry (agent login, pause, ...); reads need none.
-    # Unset: the API changes nothing. At least 16 characters.
+    # Bearer token every /api request must carry, reads included (/healthz and /readyz are open); agents may act
+    # for themselves with their PIN instead. Unset: the API answers 403 to everything. At least 16 characters.
     api_token: SecretStr | None = Field(None, min_length=16)
 
     # repr=False: the URL may carry the database password; show database_url_for_display() instead.
@@ -74,6 +78,13 @@ class Settings(BaseSettings):
 
     # On SIGTERM: how long calls in the IVR may go on before they are handed back to the dialplan.
     shutdown_grace_s: float = Field(5.0, ge=0, le=300)
+
+    @field_validator("http_allowed_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,6 +1,6 @@
 """AMI client: panoramisk's parser under one owned session loop (ordered events, watchdog, resync).
 
-panoramisk 1.4 defects handled here (each has a test in tests/unit/test_ami_client.py):
+panoramisk 1.4 defects handled here (each has a test in tests/unit/adapters/test_ami.py):
 - callbacks that raise kill the connection, coroutine callbacks are fire-and-forget: the only
   callback is a put_nowait into one ordered queue; a dispatcher task owned by the service consumes it;
 - its ping never checks the reply: a watchdog sends Ping and drops the connection when no reply comes and

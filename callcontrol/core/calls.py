@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from callcontrol.core.interactions import STINT_IN_PROGRESS, QueueStint
 
 
 class CallStatus(StrEnum):
@@ -41,10 +43,6 @@ class EndObservedBy(StrEnum):
     RESYNC = "resync"
 
 
-STINT_IN_PROGRESS = "in_progress"  # the outcome of a queue stint still going on (written as it goes)
-STINT_LOST = "failed"  # a stint the service lost (it stopped mid-wait): the dialplan fallback took the caller
-
-
 @dataclass
 class CallRecord:
     call_id: str  # Asterisk linkedid: the idempotency key of the row
@@ -61,12 +59,10 @@ class CallRecord:
     ended_at: datetime | None = None
     ivr_path: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)  # the flow's public variables (never secure ones)
-    # Each time the caller waited in an ACD queue: queue, entered_at, left_at, outcome (answered, abandoned,
-    # timed_out, exited_by_key, callback_requested, blocked, failed), waited_s, the agent and talk_s when
-    # answered, the offers (agent, result) and the wait it was told at entry; the KPIs are computed from these.
-    # While the caller waits or talks, the last stint is its progress (outcome in_progress, answered_at once an
-    # agent answered), written as it goes so that a crash of the service loses at most the last flush of it.
-    queue_stints: list[dict[str, Any]] = field(default_factory=list)
+    # Each time the caller waited in an ACD queue, in order; the KPIs are computed from these. While the caller
+    # waits or talks, the last stint is its progress (outcome in_progress, its agent leg once an agent answered),
+    # written as it goes so that a crash of the service loses at most the last flush of it.
+    queue_stints: list[QueueStint] = field(default_factory=list)
     status: CallStatus = CallStatus.ACTIVE
     end_reason: EndReason | None = None
     hangup_cause: int | None = None
@@ -101,42 +97,30 @@ class CallRecord:
             self.ivr_path = path
             self.variables = variables
 
-    def add_queue_stint(self, stint: dict[str, Any]) -> None:
+    def add_queue_stint(self, stint: QueueStint) -> None:
         """A finished stint; it takes the place of that stint's progress."""
         if self.status is CallStatus.ACTIVE:
             if self.open_stint is not None:
                 self.queue_stints.pop()
-            self.queue_stints.append(dict(stint))
+            self.queue_stints.append(stint)
 
-    def note_stint_progress(self, stint: dict[str, Any]) -> None:
+    def note_stint_progress(self, stint: QueueStint) -> None:
         """The stint going on now (outcome in_progress): queue entered, offers so far, who answered and when."""
         if self.status is CallStatus.ACTIVE:
             if self.open_stint is not None:
                 self.queue_stints.pop()
-            self.queue_stints.append({**stint, "outcome": STINT_IN_PROGRESS})
+            self.queue_stints.append(replace(stint, outcome=STINT_IN_PROGRESS))
 
     @property
-    def open_stint(self) -> dict[str, Any] | None:
+    def open_stint(self) -> QueueStint | None:
         last = self.queue_stints[-1] if self.queue_stints else None
-        return last if last is not None and last.get("outcome") == STINT_IN_PROGRESS else None
+        return last if last is not None and last.in_progress else None
 
     def end_open_stint(self, at: datetime, talk_ended_at: datetime | None = None) -> None:
-        """A stint the service lost mid-way (it stopped): answered if an agent had answered (the conversation
-        went on in Asterisk until `talk_ended_at`, else until `at`), otherwise lost to the fallback."""
+        """A stint the service lost mid-way (it stopped): see QueueStint.lost."""
         stint = self.open_stint
-        if stint is None:
-            return
-        answered_at = parse_time(stint.get("answered_at"))
-        entered_at = parse_time(stint.get("entered_at"))
-        if answered_at is not None and stint.get("agent"):
-            talk_end = min(talk_ended_at or at, at)
-            stint.update(outcome="answered", talk_s=round(max(0.0, (talk_end - answered_at).total_seconds()), 3),
-                         left_at=talk_end.isoformat())
-        else:
-            stint.update(outcome=STINT_LOST, left_at=at.isoformat())
-            if entered_at is not None:
-                stint["waited_s"] = round(max(0.0, (at - entered_at).total_seconds()), 3)
-        stint["recovered"] = True  # finished from what was written before the service stopped
+        if stint is not None:
+            self.queue_stints[-1] = stint.lost(at, talk_ended_at)
 
     def mark_channel_gone(
         self, at: datetime, observed_by: EndObservedBy, cause: int | None = None, cause_text: str | None = None
@@ -174,12 +158,13 @@ class CallRecord:
 
     def snapshot(self) -> CallRecord:
         """An independent copy for the writer, so later changes do not race the write. Every field is immutable
-        except the JSON ones (path, variables, stints), which are copied list by list and dict by dict: the
-        flusher snapshots each changing call twice a second, and copy.deepcopy cost four times as much."""
+        except the lists (stints are frozen) and the JSON ones (path, variables), which are copied list by list
+        and dict by dict: the flusher snapshots each changing call twice a second, and copy.deepcopy cost four
+        times as much."""
         copied = copy.copy(self)
         copied.ivr_path = _json_copy(self.ivr_path)
         copied.variables = _json_copy(self.variables)
-        copied.queue_stints = _json_copy(self.queue_stints)
+        copied.queue_stints = list(self.queue_stints)
         return copied
 
     def summary(self) -> dict[str, Any]:
@@ -191,7 +176,7 @@ class CallRecord:
             "flow": self.flow_id,
             "flow_version": self.flow_version,
             "path": [path_label(step) for step in self.ivr_path],
-            "queues": [f"{stint['queue']}:{stint['outcome']}" for stint in self.queue_stints],
+            "queues": [f"{stint.queue}:{stint.outcome}" for stint in self.queue_stints],
             "end_reason": str(self.end_reason) if self.end_reason else None,
             "hangup_cause": self.hangup_cause,
             "end_observed_by": str(self.end_observed_by) if self.end_observed_by else None,
@@ -234,7 +219,7 @@ def _json_copy(value: Any) -> Any:
 
 
 def parse_time(value: object) -> datetime | None:
-    """An ISO time as the record's JSON fields keep it (path steps, stints); None when absent or unreadable."""
+    """An ISO time as the record's JSON fields keep it (path steps); None when absent or unreadable."""
     try:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:

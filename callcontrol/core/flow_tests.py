@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Union
 
 import callcontrol.core.ivr as ivr
+from callcontrol.core.acd import caller_prompts
 
 # The same labels as CallRecord.summary()["path"].
 from callcontrol.core.calls import path_label
@@ -211,11 +212,35 @@ def _queue(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:
     if isinstance(action, QueueOutcome):
         return ivr.QueueLeft(action.result)  # type: ignore[arg-type]
     if isinstance(action, Press):
+        if effect.callback is not None and action.digit == effect.callback.key:
+            if _book_callback(call, effect.callback, node_id) is not None:
+                return ivr.QueueLeft("callback_requested")
+            return _queue(call, effect, node_id)  # not booked: the caller waits on
         if action.digit not in effect.exit_keys:
             raise CaseFailed(f"press {action.digit} at {node_id}, but that queue node has no exit key {action.digit}")
         return ivr.QueueLeft("exited_by_key", action.digit)
     raise CaseFailed(f"{_describe(action)} scripted, but node {node_id} queues the caller (use queue: RESULT "
                      "or press: KEY)")
+
+
+def _book_callback(call: SimulatedCall, callback: ivr.Callback, node_id: str) -> str | None:
+    """The callback key was pressed: the ACD's booking dialog, the caller's next input at this node answering
+    its questions (press 1 to confirm the own number, enter another, silence); the number booked or None."""
+    def answer(step: caller_prompts.Step) -> str | None:
+        if not isinstance(step, (caller_prompts.Ask, caller_prompts.Collect)):
+            return None
+        action = call.listen(node_id)
+        if isinstance(action, Silence):
+            return None
+        if isinstance(action, Press):
+            return action.digit
+        if isinstance(action, Enter) and isinstance(step, caller_prompts.Collect):
+            return action.digits
+        raise CaseFailed(f"{_describe(action)} scripted, but the callback dialog at {node_id} asks for "
+                         + ("a key (press 1 to confirm the number)" if isinstance(step, caller_prompts.Ask)
+                            else "the number to call back (enter)"))
+    return caller_prompts.walk(caller_prompts.callback_dialog(callback.sounds, call.caller, callback.numbers),
+                               answer)[1]
 
 
 def _voicemail(call: SimulatedCall, effect: Any, node_id: str) -> ivr.Outcome:

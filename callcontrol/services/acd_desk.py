@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
 
 from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transition
 from callcontrol.core.acd.distributor_view import Estimate
-from callcontrol.core.acd.errors import AcdError, QueueFull
+from callcontrol.core.acd.errors import AcdError, QueueFull, UnknownAgent
 from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.outcomes import Offer, Outcome
 from callcontrol.core.acd.router import Distributor
@@ -41,7 +41,16 @@ from callcontrol.core.events import (
     device_of,
 )
 from callcontrol.core.identifiers import DIALED_NUMBER, WAKE_DIGIT
+from callcontrol.core.interactions import (
+    OFFER_ANSWERED,
+    OFFER_RINGING,
+    STINT_IN_PROGRESS,
+    AgentLeg,
+    OfferAttempt,
+    QueueStint,
+)
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
+from callcontrol.services.acd_view import AcdView
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
@@ -67,7 +76,7 @@ class _Waiter:
     offer: Offer | None = None
     callback_number: str | None = None  # booked a callback: the caller hung up and keeps its place
     booked: BookedCallback | None = None  # as kept in the database until it is done
-    offers: list[dict[str, str]] = field(default_factory=list)  # each agent rung: agent, at, result
+    offers: list[OfferAttempt] = field(default_factory=list)  # each agent rung
     answered_at: datetime | None = None
     talked_with: str | None = None  # the agent who answered (kept after the conversation, for the stint)
     talk_s: float | None = None
@@ -116,17 +125,18 @@ class AcdDesk:
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
                  on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
                  max_misses: int | None = 3, busy_retry_s: float = 5.0, fallback: QueueDesk | None = None,
-                 on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
-                 on_stint_progress: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
+                 on_stint: Callable[[str, QueueStint], None] = lambda call_id, stint: None,
+                 on_stint_progress: Callable[[str, QueueStint], None] = lambda call_id, stint: None,
                  on_callback: Callable[[str, BookedCallback], None] = lambda change, callback: None) -> None:
         """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
         self.distributor = Distributor(queues, agents, max_misses=max_misses, refused_rest_s=busy_retry_s)
         self._pbx = pbx
         self.clock = clock
+        self.view = AcdView(self.distributor, clock)
         self._on_transitions = on_transitions
         self._fallback = fallback
-        self._on_stint = on_stint  # (the caller's uniqueid, the stint): for the call record
+        self._on_stint = on_stint  # (the call's key, the stint): for the call record
         self._on_stint_progress = on_stint_progress  # the same, while it goes on (written as it happens)
         self._on_callback = on_callback  # ("booked" | "done", callback): to keep booked callbacks in the database
         self._waiters: dict[str, _Waiter] = {}
@@ -150,7 +160,7 @@ class AcdDesk:
         """After a restart: booked callbacks take their places again (by their original arrival)."""
         now = self.clock.now()
         for booked in callbacks:
-            waiter = _Waiter(CallerRef(booked.call_id, "", ""), booked.queue_id, booked.arrived_at,
+            waiter = _Waiter(CallerRef(booked.call_id, "", "", ""), booked.queue_id, booked.arrived_at,
                              callback_number=booked.number, booked=booked)
             self._waiters[booked.call_id] = waiter
             try:
@@ -246,7 +256,7 @@ class AcdDesk:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
-        call = Call(caller.uniqueid, request.queue, arrived_at=now, priority=request.priority,
+        call = Call(caller.call_id, request.queue, arrived_at=now, priority=request.priority,
                     skills=dict(request.skills))
         self._waiters[call.id] = waiter
         try:
@@ -277,29 +287,37 @@ class AcdDesk:
         """The caller's wait in this queue is over: its record (KPIs) gets the stint."""
         now = self.clock.now()
         served_at = waiter.answered_at or now
-        stint = {
-            "queue": waiter.queue_id, "entered_at": waiter.entered_at.isoformat(), "left_at": now.isoformat(),
-            "outcome": outcome, "waited_s": round((served_at - waiter.entered_at).total_seconds(), 3),
-            "agent": waiter.talked_with, "talk_s": waiter.talk_s, "offers": list(waiter.offers),
-            "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
-        }
-        self._on_stint(waiter.caller.uniqueid, stint)
+        leg = self._agent_leg(waiter)
+        if leg is not None and waiter.talk_s is not None:
+            leg = replace(leg, ended_at=leg.answered_at + timedelta(seconds=waiter.talk_s))
+        self._on_stint(waiter.caller.call_id, QueueStint(
+            waiter.queue_id, waiter.entered_at, outcome, left_at=now,
+            waited_s=round((served_at - waiter.entered_at).total_seconds(), 3),
+            estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
+            offers=tuple(waiter.offers), agent_leg=leg))
 
     def _stint_progress(self, waiter: _Waiter) -> None:
         """The stint so far, for the call record while it goes on: the offers with their results (the one
         ringing now as `ringing`), and once an agent answered, who (and their endpoint) and when."""
         offer = waiter.offer
-        ringing = [{"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
-                    "result": "answered" if waiter.answered_by == offer.agent_id else "ringing"}] if offer else []
-        stint: dict[str, object] = {
-            "queue": waiter.queue_id, "entered_at": waiter.entered_at.isoformat(), "agent": waiter.talked_with,
-            "offers": [*waiter.offers, *ringing],
-            "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1)}
-        if waiter.answered_at is not None and waiter.talked_with is not None:
-            stint.update(answered_at=waiter.answered_at.isoformat(),
-                         endpoint=self.distributor.agent(waiter.talked_with).endpoint,
-                         waited_s=round((waiter.answered_at - waiter.entered_at).total_seconds(), 3))
-        self._on_stint_progress(waiter.caller.uniqueid, stint)
+        ringing = [OfferAttempt(offer.agent_id, offer.offered_at, OFFER_ANSWERED
+                                if waiter.answered_by == offer.agent_id else OFFER_RINGING)] if offer else []
+        leg = self._agent_leg(waiter)
+        self._on_stint_progress(waiter.caller.call_id, QueueStint(
+            waiter.queue_id, waiter.entered_at, STINT_IN_PROGRESS,
+            waited_s=None if leg is None else round((leg.answered_at - waiter.entered_at).total_seconds(), 3),
+            estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
+            offers=(*waiter.offers, *ringing), agent_leg=leg))
+
+    def _agent_leg(self, waiter: _Waiter) -> AgentLeg | None:
+        """The caller's conversation with the agent who answered (its end is the stint's business)."""
+        if waiter.answered_at is None or waiter.talked_with is None:
+            return None
+        try:
+            endpoint: str | None = self.distributor.agent(waiter.talked_with).endpoint
+        except UnknownAgent:  # removed since (logged out during the conversation)
+            endpoint = None
+        return AgentLeg(waiter.talked_with, endpoint, waiter.answered_at)
 
     async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
                     deadline: datetime) -> QueueLeft:
@@ -379,7 +397,8 @@ class AcdDesk:
         offer = waiter.offer
         assert offer is not None
         await channel.music_on_hold(False)
-        if not self._dial_may_start(call_id, offer):  # the offer ended while the caller was being woken
+        # the offer ended while the caller was being woken
+        if not self._dial_may_start(call_id, offer, waiter.caller.uniqueid):
             if waiter.offer is offer:
                 waiter.offer = None
             return False
@@ -391,8 +410,8 @@ class AcdDesk:
         # Answered when Dial() says so, or when AMI's DialEnd ANSWER was seen (the caller may hang up first,
         # and then DIALSTATUS may be unreadable)
         answered = dialled.status == "ANSWER" or waiter.answered_by == offer.agent_id
-        waiter.offers.append({"agent": offer.agent_id, "at": offer.offered_at.isoformat(),
-                              "result": "answered" if answered else dialled.status.lower()})
+        waiter.offers.append(OfferAttempt(offer.agent_id, offer.offered_at,
+                                          OFFER_ANSWERED if answered else dialled.status.lower()))
         self._stint_progress(waiter)
         if answered:
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
@@ -425,7 +444,7 @@ class AcdDesk:
         channel (_settle_device)."""
         self._settle_device(self.distributor.agent(agent_id).endpoint, now)
 
-    def _dial_may_start(self, call_id: str, offer: Offer) -> bool:
+    def _dial_may_start(self, call_id: str, offer: Offer, caller_uniqueid: str) -> bool:
         """Just before Dial(): True when the offer is still this caller's; the device then counts as busy until
         AMI shows this dial's DialEnd and the Hangup of every channel on the device. A phone is never rung for
         a second call while Asterisk may still have the first one's channel, whatever AMI's lag."""
@@ -437,8 +456,9 @@ class AcdDesk:
             log.info("acd.offer_gone_before_ringing", call=call_id, agent=offer.agent_id)
             return False
         pending = self._dialing.setdefault(offer.endpoint, {})
-        count = pending[call_id][0] if call_id in pending else 0
-        pending[call_id] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
+        count = pending[caller_uniqueid][0] if caller_uniqueid in pending else 0
+        hold_until = self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S)
+        pending[caller_uniqueid] = (count + 1, hold_until)
         self._settle_device(offer.endpoint, self.clock.now())
         return True
 
@@ -558,10 +578,12 @@ class AcdDesk:
     def apply(self, event: DialEnded | DeviceStateChanged) -> None:
         now = event.at
         if isinstance(event, DialEnded):
-            waiter = self._waiters.get(event.caller_uniqueid)
+            call_id = next((call_id for call_id, waiter in self._waiters.items()  # DialEnd names the channel
+                            if event.caller_uniqueid and waiter.caller.uniqueid == event.caller_uniqueid), "")
+            waiter = self._waiters.get(call_id)
             offer = waiter.offer if waiter is not None else None
             if waiter is not None and offer is not None and event.status == "ANSWER":
-                self._answered(event.caller_uniqueid, offer.agent_id, now)
+                self._answered(call_id, offer.agent_id, now)
             endpoint = device_of(event.callee_channel)
             self._dial_ended(endpoint, event.caller_uniqueid)
             self._settle_device(endpoint, now)

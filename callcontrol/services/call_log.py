@@ -3,6 +3,9 @@
 What a call does (its IVR walk, its queue stint so far) only marks its record dirty; one flusher task
 (run_flusher, owned by the service) submits the dirty records at most every FLUSH_INTERVAL_S, so a crash of the
 service loses at most that much of a call's story and a step costs a dict assignment, not a write.
+
+Records are keyed by the call key (the record's call_id, Asterisk's linkedid), the key of the call path's methods
+and of the ACD; the channel events of AMI find their record by the caller channel's uniqueid.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from callcontrol.core.events import (
     ChannelsSnapshot,
     device_of,
 )
+from callcontrol.core.interactions import QueueStint
 from callcontrol.core.ivr import IvrState
 from callcontrol.services.ports import Clock
 from callcontrol.services.record_writer import RecordWriter
@@ -36,7 +40,8 @@ class CallLog:
     def __init__(self, writer: RecordWriter, clock: Clock) -> None:
         self._writer = writer
         self._clock = clock
-        self._active: dict[str, CallRecord] = {}  # by the caller channel's uniqueid
+        self._active: dict[str, CallRecord] = {}  # by call_id
+        self._by_uniqueid: dict[str, CallRecord] = {}  # the same records, by the caller channel's uniqueid
         self._walks: dict[str, IvrState] = {}  # the newest IVR state of each call still walking, not yet written
         self._dirty: set[str] = set()  # calls changed since the last flush
         # adopted calls still up whose conversation with an agent went on without us: by linkedid
@@ -48,8 +53,8 @@ class CallLog:
     def active_count(self) -> int:
         return len(self._active)
 
-    def get(self, uniqueid: str) -> CallRecord | None:
-        return self._active.get(uniqueid)
+    def get(self, call_id: str) -> CallRecord | None:
+        return self._active.get(call_id)
 
     def adopt_unfinished(self, records: list[CallRecord], hangups: Iterable[ChannelHungUp] = ()) -> None:
         """Take over records a previous run left open, with what they had written. Asterisk's hangup log
@@ -57,14 +62,14 @@ class CallLog:
         end; the others stay open until the next snapshot says whether their channel is gone."""
         ended = _by_linkedid(hangups)
         for record in records:
-            if record.uniqueid in self._active:
+            if record.call_id in self._active:
                 continue
             walked_until = _last_step_at(record) or record.ivr_ended_at or record.started_at
             record.mark_ivr_ended(EndReason.SERVICE_RESTARTED, record.ivr_path, walked_until, record.variables)
-            self._active[record.uniqueid] = record
+            self._add(record)
             self._close_from_hangup_log(record, ended.get(record.call_id, ()))
             stint = record.open_stint
-            if record.status is CallStatus.ACTIVE and stint is not None and stint.get("answered_at"):
+            if record.status is CallStatus.ACTIVE and stint is not None and stint.agent_leg is not None:
                 self._talking_unfollowed[record.call_id] = record  # the agent's Hangup will end the talk
         if records:
             log.info("calls.adopted_unfinished", count=len(records), closed_from_hangup_log=sum(
@@ -76,43 +81,50 @@ class CallLog:
                 if record.started_at < snapshot.at and record.uniqueid not in snapshot.uniqueids]
 
     def call_started(self, record: CallRecord) -> None:
-        self._active[record.uniqueid] = record
+        self._add(record)
         self._writer.submit(record)
 
-    def answered(self, uniqueid: str) -> None:
-        record = self._active.get(uniqueid)
+    def _add(self, record: CallRecord) -> None:
+        replaced = self._active.get(record.call_id)
+        if replaced is not None:  # the same call in the IVR again: its newer record is the one
+            self._by_uniqueid.pop(replaced.uniqueid, None)
+        self._active[record.call_id] = record
+        self._by_uniqueid[record.uniqueid] = record
+
+    def answered(self, call_id: str) -> None:
+        record = self._active.get(call_id)
         if record is not None:
             record.mark_answered(self._clock.now())
-            self._dirty.add(uniqueid)
+            self._dirty.add(call_id)
 
-    def walked(self, uniqueid: str, state: IvrState) -> None:
+    def walked(self, call_id: str, state: IvrState) -> None:
         """The IVR took a step: the walk so far is written with the next flush."""
-        if uniqueid in self._active:
-            self._walks[uniqueid] = state
-            self._dirty.add(uniqueid)
+        if call_id in self._active:
+            self._walks[call_id] = state
+            self._dirty.add(call_id)
 
-    def stint_progress(self, uniqueid: str, stint: dict[str, Any]) -> None:
+    def stint_progress(self, call_id: str, stint: QueueStint) -> None:
         """The caller's queue stint moved on (queued, offered, answered): written with the next flush."""
-        record = self._active.get(uniqueid)
+        record = self._active.get(call_id)
         if record is not None:
             record.note_stint_progress(stint)
-            self._dirty.add(uniqueid)
+            self._dirty.add(call_id)
 
-    def queue_stint(self, uniqueid: str, stint: dict[str, Any]) -> None:
+    def queue_stint(self, call_id: str, stint: QueueStint) -> None:
         """A wait in an ACD queue ended; it is written with the next flush (or the call's end, if sooner)."""
-        record = self._active.get(uniqueid)
+        record = self._active.get(call_id)
         if record is not None:
             record.add_queue_stint(stint)
-            self._dirty.add(uniqueid)
+            self._dirty.add(call_id)
 
     def flush(self) -> int:
         """Submit the records that changed since the last flush (the writer copies each); how many."""
         dirty, self._dirty = self._dirty, set()
-        for uniqueid in dirty:
-            record = self._active.get(uniqueid)
+        for call_id in dirty:
+            record = self._active.get(call_id)
             if record is None:
                 continue
-            walk = self._walks.pop(uniqueid, None)
+            walk = self._walks.pop(call_id, None)
             if walk is not None:
                 record.note_walk([step.as_dict() for step in walk.path], walk.public_variables())
             self._writer.submit(record)
@@ -125,13 +137,13 @@ class CallLog:
             await asyncio.sleep(interval_s)
             self.flush()
 
-    def ivr_ended(self, uniqueid: str, reason: EndReason, path: list[dict[str, Any]],
+    def ivr_ended(self, call_id: str, reason: EndReason, path: list[dict[str, Any]],
                   variables: dict[str, Any] | None = None) -> None:
-        record = self._active.get(uniqueid)
+        record = self._active.get(call_id)
         if record is None:
             return
-        self._walks.pop(uniqueid, None)
-        self._dirty.discard(uniqueid)  # written now (or at the close just below)
+        self._walks.pop(call_id, None)
+        self._dirty.discard(call_id)  # written now (or at the close just below)
         record.mark_ivr_ended(reason, path, self._clock.now(), variables)
         if record.ready_to_close:
             self._close_if_ready(record)
@@ -147,7 +159,7 @@ class CallLog:
                 record.mark_channel_gone(event.at, EndObservedBy.RESYNC)  # no line: the snapshot's time
                 self._close_if_ready(record)
             return
-        record = self._active.get(event.uniqueid)
+        record = self._by_uniqueid.get(event.uniqueid)
         if record is None:
             if isinstance(event, ChannelHungUp) and event.linkedid in self._talking_unfollowed:
                 self._agent_leg_ended(event)
@@ -166,10 +178,10 @@ class CallLog:
         stint = record.open_stint
         if stint is None or record.status is not CallStatus.ACTIVE:
             del self._talking_unfollowed[hangup.linkedid]
-        elif stint.get("endpoint") and device_of(hangup.channel) == stint["endpoint"]:
+        elif stint.endpoint and device_of(hangup.channel) == stint.endpoint:
             del self._talking_unfollowed[hangup.linkedid]
             record.end_open_stint(hangup.at, hangup.at)
-            self._dirty.add(record.uniqueid)
+            self._dirty.add(record.call_id)
 
     def _close_from_hangup_log(self, record: CallRecord, hangups: Iterable[ChannelHungUp]) -> None:
         """Close the record at its channel's hangup in Asterisk's log, if the log has it; the conversation of
@@ -179,10 +191,10 @@ class CallLog:
         if own is None:
             return
         stint = record.open_stint
-        endpoint = stint.get("endpoint") if stint else None
-        agent_end = min((hangup.at for hangup in hangups if endpoint and hangup.uniqueid != record.uniqueid
-                         and device_of(hangup.channel) == endpoint
-                         and _after(hangup.at, stint.get("answered_at"))), default=None)
+        leg = stint.agent_leg if stint else None
+        agent_end = min((hangup.at for hangup in hangups if leg and leg.endpoint
+                         and hangup.uniqueid != record.uniqueid and device_of(hangup.channel) == leg.endpoint
+                         and hangup.at >= leg.answered_at), default=None)
         record.end_open_stint(own.at, agent_end)
         record.mark_channel_gone(own.at, EndObservedBy.HANGUP_LOG, own.cause, own.cause_text or None)
         self._close_if_ready(record)
@@ -191,10 +203,11 @@ class CallLog:
         if not record.ready_to_close:
             return
         record.close()
-        del self._active[record.uniqueid]
-        self._walks.pop(record.uniqueid, None)
+        del self._active[record.call_id]
+        self._by_uniqueid.pop(record.uniqueid, None)
+        self._walks.pop(record.call_id, None)
         self._talking_unfollowed.pop(record.call_id, None)
-        self._dirty.discard(record.uniqueid)
+        self._dirty.discard(record.call_id)
         self._writer.submit(record)
         self.closed += 1
         log.info("call.ended", **record.summary())  # the one canonical line per call
@@ -209,8 +222,3 @@ def _by_linkedid(hangups: Iterable[ChannelHungUp]) -> dict[str, list[ChannelHung
 
 def _last_step_at(record: CallRecord) -> datetime | None:
     return parse_time(record.ivr_path[-1].get("at")) if record.ivr_path else None
-
-
-def _after(at: datetime, answered_at: object) -> bool:
-    answered = parse_time(answered_at)
-    return answered is not None and at >= answered

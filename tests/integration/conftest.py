@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from callcontrol.sandbox import AsteriskSandbox
-from tests.integration.harness import REPO, Records, ServiceProcess, eventually
+from callcontrol.devtools.sandbox import AsteriskSandbox
+from tests.support.paths import REPO
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 StartWithFlow = Callable[..., Awaitable[ServiceProcess]]
 

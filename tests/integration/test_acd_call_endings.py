@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import place_call, start_agent, start_busy_phone
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels
+from callcontrol.devtools.sipp import place_call, start_agent, start_busy_phone
+from tests.integration.harness import AmiObserver, labels
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 BUSY_RETRY_S = 2
@@ -87,7 +88,7 @@ async def login(service: ServiceProcess, *agents: str) -> None:
 
 
 async def agent_state(service: ServiceProcess, agent: str) -> dict:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
         async with session.get(f"http://127.0.0.1:{service.http_port}/api/agents/{agent}") as response:
             return await response.json()
 
@@ -115,9 +116,9 @@ async def test_an_answered_call_the_caller_hangs_up_first_is_answered(desk, reco
     assert labels(record) == ["sales[answered]"]
     assert record.end_reason is EndReason.AGENT_ANSWERED
     (stint,) = record.queue_stints
-    assert (stint["outcome"], stint["agent"]) == ("answered", "ada")
-    assert [(offer["agent"], offer["result"]) for offer in stint["offers"]] == [("ada", "answered")]
-    assert 2.5 <= stint["talk_s"] <= 5, stint
+    assert (stint.outcome, stint.agent) == ("answered", "ada")
+    assert [(offer.agent, offer.result) for offer in stint.offers] == [("ada", "answered")]
+    assert 2.5 <= stint.talk_s <= 5, stint
     assert (await agent_state(desk, "ada"))["state"] == "available"
 
 
@@ -161,4 +162,4 @@ async def test_a_busy_phone_is_not_offered_the_call_again_in_a_tight_loop(desk, 
     bob = await agent_state(desk, "bob")
     assert (bob["state"], bob["pause_reason"]) == ("paused", "missed")
     assert labels(record) == ["sales:9[exited_by_key]", "bye"]
-    assert [offer["result"] for offer in record.queue_stints[0]["offers"]] == ["busy"] * MAX_MISSES
+    assert [offer.result for offer in record.queue_stints[0].offers] == ["busy"] * MAX_MISSES

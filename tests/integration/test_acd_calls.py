@@ -17,16 +17,10 @@ import sqlalchemy
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import CallRecord, EndReason
-from callcontrol.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
-from tests.integration.harness import (
-    AmiObserver,
-    Records,
-    ServiceProcess,
-    call_and_record,
-    eventually,
-    labels,
-    most_channels_per_phone,
-)
+from callcontrol.devtools.sipp import SippRun, place_agent_call, place_call, start_agent, start_busy_phone
+from tests.integration.harness import AmiObserver, call_and_record, labels, most_channels_per_phone, transitions
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 RING_TIMEOUT_S = 4
@@ -134,18 +128,6 @@ async def booked_numbers(database_url: str) -> list[str]:
         await engine.dispose()
 
 
-async def transitions(database_url: str) -> list[tuple[str, str, str]]:
-    """The logged agent transitions (agent, to_state, cause), in order."""
-    engine = make_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(sqlalchemy.text(
-                "SELECT agent_id, to_state, cause FROM acd_agent_transitions ORDER BY id"))
-            return [tuple(row) for row in rows]
-    finally:
-        await engine.dispose()
-
-
 async def test_best_skill_agent_gets_the_call_and_every_transition_is_logged(acd_service, records, sqlite_url,
                                                                             no_channels_left):
     """ada (english 5) and bob (english 9) log in; best_skill gives bob the call; cy (2) is not eligible."""
@@ -168,9 +150,9 @@ async def test_best_skill_agent_gets_the_call_and_every_transition_is_logged(acd
     assert labels(record) == ["sales[answered]", "bye"]
     assert re.search(r"<-{10} BYE\s+1\s", answered.output), "bob, not Asterisk, should have hung up"
     (stint,) = record.queue_stints
-    assert (stint["queue"], stint["outcome"], stint["agent"]) == ("sales", "answered", "bob")
-    assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("bob", "answered")]
-    assert 0 <= stint["waited_s"] < 2 and 1.0 < stint["talk_s"] < 4
+    assert (stint.queue, stint.outcome, stint.agent) == ("sales", "answered", "bob")
+    assert [(o.agent, o.result) for o in stint.offers] == [("bob", "answered")]
+    assert 0 <= stint.waited_s < 2 and 1.0 < stint.talk_s < 4
     assert record.end_reason is EndReason.FLOW_HANGUP
     logged = await transitions(sqlite_url)
     assert [t for t in logged if t[0] == "bob"] == [
@@ -191,8 +173,8 @@ async def test_ring_no_answer_returns_the_caller_who_then_goes_to_the_next_agent
     assert re.search(r"-{10}> CANCEL\s+1\s", rang.output), "Asterisk should have cancelled bob's ringing phone"
     assert answered.returncode == 0 and answered.successful == 1, answered.output
     (stint,) = record.queue_stints
-    assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("bob", "noanswer"), ("ada", "answered")]
-    assert stint["waited_s"] >= RING_TIMEOUT_S
+    assert [(o.agent, o.result) for o in stint.offers] == [("bob", "noanswer"), ("ada", "answered")]
+    assert stint.waited_s >= RING_TIMEOUT_S
     logged = await transitions(sqlite_url)
     assert ("bob", "available", "missed") in logged
     assert logged.index(("bob", "available", "missed")) < logged.index(("ada", "reserved", "offered"))
@@ -214,16 +196,19 @@ async def test_a_paused_agent_gets_nothing_and_the_caller_leaves_with_the_exit_k
     (record,) = await records.ended(1)
     assert result.returncode == 0, result.output
     assert labels(record) == ["sales:9[exited_by_key]", "bye"]
-    assert [(s["outcome"], s["agent"], s["offers"]) for s in record.queue_stints] == [("exited_by_key", None, [])]
+    assert [(s.outcome, s.agent, s.offers) for s in record.queue_stints] == [("exited_by_key", None, ())]
 
 
 async def test_nobody_logged_in_takes_the_no_agents_exit_and_the_api_refuses_without_the_token(
         acd_service, records, no_channels_left):
     _, _, record = await call_and_record(records, "15550804", [], "desk")
     assert labels(record) == ["sales[no_agents]", "sorry", "bye"]
-    assert [s["outcome"] for s in record.queue_stints] == ["blocked"]
+    assert [s.outcome for s in record.queue_stints] == ["blocked"]
     status, body = await api(acd_service, "POST", "/api/agents/ada/login", token="wrong-token-0123456789")
     assert status == 401
+    for path in ("/api/agents/ada", "/api/queues/sales", "/api/flows"):  # reads need the token too
+        status, body = await api(acd_service, "GET", path, token=None)
+        assert status == 401 and body["error"] == "unauthorized", path
     status, body = await api(acd_service, "POST", "/api/agents/nobody/login")
     assert status == 404 and body["error"] == "UnknownAgent"
     await api(acd_service, "POST", "/api/agents/ada/login")
@@ -384,7 +369,7 @@ async def test_a_booked_callback_keeps_its_place_and_rings_the_agent_then_the_cu
     await eventually(none_booked, 5, what="the booking forgotten once taken")
     callback = next(r for r in await records.ended(2) if r.call_id != record.call_id)
     assert labels(callback) == ["callback[connected]"]
-    assert callback.variables == {"callback_for": record.uniqueid, "agent": "ada", "number": "0155500042"}
+    assert callback.variables == {"callback_for": record.call_id, "agent": "ada", "number": "0155500042"}
     logged = [t for t in await transitions(sqlite_url) if t[0] == "ada"]
     assert [to_state for _, to_state, _ in logged][-3:] == ["reserved", "on_call", "wrap_up"]  # her own 3 s
 
@@ -432,8 +417,8 @@ async def test_misses_pause_the_agent_and_the_queue_node_max_wait_takes_its_time
     _, bob = await api(acd_service, "GET", "/api/agents/bob")
     assert (bob["state"], bob["pause_reason"]) == ("paused", "missed")
     assert labels(record) == ["sales[timeout]", "sorry", "bye"]
-    assert [s["outcome"] for s in record.queue_stints] == ["timed_out"] and record.queue_stints[0]["waited_s"] >= 20
-    assert [o["result"] for o in record.queue_stints[0]["offers"]] == ["noanswer"] * MAX_MISSES
+    assert [s.outcome for s in record.queue_stints] == ["timed_out"] and record.queue_stints[0].waited_s >= 20
+    assert [o.result for o in record.queue_stints[0].offers] == ["noanswer"] * MAX_MISSES
     assert asyncio.get_running_loop().time() - started >= 20
     _, queue = await api(acd_service, "GET", "/api/queues/sales")
     assert queue["calls"] == []
@@ -456,8 +441,8 @@ async def test_an_agent_on_a_call_of_its_own_is_offered_nothing_until_it_ends(ac
         await asyncio.gather(own_call, customer, return_exceptions=True)
     assert labels(record) == ["sales[answered]", "bye"]
     (stint,) = record.queue_stints
-    assert [(o["agent"], o["result"]) for o in stint["offers"]] == [("ada", "answered")]
-    assert stint["waited_s"] >= 3, "the caller waited for ada's own call to end"
+    assert [(o.agent, o.result) for o in stint.offers] == [("ada", "answered")]
+    assert stint.waited_s >= 3, "the caller waited for ada's own call to end"
     assert (await own_call).returncode == 0
 
 
@@ -475,9 +460,9 @@ async def test_a_booked_callback_and_a_paused_agent_survive_a_restart_of_the_ser
         _, ada = await api(restarted, "GET", "/api/agents/ada")
         assert (ada["state"], ada["pause_reason"]) == ("paused", "meeting")
         _, queue = await api(restarted, "GET", "/api/queues/sales")
-        assert [call["call"] for call in queue["calls"]] == [record.uniqueid]
+        assert [call["call"] for call in queue["calls"]] == [record.call_id]
         await resume_ada_and_connect_the_callback(restarted)
         ended = [line for line in restarted.log_lines() if line.get("event") == "acd.callback_ended"]
-        assert [(line["outcome"], line["call"]) for line in ended] == [("connected", record.uniqueid)]
+        assert [(line["outcome"], line["call"]) for line in ended] == [("connected", record.call_id)]
     finally:
         assert await restarted.stop() == 0, restarted.log_tail()

@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from callcontrol.sipp import run_sipp, scenario, start_agent
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, labels, most_channels_per_phone
-from tests.integration.test_acd_calls import transitions
+from callcontrol.devtools.sipp import run_sipp, scenario, start_agent
+from tests.integration.harness import AmiObserver, labels, most_channels_per_phone, transitions
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 AGENTS = (1001, 1002, 1003, 1004)
@@ -85,13 +85,13 @@ async def test_overloaded_agent_phones_never_get_two_calls_and_every_record_says
         staying_caller = record.caller_number == "155509100"
         if path in (["wait[answered]", "bye"], ["wait[answered]"]):  # the latter: hung up on the agent
             answered += 1
-            assert stint["outcome"] == "answered" and stint["agent"] in {f"a{n}" for n in AGENTS}, stint
-            assert stint["talk_s"] is not None and stint["offers"][-1]["result"] == "answered", stint
+            assert stint.outcome == "answered" and stint.agent in {f"a{n}" for n in AGENTS}, stint
+            assert stint.talk_s is not None and stint.offers[-1].result == "answered", stint
         elif path == ["wait[timeout]", "bye"]:
-            assert stint["outcome"] == "timed_out" and stint["agent"] is None, stint
+            assert stint.outcome == "timed_out" and stint.agent is None, stint
         else:  # a caller who hung up before an agent answered
             assert not staying_caller and path == ["wait[caller_hangup]"], (path, stint)
-            assert stint["outcome"] == "abandoned", stint
+            assert stint.outcome == "abandoned", stint
     assert answered >= 20, f"only {answered} of {STAYING + LEAVING} callers reached an agent"
     logged = await transitions(sqlite_url)
     for n in AGENTS:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from callcontrol.core.calls import CallStatus, EndObservedBy, EndReason
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, eventually, labels, place_call
+from callcontrol.devtools.sipp import place_call
+from tests.integration.harness import AmiObserver, labels
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 # Timing of ivr_flows/main.yaml: hello-world (~1.9 s) then the menu prompt (~2 s, barge-in allowed),
 # so a digit sent 2.8 s after the answer lands while the menu prompt plays.

@@ -16,8 +16,10 @@ import aiohttp
 import pytest
 
 from callcontrol.core.calls import CallStatus
-from callcontrol.sipp import place_call, start_agent
-from tests.integration.harness import AmiObserver, Records, ServiceProcess, eventually, labels
+from callcontrol.devtools.sipp import place_call, start_agent
+from tests.integration.harness import AmiObserver, labels
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
 WRAP_UP_S = 3
@@ -157,22 +159,22 @@ async def test_conversation_with_an_agent_keeps_its_stint_and_the_agents_counter
             ada_end = _hangup_at(observer, channel_prefix="PJSIP/agent1001-")
 
         (stint,) = record.queue_stints
-        assert (stint["queue"], stint["agent"], stint["outcome"]) == ("sales", "ada", "answered"), stint
-        assert [(offer["agent"], offer["result"]) for offer in stint["offers"]] == [("ada", "answered")], stint
-        answered_at = datetime.fromisoformat(stint["answered_at"])
-        assert abs(stint["talk_s"] - (ada_end - answered_at).total_seconds()) < 1.0, (stint, ada_end)
-        assert abs(stint["talk_s"] - TALK_MS / 1000) < 1.5, stint
+        assert (stint.queue, stint.agent, stint.outcome) == ("sales", "ada", "answered"), stint
+        assert [(offer.agent, offer.result) for offer in stint.offers] == [("ada", "answered")], stint
+        answered_at = stint.answered_at
+        assert abs(stint.talk_s - (ada_end - answered_at).total_seconds()) < 1.0, (stint, ada_end)
+        assert abs(stint.talk_s - TALK_MS / 1000) < 1.5, stint
         assert str(record.end_observed_by) == "hangup_log"
         assert abs((record.ended_at - caller_end).total_seconds()) < 1.0, (record.ended_at, caller_end)
         assert record.ended_at < restarted_at
 
         status, agent = await _api(second, "GET", "/api/agents/ada")
         assert status == 200 and agent["calls_today"] == 1, agent
-        assert agent["talk_s_today"] == pytest.approx(stint["talk_s"], abs=0.1), agent
+        assert agent["talk_s_today"] == pytest.approx(stint.talk_s, abs=0.1), agent
         status, queue = await _api(second, "GET", "/api/queues/sales")
         assert status == 200
         # the wait estimate's handle time is that call (talk + ada's wrap-up), not expected_handle_s (180 s)
-        assert queue["handle_s"] == pytest.approx(stint["talk_s"] + WRAP_UP_S, abs=0.2), queue
+        assert queue["handle_s"] == pytest.approx(stint.talk_s + WRAP_UP_S, abs=0.2), queue
     finally:
         await records.close()
         if second is not None:
@@ -211,9 +213,9 @@ async def test_a_conversation_still_going_on_after_the_restart_is_followed_live_
         assert str(record.end_observed_by) == "ami"
         assert abs((record.ended_at - caller_end).total_seconds()) < 0.1
         (stint,) = record.queue_stints
-        assert (stint["agent"], stint["outcome"]) == ("ada", "answered"), stint
-        answered_at = datetime.fromisoformat(stint["answered_at"])
-        assert abs(stint["talk_s"] - (ada_end - answered_at).total_seconds()) < 0.5, (stint, ada_end)
+        assert (stint.agent, stint.outcome) == ("ada", "answered"), stint
+        answered_at = stint.answered_at
+        assert abs(stint.talk_s - (ada_end - answered_at).total_seconds()) < 0.5, (stint, ada_end)
     finally:
         await records.close()
         if second is not None:

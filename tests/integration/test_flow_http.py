@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 
 from callcontrol.core.calls import EndReason
-from tests.integration.harness import ServiceProcess, call_and_record, labels
+from tests.integration.harness import call_and_record, labels
+from tests.support.service_process import ServiceProcess
 
 HTTP_TIMEOUT_S = 1  # the lookup node's
 SLOW_ANSWER_S = 3  # /api/slow answers this late: well past the node's timeout

@@ -13,8 +13,9 @@ import sqlalchemy
 
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import start_agent
-from tests.integration.harness import ServiceProcess, call_and_record, labels
+from callcontrol.devtools.sipp import start_agent
+from tests.integration.harness import call_and_record, labels
+from tests.support.service_process import ServiceProcess
 
 FLOW_TIMEZONE = "Pacific/Kiritimati"  # UTC+14: "today" there is often not today in UTC
 AGENT_PORT = 5101  # agent1001's static contact (dialplan/pjsip.conf)

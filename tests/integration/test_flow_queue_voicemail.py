@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from callcontrol.core.calls import EndReason
-from callcontrol.sipp import SPEAK, SPEAK_MS, place_call, start_agent
-from tests.integration.harness import ServiceProcess, call_and_record, labels
+from callcontrol.devtools.sipp import SPEAK, SPEAK_MS, place_call, start_agent
+from tests.integration.harness import call_and_record, labels
+from tests.support.service_process import ServiceProcess
 
 AGENT_PORT = 5101  # agent1001's static contact (dialplan/pjsip.conf), the sales queue's only phone
 MAILBOX = "2001"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from callcontrol.core.calls import EndObservedBy, EndReason
-from tests.fakes.tcp_proxy import CuttableProxy
-from tests.integration.harness import Records, ServiceProcess, eventually, place_call
+from callcontrol.devtools.sipp import place_call
+from tests.support.polling import eventually
+from tests.support.service_process import Records, ServiceProcess
+from tests.support.tcp_proxy import CuttableProxy
 
 
 async def test_service_reconnects_after_asterisk_restarts_and_records_calls(

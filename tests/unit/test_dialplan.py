@@ -14,9 +14,11 @@ import pytest
 
 from callcontrol.adapters.asterisk_conf import read_dialplan
 from callcontrol.adapters.queues_conf import read_queues_conf
-from callcontrol.sandbox import SANDBOX_CONFIG_DIR, AsteriskSandbox, SandboxError, _config_files
+from callcontrol.devtools.sandbox import AsteriskSandbox
+from callcontrol.devtools.sandbox_config import SANDBOX_CONFIG_DIR, config_files
+from callcontrol.devtools.sandbox_host import SandboxError
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 OPERATOR = REPO / "dialplan"
 
 
@@ -49,7 +51,7 @@ def test_the_operators_config_has_none_of_the_sandboxs_test_phones_queues_or_num
 def test_the_sandbox_adds_its_numbers_to_the_operators_contexts() -> None:
     """Each #tryinclude of dialplan/ names a dialplan-sandbox/ file; those files only add (no name clash) and
     give the sandbox back 5001, 5003 and the test customers."""
-    operator, sandbox = _config_files(OPERATOR), _config_files(SANDBOX_CONFIG_DIR)
+    operator, sandbox = config_files(OPERATOR), config_files(SANDBOX_CONFIG_DIR)
     assert not set(operator) & set(sandbox)
     tried = {m.group(1) for name in operator for m in re.finditer(r"^#tryinclude (\S+)$",
                                                                    (OPERATOR / name).read_text(), re.MULTILINE)}
@@ -78,4 +80,4 @@ def test_a_sandbox_file_may_not_replace_an_operator_file(tmp_path: Path) -> None
         box.install_config()
     assert (root / "etc/asterisk/kept.conf").read_text() == "untouched"
     with pytest.raises(SandboxError, match="is not a directory"):
-        _config_files(tmp_path / "missing")
+        config_files(tmp_path / "missing")

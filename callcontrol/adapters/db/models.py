@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -61,13 +61,59 @@ class CallRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     variables: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    queue_stints: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), index=True)
     end_reason: Mapped[str | None] = mapped_column(String(32))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str | None] = mapped_column(String(64))
     end_observed_by: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+def _call_key() -> Mapped[str]:
+    """The call_id column of a call's interaction rows: the call record's key, the first of their primary key."""
+    return mapped_column(String(64), ForeignKey("calls.call_id", ondelete="CASCADE"), primary_key=True)
+
+
+class CallQueueStintRow(Base):
+    """A call's wait in an ACD queue (callcontrol.core.interactions.QueueStint), `position` in the call's order."""
+
+    __tablename__ = "call_queue_stints"
+
+    call_id: Mapped[str] = _call_key()
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    entered_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str] = mapped_column(String(32))
+    waited_s: Mapped[float | None] = mapped_column(Float)
+    estimated_wait_s: Mapped[float | None] = mapped_column(Float)
+    recovered: Mapped[bool] = mapped_column(Boolean)
+
+
+class CallOfferRow(Base):
+    """An agent rung for a stint's caller (OfferAttempt), `position` in the stint's order."""
+
+    __tablename__ = "call_offers"
+
+    call_id: Mapped[str] = _call_key()
+    stint_position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    offered_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    result: Mapped[str] = mapped_column(String(32))
+
+
+class CallAgentLegRow(Base):
+    """A stint's conversation with the agent who answered (AgentLeg); ended_at None while it goes on."""
+
+    __tablename__ = "call_agent_legs"
+
+    call_id: Mapped[str] = _call_key()
+    stint_position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    agent: Mapped[str] = mapped_column(String(64), index=True)
+    endpoint: Mapped[str | None] = mapped_column(String(128))
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class AcdAgentRow(Base):
@@ -129,7 +175,7 @@ class AcdAgentTransitionRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     cause: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(120))
-    call_id: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the call record's call_id
 
 
 class AcdCallbackRow(Base):

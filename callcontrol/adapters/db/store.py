@@ -1,4 +1,8 @@
-"""The call-record store over SQLAlchemy async: idempotent upserts keyed on call_id, bound parameters only."""
+"""The call-record store over SQLAlchemy async: idempotent upserts keyed on call_id, bound parameters only.
+
+A call's queue stints, offers and agent legs (interaction_rows) are written in the transaction of its call row,
+and only when that row was written: a late "active" snapshot changes neither an ended row nor its stints.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import String, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from callcontrol.adapters.db.interaction_rows import load_interactions, replace_interactions
 from callcontrol.adapters.db.models import CallRow
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 
@@ -34,15 +39,15 @@ def _sqlite_wal(dbapi_connection: Any, _: Any) -> None:
 
 
 def _upsert_statement(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT (call_id) DO UPDATE, built once and executed with many parameter sets.
-
-    A replayed or late "active" snapshot never reopens an ended row.
-    """
+    """INSERT ... ON CONFLICT (call_id) DO UPDATE ... RETURNING call_id, built once and executed with many
+    parameter sets; it returns the call_ids it wrote. A replayed or late "active" snapshot never reopens an ended
+    row."""
     statement = _UPSERTS[dialect](CallRow)
     columns = [column.name for column in CallRow.__table__.columns if column.name not in ("id", "call_id")]
     reopens = (CallRow.status == str(CallStatus.ENDED)) & (statement.excluded.status != str(CallStatus.ENDED))
     return statement.on_conflict_do_update(
-        index_elements=["call_id"], set_={name: statement.excluded[name] for name in columns}, where=~reopens)
+        index_elements=["call_id"], set_={name: statement.excluded[name] for name in columns}, where=~reopens,
+    ).returning(CallRow.call_id)
 
 
 # Columns that mirror CallRecord fields one to one (id and updated_at belong to the row only).
@@ -72,7 +77,6 @@ def row_to_record(row: CallRow) -> CallRecord:
         fields[name] = enum(fields[name]) if fields[name] else None
     fields["ivr_path"] = list(fields["ivr_path"] or [])
     fields["variables"] = dict(fields["variables"] or {})
-    fields["queue_stints"] = list(fields["queue_stints"] or [])
     return CallRecord(**fields)
 
 
@@ -91,24 +95,25 @@ class SqlCallRecordStore:
         async with self._engine.begin() as conn:
             # one parameter set per call (the last wins): a multi-row upsert may not touch a row twice
             latest = {record.call_id: record for record in records}
-            await conn.execute(self._upsert, [_row_values(record, now) for record in latest.values()])
+            written = await conn.execute(self._upsert, [_row_values(record, now) for record in latest.values()])
+            await replace_interactions(conn, [latest[call_id] for call_id in written.scalars()])
+
+    async def _records(self, statement: Any) -> list[CallRecord]:
+        """The records of the call rows `statement` selects, with their stints, in one read transaction."""
+        async with self._sessions() as session:
+            records = [row_to_record(row) for row in await session.scalars(statement)]
+            await load_interactions(await session.connection(), records)
+            return records
 
     async def load_active(self) -> list[CallRecord]:
-        async with self._sessions() as session:
-            rows = await session.scalars(select(CallRow).where(CallRow.status == str(CallStatus.ACTIVE)))
-            return [row_to_record(row) for row in rows]
+        return await self._records(select(CallRow).where(CallRow.status == str(CallStatus.ACTIVE)))
 
     async def started_since(self, since: datetime) -> list[CallRecord]:
-        async with self._sessions() as session:
-            rows = await session.scalars(select(CallRow).where(CallRow.started_at >= since).order_by(CallRow.id))
-            return [row_to_record(row) for row in rows]
+        return await self._records(select(CallRow).where(CallRow.started_at >= since).order_by(CallRow.id))
 
     async def recent(self, limit: int = 20) -> list[CallRecord]:
-        async with self._sessions() as session:
-            rows = await session.scalars(select(CallRow).order_by(CallRow.id.desc()).limit(limit))
-            return [row_to_record(row) for row in rows]
+        return await self._records(select(CallRow).order_by(CallRow.id.desc()).limit(limit))
 
     async def by_call_id(self, call_id: str) -> CallRecord | None:
-        async with self._sessions() as session:
-            row = await session.scalar(select(CallRow).where(CallRow.call_id == call_id))
-            return row_to_record(row) if row else None
+        found = await self._records(select(CallRow).where(CallRow.call_id == call_id))
+        return found[0] if found else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from callcontrol.core.calls import CallRecord
 
@@ -35,33 +35,19 @@ def handled_calls(records: Iterable[CallRecord]) -> list[HandledCall]:
     """Every conversation these records tell of, oldest first: each stint an agent answered (it has an agent
     and a talk time), and each booked callback an agent took (its leg's record)."""
     records = list(records)
-    booked_in = {record.call_id: stint.get("queue") for record in records for stint in record.queue_stints
-                 if stint.get("outcome") == "callback_requested"}
+    booked_in = {record.call_id: stint.queue for record in records for stint in record.queue_stints
+                 if stint.outcome == "callback_requested"}
     handled = []
     for record in records:
         for stint in record.queue_stints:
-            agent, talk_s, entered_at = stint.get("agent"), stint.get("talk_s"), _time(stint.get("entered_at"))
-            if not isinstance(agent, str) or not isinstance(talk_s, (int, float)) or entered_at is None:
-                continue
-            waited_s = stint.get("waited_s")
-            waited = float(waited_s) if isinstance(waited_s, (int, float)) else 0.0
-            handled.append(HandledCall(agent, _str(stint.get("queue")),
-                                       entered_at + timedelta(seconds=waited + float(talk_s)), float(talk_s)))
+            leg = stint.agent_leg
+            if leg is not None and leg.ended_at is not None and leg.talk_s is not None:
+                handled.append(HandledCall(leg.agent, stint.queue, leg.ended_at, leg.talk_s))
         stale = bool(record.ivr_path) and record.ivr_path[0].get("result") == "stale"  # never offer_answered
         agent = record.variables.get("agent") if "callback_for" in record.variables and not stale else None
         leg_end = record.ivr_ended_at or record.ended_at
         if isinstance(agent, str) and leg_end is not None:
-            handled.append(HandledCall(agent, _str(booked_in.get(str(record.variables["callback_for"]))),
+            handled.append(HandledCall(agent, booked_in.get(str(record.variables["callback_for"])),
                                        leg_end, max(0.0, (leg_end - record.started_at).total_seconds())))
     return sorted(handled, key=lambda call: call.ended_at)
 
-
-def _time(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None

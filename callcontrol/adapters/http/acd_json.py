@@ -1,0 +1,90 @@
+"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals; the desk's app key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from callcontrol.adapters.http.auth import Route
+from callcontrol.core.acd.agent_states import AgentStatus
+from callcontrol.core.acd.distributor_view import Estimate
+from callcontrol.core.acd.errors import AcdError, NotFound
+from callcontrol.core.acd.model import Call
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.acd_view import AcdView
+
+ACD_DESK = web.AppKey("acd_desk", AcdDesk)  # reads through its `view`, changes through its methods
+
+
+def refused(exc: AcdError) -> web.Response:
+    """404 for what does not exist, 409 for what the ACD's rules refuse; the rule names the error."""
+    return web.json_response({"error": exc.rule, "message": str(exc)}, status=404 if isinstance(exc, NotFound)
+                             else 409)
+
+
+def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
+               one: Callable[[AcdView, str], dict[str, Any]]) -> tuple[Route, Route]:
+    """GET /api/{kind}s (every one, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when unknown), as now."""
+    async def list_all(request: web.Request) -> web.Response:
+        return web.json_response(every(request.app[ACD_DESK].view))
+
+    async def one_by_id(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(one(request.app[ACD_DESK].view, request.match_info[f"{kind}_id"]))
+        except AcdError as exc:
+            return refused(exc)
+
+    return Route("GET", f"/api/{kind}s", list_all), Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id)
+
+
+def agents_now(view: AcdView) -> list[dict[str, Any]]:
+    """Every agent, by id."""
+    return [agent_now(view, agent_id) for agent_id in view.agent_ids()]
+
+
+def queues_now(view: AcdView) -> list[dict[str, Any]]:
+    """Every queue, by id."""
+    return [queue_now(view, queue_id) for queue_id in view.queue_ids()]
+
+
+def agent_now(view: AcdView, agent_id: str) -> dict[str, Any]:
+    """An agent as the ACD has it now."""
+    calls, talk_s = view.agent_stats(agent_id)
+    return agent_data(view.agent_status(agent_id), calls, talk_s)
+
+
+def queue_now(view: AcdView, queue_id: str) -> dict[str, Any]:
+    """A queue as the ACD has it now."""
+    at = view.now()
+    return queue_data(queue_id, at, view.waiting_calls(queue_id), view.estimated_wait(queue_id, at),
+                      view.logged_in(queue_id))
+
+
+def agent_data(status: AgentStatus, calls_today: int, talk_s_today: float) -> dict[str, Any]:
+    """An agent as GET /api/agents and the feed show it."""
+    return {
+        "id": status.agent_id, "state": status.state.value, "since": iso(status.since),
+        "pause_reason": status.pause_reason, "call": status.call_id, "reachable": status.reachable,
+        "device_busy": status.device_busy, "resting_until": iso(status.resting_until),
+        "missed_in_a_row": status.misses,
+        "wrap_up_until": iso(status.wrap_up_until), "calls_today": calls_today,
+        "talk_s_today": round(talk_s_today, 1),
+    }
+
+
+def queue_data(queue_id: str, at: datetime, calls: Sequence[tuple[Call, datetime, str | None]],
+               estimate: Estimate, logged_in: int) -> dict[str, Any]:
+    """A queue as GET /api/queues and the feed show it: its calls (ringing first), staffing and wait estimate."""
+    return {"id": queue_id,
+            "calls": [{"call": call.id, "waited_s": round((at - entered).total_seconds(), 1),
+                       "priority": call.priority, "ringing": agent} for call, entered, agent in calls],
+            "logged_in": logged_in, "staffed": estimate.staffed, "free": estimate.free,
+            "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds),
+            "handle_s": round(estimate.handle_s, 1)}  # the mean handle time the estimate uses
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

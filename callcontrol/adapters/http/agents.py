@@ -1,0 +1,52 @@
+"""/api/agents: each agent's live state, and its login, logout, pause and resume (by the agent or the token)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, agents_now, live_reads, refused
+from callcontrol.adapters.http.auth import Access, Handler, Route
+from callcontrol.core.acd.errors import AcdError
+from callcontrol.services.acd_desk import AcdDesk
+
+PAUSE_REASON_MAX = 64
+
+
+async def pause(request: web.Request) -> web.Response:
+    """POST {"reason": "lunch"}: letters, digits, _ and -, at most 64."""
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        return web.json_response({"error": "bad_request", "message": "the body must be JSON"}, status=400)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not (isinstance(reason, str) and 0 < len(reason) <= PAUSE_REASON_MAX
+            and reason.replace("_", "").replace("-", "").isalnum()):
+        return web.json_response({"error": "bad_request", "message": "pause needs {\"reason\": "
+                                  "\"lunch\"}: letters, digits, _ and -, at most 64"}, status=400)
+    return _act(request, lambda desk, agent_id: desk.pause(agent_id, reason))
+
+
+def _without_body(action: str) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        return _act(request, lambda desk, agent_id: getattr(desk, action)(agent_id))
+    return handle
+
+
+def _act(request: web.Request, change: Callable[[AcdDesk, str], object]) -> web.Response:
+    """Carry the change out on the desk; answer with the agent as it is then."""
+    desk, agent_id = request.app[ACD_DESK], request.match_info["agent_id"]
+    try:
+        change(desk, agent_id)
+    except AcdError as exc:
+        return refused(exc)
+    return web.json_response(agent_now(desk.view, agent_id))
+
+
+ROUTES = (
+    *live_reads("agent", agents_now, agent_now),
+    *(Route("POST", f"/api/agents/{{agent_id}}/{action}", _without_body(action), Access.AGENT_OR_TOKEN)
+      for action in ("login", "logout", "resume")),
+    Route("POST", "/api/agents/{agent_id}/pause", pause, Access.AGENT_OR_TOKEN),
+)

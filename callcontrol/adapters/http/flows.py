@@ -1,0 +1,100 @@
+"""/api/flows: the flows in service, each one's nodes, and its diagram."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from callcontrol.adapters.http.auth import Route
+from callcontrol.core.ivr import Flow, node_exits
+
+
+class FlowFileView(Protocol):
+    """One flow file as the catalog reports it (read-only)."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def flow(self) -> Flow | None: ...  # the version live for new calls
+    @property
+    def problems(self) -> tuple[str, ...]: ...
+    @property
+    def loaded_at(self) -> datetime | None: ...
+    @property
+    def id(self) -> str | None: ...
+
+
+class FlowsView(Protocol):
+    """What the flows routes read: every flow file, in a stable order."""
+
+    def files(self) -> Sequence[FlowFileView]: ...
+
+
+FLOWS = web.AppKey("flows", FlowsView)
+
+
+def _live(request: web.Request) -> tuple[FlowFileView, Flow]:
+    """The file whose live flow has the path's id, with that flow; raises the 404 answer."""
+    flow_id = request.match_info["flow_id"]
+    for state in request.app[FLOWS].files():
+        if state.flow is not None and state.flow.id == flow_id:
+            return state, state.flow
+    raise web.HTTPNotFound(text=json.dumps({"error": f"no flow '{flow_id[:64]}' is live"}),
+                           content_type="application/json")
+
+
+async def list_flows(request: web.Request) -> web.Response:
+    return web.json_response([_summary(state) for state in request.app[FLOWS].files()])
+
+
+async def one_flow(request: web.Request) -> web.Response:
+    state, flow = _live(request)
+    nodes = [{"id": node_id, "type": _node_type(node),
+              "exits": [{"label": label, "target": target} for label, target in node_exits(node)]}
+             for node_id, node in flow.nodes.items()]
+    return web.json_response({**_summary(state), "start": flow.start, "nodes": nodes})
+
+
+async def graph(request: web.Request) -> web.Response:
+    _state, flow = _live(request)
+    fmt = request.query.get("format", "svg")
+    try:
+        from callcontrol.adapters.flow_graph import GraphError, render
+    except ImportError as exc:
+        return web.json_response({"error": f"flow diagrams are not available: {exc}"}, status=503)
+    try:
+        text, content_type = await asyncio.to_thread(render, flow, fmt)
+    except GraphError as exc:
+        return web.json_response({"error": str(exc)}, status=503)
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.Response(body=text.encode("utf-8"), headers={"Content-Type": content_type})
+
+
+def _summary(state: FlowFileView) -> dict[str, Any]:
+    flow = state.flow
+    return {
+        "id": state.id,
+        "version": flow.version if flow is not None else None,
+        "numbers": list(flow.numbers) if flow is not None else [],
+        "source": state.source,
+        "status": state.status,
+        "problems": list(state.problems),
+        "loaded_at": state.loaded_at.isoformat() if state.loaded_at is not None else None,
+    }
+
+
+def _node_type(node: object) -> str:
+    declared = getattr(node, "type", None)
+    return declared if isinstance(declared, str) else type(node).__name__.removesuffix("Node").lower()
+
+
+ROUTES = (Route("GET", "/api/flows", list_flows), Route("GET", "/api/flows/{flow_id}", one_flow),
+          Route("GET", "/api/flows/{flow_id}/graph", graph))

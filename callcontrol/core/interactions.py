@@ -1,0 +1,108 @@
+"""What a call did in the ACD, typed: its waits in queues (stints), the agents offered it, its conversation with one.
+
+A call record holds its QueueStints in order. Each stint holds the OfferAttempts made to agents while the caller
+waited and, once an agent answered, the AgentLeg: the conversation. Times are aware datetimes; service level, ASA,
+AHT and abandonment are computed from these (stored one row each, joined on the call record's call_id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+STINT_IN_PROGRESS = "in_progress"  # the outcome of a queue stint still going on (written as it goes)
+STINT_LOST = "failed"  # a stint the service lost (it stopped mid-wait): the dialplan fallback took the caller
+# How a stint ends: answered, abandoned, timed_out, exited_by_key, callback_requested, blocked, overflowed,
+# failed (STINT_LOST), or in_progress while it goes on.
+# How an offer ends: answered, ringing (still ringing), cancel (the caller hung up), or the agent's Dial()
+# status lowercased (noanswer, busy, congestion, chanunavail, ...).
+OFFER_RINGING = "ringing"
+OFFER_ANSWERED = "answered"
+
+
+@dataclass(frozen=True)
+class OfferAttempt:
+    """One agent rung for the caller: who, when the offer was made, and how it ended."""
+
+    agent: str
+    offered_at: datetime
+    result: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "at": self.offered_at.isoformat(), "result": self.result}
+
+
+@dataclass(frozen=True)
+class AgentLeg:
+    """The conversation with the agent who answered: from their answer until it ended (None: still going on)."""
+
+    agent: str
+    endpoint: str | None
+    answered_at: datetime
+    ended_at: datetime | None = None
+
+    @property
+    def talk_s(self) -> float | None:
+        return None if self.ended_at is None else round((self.ended_at - self.answered_at).total_seconds(), 3)
+
+
+@dataclass(frozen=True)
+class QueueStint:
+    """One wait of the caller in an ACD queue: entered, left (None while it goes on) with its outcome, how long the
+    caller waited (until answered, or until they left), the wait they were told at entry, the offers and the
+    conversation. `recovered`: finished from what was written before the service stopped."""
+
+    queue: str
+    entered_at: datetime
+    outcome: str
+    left_at: datetime | None = None
+    waited_s: float | None = None
+    estimated_wait_s: float | None = None
+    offers: tuple[OfferAttempt, ...] = ()
+    agent_leg: AgentLeg | None = None
+    recovered: bool = False
+
+    @property
+    def agent(self) -> str | None:
+        return self.agent_leg.agent if self.agent_leg else None
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.agent_leg.endpoint if self.agent_leg else None
+
+    @property
+    def answered_at(self) -> datetime | None:
+        return self.agent_leg.answered_at if self.agent_leg else None
+
+    @property
+    def talk_s(self) -> float | None:
+        return self.agent_leg.talk_s if self.agent_leg else None
+
+    @property
+    def in_progress(self) -> bool:
+        return self.outcome == STINT_IN_PROGRESS
+
+    def lost(self, at: datetime, talk_ended_at: datetime | None = None) -> QueueStint:
+        """This stint as the service, having stopped mid-way, finishes it: answered if an agent had answered (the
+        conversation went on in Asterisk until `talk_ended_at`, else until `at`), otherwise lost to the fallback."""
+        leg = self.agent_leg
+        if leg is not None:
+            talk_end = min(talk_ended_at or at, at)
+            return replace(self, outcome="answered", left_at=talk_end, recovered=True,
+                           agent_leg=replace(leg, ended_at=max(leg.answered_at, talk_end)))
+        waited_s = round(max(0.0, (at - self.entered_at).total_seconds()), 3)
+        return replace(self, outcome=STINT_LOST, left_at=at, waited_s=waited_s, recovered=True)
+
+    def as_json(self) -> dict[str, Any]:
+        """The stint as `calls recent --json` shows it: ISO times; answered_at and endpoint once answered."""
+        shown: dict[str, Any] = {
+            "queue": self.queue, "entered_at": self.entered_at.isoformat(),
+            "left_at": self.left_at.isoformat() if self.left_at else None, "outcome": self.outcome,
+            "waited_s": self.waited_s, "agent": self.agent, "talk_s": self.talk_s,
+            "offers": [offer.as_json() for offer in self.offers], "estimated_wait_s": self.estimated_wait_s}
+        if self.agent_leg is not None:
+            shown.update(answered_at=self.agent_leg.answered_at.isoformat(), endpoint=self.agent_leg.endpoint)
+        if self.recovered:
+            shown["recovered"] = True
+        return shown

@@ -16,14 +16,17 @@ ESCAPE_DIGITS = re.compile(r"^[0-9*#D]*\Z")  # what may interrupt a prompt: call
 MOH_CLASS = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # an Asterisk music-on-hold class (musiconhold.conf section)
 # An agent's device, as the ACD dials it (Dial() from the caller's session, Originate for callbacks) and as
 # channel names show it (PJSIP/agent1001-0000002a): the one endpoint grammar, checked when an agent is defined.
-ENDPOINT = re.compile(r"^PJSIP/[A-Za-z0-9_.-]{1,64}\Z")
+_DEVICE = r"[A-Za-z0-9_.-]{1,64}"
+DEVICE_NAME = re.compile(rf"^{_DEVICE}\Z")  # a SIP device (its user name): agent1001
+ENDPOINT = re.compile(rf"^PJSIP/{_DEVICE}\Z")
 ENDPOINT_RULE = "PJSIP/<device>, the device 1-64 letters, digits, '.', '_' or '-' (e.g. PJSIP/agent1001)"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")  # flow and node ids, queue names in flows, recording policy names
 ACD_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")  # ACD agent and queue ids
 ACD_ID_RULE = "a lowercase identifier (a-z, 0-9, _; starting with a letter; at most 64)"
-AGENT_PIN = re.compile(r"^[0-9]{4,12}\Z")  # an agent's login PIN
+AGENT_PIN_MAX_DIGITS = 12
+AGENT_PIN = re.compile(rf"^[0-9]{{4,{AGENT_PIN_MAX_DIGITS}}}\Z")  # an agent's login PIN
 ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9/_.@;:+-]{1,128}\Z")  # an Asterisk channel name (PJSIP/agent1001-0000002a)
 DIALED_NUMBER = re.compile(r"^\+?[0-9*#]{1,32}\Z")
@@ -33,6 +36,13 @@ MAILBOX = re.compile(r"^[0-9]{2,10}\Z")  # a voicemail box
 LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")  # a sound language (en, fr_CA)
 SAY_NUMBER = re.compile(r"^-?[0-9]{1,15}\Z")  # what SAY NUMBER reads out
 SAY_DIGITS = re.compile(r"^[0-9]{1,32}\Z")  # what SAY DIGITS reads out
+EXTENSION = re.compile(r"^[0-9]{2,8}\Z")  # an internal extension a flow transfers to (allow.extensions)
+# The pattern of the numbers a queue node may call back: digits and the regex syntax numbers need
+CALLBACK_NUMBERS = re.compile(r"^[0-9+\[\]{}(),|?\\d-]{1,200}\Z")
+HTTP_BASE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/([A-Za-z0-9._~/-]*/)?\Z")  # an allow-listed service
+HTTP_PATH = re.compile(r"^[A-Za-z0-9._~/-]*\Z")  # the path an http node adds to its service's base
+JSON_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")  # a dotted path into a JSON answer
+TIME_INTERVAL = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\Z")  # 08:00-19:00
 
 
 def is_sound_name(value: object) -> bool:

@@ -6,7 +6,6 @@ import asyncio
 import csv
 import math
 import os
-import re
 import socket
 import struct
 import tempfile
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from callcontrol.core.identifiers import DIALED_NUMBER, DTMF_DIGITS
+from callcontrol.core.identifiers import DEVICE_NAME, DIALED_NUMBER, DTMF_DIGITS
 from callcontrol.settings import REPO_ROOT
 
 SCENARIOS_DIR = REPO_ROOT / "sipp"
@@ -285,13 +284,12 @@ def _final_counts(stats: Path) -> tuple[int, int]:
 
 
 AGENT_PHONES_IP = "127.0.0.2"  # where agent phones call from (dialplan/pjsip.conf); the trunk is 127.0.0.1
-PHONE_USER = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 async def place_agent_call(phone: str, number: str, digits: list[tuple[int, str]] | None = None,
                            hangup_after_ms: int | None = None, timeout_s: float = 60) -> SippRun:
     """A call from an agent phone (its SIP user, e.g. agent1001) to `number`, e.g. the *70 login line."""
-    if not PHONE_USER.match(phone) or not DIALED_NUMBER.match(number):
+    if not DEVICE_NAME.match(phone) or not DIALED_NUMBER.match(number):
         raise ValueError("phone must be a SIP user name and number a dialled number")
     args = [SANDBOX_SIP, "-s", number, "-p", str(free_port(socket.SOCK_DGRAM)), "-key", "caller", phone]
     return await _run_sipp(scenario(digits, hangup_after_ms), args, calls=1, timeout_s=timeout_s,

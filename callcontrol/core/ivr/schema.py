@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from callcontrol.core.identifiers import DIALED_NUMBER, IDENTIFIER
+from callcontrol.core.identifiers import (
+    DIALED_NUMBER,
+    EXTENSION,
+    HTTP_BASE,
+    IDENTIFIER,
+    LANGUAGE,
+    MAILBOX,
+    TIME_INTERVAL,
+)
 from callcontrol.core.ivr.checker import DocumentPath, FlowChecker, FlowContext
 from callcontrol.core.ivr.environment import QUEUE_STATUS_FIELDS
 from callcontrol.core.ivr.graph import node_exits, node_expressions, reachable_from
@@ -17,11 +24,6 @@ from callcontrol.core.ivr.model import WEEKDAYS, Allow, Flow, Node, Problem, Sch
 from callcontrol.core.ivr.nodes import KIND_BY_CLASS, KIND_BY_NAME
 from callcontrol.core.ivr.nodes.subflows import ReturnNode
 
-LANGUAGE = re.compile(r"^[a-z]{2}(_[A-Z]{2})?\Z")
-EXTENSION = re.compile(r"^[0-9]{2,8}\Z")
-MAILBOX = re.compile(r"^[0-9]{2,10}\Z")
-_HTTP_BASE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/([A-Za-z0-9._~/-]*/)?\Z")
-_INTERVAL = re.compile(r"^([01][0-9]|2[0-4]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])\Z")
 _TOP_KEYS = {"id": True, "numbers": False, "start": True, "nodes": True, "description": False, "language": False,
              "languages": False, "timezone": False, "allow": False, "schedules": False,
              "tests": False}  # tests: flow test cases, read by the flow test runner, not by the engine
@@ -129,10 +131,10 @@ def _allow(check: FlowChecker, raw: Any) -> Allow:
         check.error(("allow", "http"), "must be a list of base URLs")
         bases = []
     for index, base in enumerate(bases):
-        if not (isinstance(base, str) and _HTTP_BASE.match(base)):
+        if not (isinstance(base, str) and HTTP_BASE.match(base)):
             check.error(("allow", "http", index), f"{base!r} is not a base URL (http(s)://host[:port]/path/ "
                                                   "ending with /)")
-    found: dict[str, Any] = {"http": tuple(b for b in bases if isinstance(b, str) and _HTTP_BASE.match(b))}
+    found: dict[str, Any] = {"http": tuple(b for b in bases if isinstance(b, str) and HTTP_BASE.match(b))}
     digits = "quote it; digits"
     for key, grammar, form in (("extensions", EXTENSION, digits), ("numbers", DIALED_NUMBER, digits),
                                ("queues", IDENTIFIER, "a lowercase identifier"), ("mailboxes", MAILBOX, digits)):
@@ -189,7 +191,7 @@ def _intervals(check: FlowChecker, raw: Any, path: DocumentPath) -> tuple[tuple[
         return ()
     found = []
     for index, text in enumerate(raw):
-        match = _INTERVAL.match(text) if isinstance(text, str) else None
+        match = TIME_INTERVAL.match(text) if isinstance(text, str) else None
         if match is None:
             check.error((*path, index), f"{text!r} is not HH:MM-HH:MM")
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,15 +9,13 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from callcontrol.core.expressions import EvaluationError, Expression
-from callcontrol.core.identifiers import IDENTIFIER
+from callcontrol.core.identifiers import HTTP_PATH, IDENTIFIER, JSON_PATH
 from callcontrol.core.ivr.checker import DocumentPath, FlowChecker, FlowContext
 from callcontrol.core.ivr.effects import HttpAnswered, HttpFailed, HttpRequest, Outcome
 from callcontrol.core.ivr.node_kind import NodeKind
 from callcontrol.core.ivr.state import IvrState, Step
 from callcontrol.core.ivr.walking import Continue, Transition, Walk, expect, stepped
 
-_HTTP_PATH = re.compile(r"^[A-Za-z0-9._~/-]*\Z")
-_JSON_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
     if base is None:
         check.error((*path, "url"), f"{url!r} is not under an allow-listed base URL (allow.http): a flow can "
                                     "only call allow-listed services")
-    elif not _HTTP_PATH.match(str(url)[len(base):]):
+    elif not HTTP_PATH.match(str(url)[len(base):]):
         check.error((*path, "url"), "the path after the base URL may only hold letters, digits and . _ ~ / - "
                                     "(caller data goes in query or body, never in the URL)")
     fields = {}
@@ -56,7 +53,7 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
         raw_fields = check.mapping(raw, key, path, "must map field names to expressions")
         parsed = []
         for name, text in raw_fields.items():
-            if not (isinstance(name, str) and _JSON_PATH.match(name) and "." not in name):
+            if not (isinstance(name, str) and JSON_PATH.match(name) and "." not in name):
                 check.error((*path, key, str(name)), f"{name!r} is not a field name")
                 continue
             expression = check.expression(text, (*path, key, name))
@@ -71,7 +68,7 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
     for name, json_path in raw_result.items():
         if not (isinstance(name, str) and IDENTIFIER.match(name)):
             check.error((*path, "result", str(name)), f"{name!r} is not a variable name")
-        elif not (isinstance(json_path, str) and _JSON_PATH.match(json_path)):
+        elif not (isinstance(json_path, str) and JSON_PATH.match(json_path)):
             check.error((*path, "result", name), f"{json_path!r} is not a path into the answer (a.b.c)")
         else:
             result.append((name, tuple(json_path.split("."))))

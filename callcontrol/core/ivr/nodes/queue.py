@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds, sounds_from
-from callcontrol.core.identifiers import IDENTIFIER
+from callcontrol.core.identifiers import CALLBACK_NUMBERS, IDENTIFIER
 from callcontrol.core.ivr.checker import DocumentPath, FlowChecker, FlowContext
 from callcontrol.core.ivr.effects import Callback, Enqueue, Outcome, QueueAnnouncements, QueueLeft
 from callcontrol.core.ivr.model import DIGITS, Schedule
@@ -19,7 +19,6 @@ from callcontrol.core.ivr.state import FlowError, IvrState, Step
 from callcontrol.core.ivr.walking import Continue, Transition, Walk, expect, stepped
 
 SKILL_LEVELS = range(1, 11)
-_CALLBACK_PATTERN = re.compile(r"^[0-9+\[\]{}(),|?\\d-]{1,200}\Z")  # digits and the regex syntax numbers need
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def _callback(check: FlowChecker, raw: Any, path: DocumentPath, context: FlowCon
         check.error((*path, "key"), f"key {key} is already an exit key of this queue node")
     numbers = raw.get("numbers")
     pattern = None
-    if not (isinstance(numbers, str) and _CALLBACK_PATTERN.match(numbers)):
+    if not (isinstance(numbers, str) and CALLBACK_NUMBERS.match(numbers)):
         check.error((*path, "numbers"), "must be a pattern of the numbers that may be called back, made of digits "
                                         "and [] {} () | ? \\d - + , e.g. \"0[1-9][0-9]{8}\"")
     else:

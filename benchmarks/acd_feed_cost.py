@@ -45,7 +45,7 @@ def per_decision_us(waiting: int, subscribed: bool) -> float:
     now = desk.clock.now()
     for index in range(waiting):
         call_id = f"c{index}"
-        desk._waiters[call_id] = _Waiter(CallerRef(call_id, f"PJSIP/trunk-{index}", "1"), "q", now)
+        desk._waiters[call_id] = _Waiter(CallerRef(call_id, call_id, f"PJSIP/trunk-{index}", "1"), "q", now)
         desk._carry_out(desk.distributor.call_arrived(Call(call_id, "q", arrived_at=now), now), "call_arrived",
                         call_id)
     if subscribed:

@@ -19,6 +19,13 @@ from callcontrol.adapters.http_api import HttpServer, make_app
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.core.acd.history import day_start, handled_calls
 from callcontrol.core.calls import CallRecord, EndReason
+from callcontrol.core.domain_events import (
+    AgentStateChanged,
+    CallbackBooked,
+    CallbackDone,
+    QueueStintEnded,
+    QueueStintProgressed,
+)
 from callcontrol.core.events import (
     ChannelCreated,
     ChannelHungUp,
@@ -34,6 +41,7 @@ from callcontrol.services.agent_phone import agent_login_line
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
+from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.ports import CallerRef, HangupLog, NoHangupLog, SystemClock
@@ -75,11 +83,10 @@ class Service:
             reconnect_max_s=settings.ami_reconnect_max_s,
         )
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
-        self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, fallback=DialplanQueueDesk(),
-                           max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s,
-                           on_stint=self._queue_stint_ended, on_stint_progress=self.calls.stint_progress,
-                           on_callback=lambda change, callback: self.callbacks.submit((change, callback)),
-                           on_transitions=lambda transitions: [self.transitions.submit(t) for t in transitions])
+        self.events = EventBus()
+        self._subscribe()
+        self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, events=self.events, fallback=DialplanQueueDesk(),
+                           max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s)
         self.agent_pins = AgentPins(self.acd_store, self.clock)  # one attempt limit for the API and the phones
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -91,8 +98,17 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
 
-    def _queue_stint_ended(self, uniqueid: str, stint: dict[str, object]) -> None:
-        self.calls.queue_stint(uniqueid, stint)
+    def _subscribe(self) -> None:
+        """Who hears the domain events. The call log is inline: its stints stay in order with the call path's
+        direct calls (a stint ended just before the IVR ends is in the record that end closes)."""
+        self.events.subscribe("call-log-stint", lambda event: self.calls.stint_progress(event.call_id, event.stint),
+                              QueueStintProgressed, inline=True)
+        self.events.subscribe("call-log-stints", lambda event: self.calls.queue_stint(event.call_id, event.stint),
+                              QueueStintEnded, inline=True)
+        self.events.subscribe("transition-writer", lambda event: self.transitions.submit(event.transition),
+                              AgentStateChanged)
+        self.events.subscribe("callback-writer", lambda event: self.callbacks.submit(
+            ("booked" if isinstance(event, CallbackBooked) else "done", event.callback)), CallbackBooked, CallbackDone)
 
     def not_ready_reasons(self) -> list[str]:
         reasons = []
@@ -132,6 +148,7 @@ class Service:
         await self.http.start()
         try:
             self._tasks = [
+                asyncio.create_task(self.events.run(), name="event-bus"),
                 asyncio.create_task(self.writer.run(), name="record-writer"),
                 asyncio.create_task(self.calls.run_flusher(), name="record-flusher"),
                 asyncio.create_task(self.ami.run(), name="ami-session"),
@@ -148,6 +165,7 @@ class Service:
             await stop.wait()
             log.info("service.stopping", calls_in_ivr=self.agi.active_sessions)
             await self.agi.stop(self.settings.shutdown_grace_s)
+            await self.events.drain(DRAIN_TIMEOUT_S)
             self.calls.flush()
             await self.writer.drain(DRAIN_TIMEOUT_S)
             await self.transitions.drain(DRAIN_TIMEOUT_S)
@@ -256,7 +274,7 @@ class Service:
                 result = await run_flow(flow, channel, self.clock, on_step=walked,
                                         on_answered=lambda: self.calls.answered(request.uniqueid), facts=facts,
                                         http=self.http_client, queues=self.acd, library=library,
-                                        caller=CallerRef(request.uniqueid, request.channel, request.caller_number))
+                                        caller=CallerRef(call_id, request.uniqueid, request.channel, request.caller_number))
             except asyncio.CancelledError:
                 self.calls.ivr_ended(request.uniqueid, EndReason.SERVICE_SHUTDOWN, _path(latest))
                 raise

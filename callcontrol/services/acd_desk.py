@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +30,18 @@ from callcontrol.core.acd.agent_states import AgentState, AgentStatus, Transitio
 from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import Agent, BookedCallback, Call, Queue
 from callcontrol.core.acd.router import Distributor, Estimate, Offer, Outcome
+from callcontrol.core.domain_events import (
+    AgentAnswered,
+    AgentMissed,
+    AgentOffered,
+    AgentStateChanged,
+    CallbackBooked,
+    CallbackDone,
+    ConversationEnded,
+    ConversationStarted,
+    QueueStintEnded,
+    QueueStintProgressed,
+)
 from callcontrol.core.events import (
     ChannelCreated,
     ChannelHungUp,
@@ -40,6 +52,7 @@ from callcontrol.core.events import (
 )
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.tokens import DIALED_NUMBER, WAKE_DIGIT
+from callcontrol.services.event_bus import EventBus
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 
 log = structlog.get_logger(__name__)
@@ -112,22 +125,18 @@ class AcdDesk:
     """The QueueDesk port backed by the ACD, plus the agent operations the API and the phone use."""
 
     def __init__(self, queues: Iterable[Queue], agents: Iterable[Agent], pbx: PbxActions, clock: Clock, *,
-                 on_transitions: Callable[[tuple[Transition, ...]], None] = lambda transitions: None,
-                 max_misses: int | None = 3, busy_retry_s: float = 5.0, fallback: QueueDesk | None = None,
-                 on_stint: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
-                 on_stint_progress: Callable[[str, dict[str, object]], None] = lambda uniqueid, stint: None,
-                 on_callback: Callable[[str, BookedCallback], None] = lambda change, callback: None) -> None:
-        """`fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
+                 events: EventBus | None = None, max_misses: int | None = 3, busy_retry_s: float = 5.0,
+                 fallback: QueueDesk | None = None) -> None:
+        """`events`: where the desk publishes its domain events (stints, callbacks, agent states, offers);
+        `fallback`: where callers of a queue the ACD does not define go (e.g. the dialplan's queues)."""
         agents = list(agents)
         self.distributor = Distributor(queues, agents, max_misses=max_misses, refused_rest_s=busy_retry_s)
         self._pbx = pbx
         self.clock = clock
-        self._on_transitions = on_transitions
+        self.events = events if events is not None else EventBus()
         self._fallback = fallback
-        self._on_stint = on_stint  # (the caller's uniqueid, the stint): for the call record
-        self._on_stint_progress = on_stint_progress  # the same, while it goes on (written as it happens)
-        self._on_callback = on_callback  # ("booked" | "done", callback): to keep booked callbacks in the database
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, _Waiter] = {}  # by call key
+        self._call_of_channel: dict[str, str] = {}  # a waiting caller's channel uniqueid -> its call key (AMI)
         self._to_wake: asyncio.Queue[str] = asyncio.Queue()
         self._to_call_back: asyncio.Queue[Offer] = asyncio.Queue()
         self._timers_changed = asyncio.Event()
@@ -148,7 +157,7 @@ class AcdDesk:
         """After a restart: booked callbacks take their places again (by their original arrival)."""
         now = self.clock.now()
         for booked in callbacks:
-            waiter = _Waiter(CallerRef(booked.call_id, "", ""), booked.queue_id, booked.arrived_at,
+            waiter = _Waiter(CallerRef(booked.call_id, "", "", ""), booked.queue_id, booked.arrived_at,
                              callback_number=booked.number, booked=booked)
             self._waiters[booked.call_id] = waiter
             try:
@@ -157,7 +166,7 @@ class AcdDesk:
                          skills=dict(booked.skills)), now), "callback_restored", booked.call_id)
             except AcdError as exc:  # the queue is gone or full: the callback cannot be kept
                 self._waiters.pop(booked.call_id, None)
-                self._on_callback("done", booked)
+                self.events.publish(CallbackDone(booked.call_id, booked))
                 log.warning("acd.callback_dropped", call=booked.call_id, queue=booked.queue_id, rule=exc.rule)
                 continue
             log.info("acd.callback_restored", call=booked.call_id, queue=booked.queue_id)
@@ -226,6 +235,7 @@ class AcdDesk:
             except Exception as exc:
                 log.warning("acd.callback_ring_failed", call=offer.call_id, agent=offer.agent_id, error=str(exc)[:200])
                 if self.distributor.offer_of(offer.call_id) == offer:
+                    self.events.publish(AgentMissed(offer.call_id, offer.agent_id, "failed", self.clock.now()))
                     self._carry_out(self.distributor.offer_missed(offer.call_id, offer.agent_id, self.clock.now()),
                                     "offer_missed")
 
@@ -244,13 +254,15 @@ class AcdDesk:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
-        call = Call(caller.uniqueid, request.queue, arrived_at=now, priority=request.priority,
+        call = Call(caller.call_id, request.queue, arrived_at=now, priority=request.priority,
                     skills=dict(request.skills))
         self._waiters[call.id] = waiter
+        self._call_of_channel[caller.uniqueid] = call.id
         try:
             self._carry_out(self.distributor.call_arrived(call, now), "call_arrived", call.id)
         except QueueFull:
             del self._waiters[call.id]
+            del self._call_of_channel[caller.uniqueid]
             log.info("acd.blocked", queue=request.queue, reason="queue full")
             self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
@@ -281,7 +293,7 @@ class AcdDesk:
             "agent": waiter.talked_with, "talk_s": waiter.talk_s, "offers": list(waiter.offers),
             "estimated_wait_s": None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
         }
-        self._on_stint(waiter.caller.uniqueid, stint)
+        self.events.publish(QueueStintEnded(waiter.caller.call_id, stint))
 
     def _stint_progress(self, waiter: _Waiter) -> None:
         """The stint so far, for the call record while it goes on: the offers with their results (the one
@@ -297,7 +309,7 @@ class AcdDesk:
             stint.update(answered_at=waiter.answered_at.isoformat(),
                          endpoint=self.distributor.agent(waiter.talked_with).endpoint,
                          waited_s=round((waiter.answered_at - waiter.entered_at).total_seconds(), 3))
-        self._on_stint_progress(waiter.caller.uniqueid, stint)
+        self.events.publish(QueueStintProgressed(waiter.caller.call_id, stint))
 
     async def _wait(self, channel: AgiChannel, request: Enqueue, call_id: str, waiter: _Waiter,
                     deadline: datetime) -> QueueLeft:
@@ -332,7 +344,7 @@ class AcdDesk:
                     waiter.callback_number = number
                     waiter.booked = BookedCallback(call_id, waiter.queue_id, number, waiter.entered_at,
                                                    request.priority, dict(request.skills))
-                    self._on_callback("booked", waiter.booked)
+                    self.events.publish(CallbackBooked(call_id, waiter.booked))
                     log.info("acd.callback_booked", call=call_id, queue=waiter.queue_id)
                     return QueueLeft("callback_requested")
                 await channel.music_on_hold(True, hold.moh_class)
@@ -401,6 +413,7 @@ class AcdDesk:
         if dialled.caller_hung_up:  # hung up while the agent rang: _leave withdraws the offer
             raise CallerHungUp("caller hung up while the agent was ringing")
         log.info("acd.missed", call=call_id, agent=offer.agent_id, status=dialled.status)
+        self.events.publish(AgentMissed(call_id, offer.agent_id, dialled.status.lower(), now))
         if self.distributor.offer_of(call_id) == offer:
             self._hold_while_channels_remain(offer.agent_id, now)
             refused = dialled.status in REFUSED
@@ -414,6 +427,7 @@ class AcdDesk:
             return
         if waiter.answered_at is not None:
             waiter.talk_s = round((now - waiter.answered_at).total_seconds(), 3)
+            self.events.publish(ConversationEnded(waiter.caller.call_id, agent_id, now, waiter.talk_s))
         self._hold_while_channels_remain(agent_id, now)
         self._carry_out(self.distributor.call_ended(agent_id, now), "call_ended")
 
@@ -435,8 +449,9 @@ class AcdDesk:
             log.info("acd.offer_gone_before_ringing", call=call_id, agent=offer.agent_id)
             return False
         pending = self._dialing.setdefault(offer.endpoint, {})
-        count = pending[call_id][0] if call_id in pending else 0
-        pending[call_id] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
+        uniqueid = self._waiters[call_id].caller.uniqueid
+        count = pending[uniqueid][0] if uniqueid in pending else 0
+        pending[uniqueid] = (count + 1, self.clock.now() + timedelta(seconds=offer.ring_timeout_s + DIAL_END_WAIT_S))
         self._settle_device(offer.endpoint, self.clock.now())
         return True
 
@@ -482,6 +497,7 @@ class AcdDesk:
     def _leave(self, call_id: str, waiter: _Waiter) -> None:
         """The caller's session ends its stint (answered, timed out, exited, hung up or failed)."""
         self._waiters.pop(call_id, None)
+        self._call_of_channel.pop(waiter.caller.uniqueid, None)
         now = self.clock.now()
         if waiter.callback_number is not None:  # keeps its place; the callback leg takes it from here
             self._waiters[call_id] = waiter
@@ -535,10 +551,11 @@ class AcdDesk:
             return CallbackLeg("stale", call_id, agent_id, None)  # the offer expired or went to someone else
         now = self.clock.now()
         self._carry_out(self.distributor.offer_answered(call_id, offer.agent_id, now), "offer_answered")
+        self.events.publish(AgentAnswered(call_id, offer.agent_id, offer.queue_id, now))
         waiter.offer, waiter.answered_by = None, offer.agent_id
         self._waiters.pop(call_id, None)
         if waiter.booked is not None:  # taken: whatever happens now, it is not booked any more
-            self._on_callback("done", waiter.booked)
+            self.events.publish(CallbackDone(call_id, waiter.booked))
         outcome = "failed"
         try:
             await channel.answer()
@@ -556,10 +573,11 @@ class AcdDesk:
     def apply(self, event: DialEnded | DeviceStateChanged) -> None:
         now = event.at
         if isinstance(event, DialEnded):
-            waiter = self._waiters.get(event.caller_uniqueid)
+            call_id = self._call_of_channel.get(event.caller_uniqueid)
+            waiter = self._waiters.get(call_id) if call_id is not None else None
             offer = waiter.offer if waiter is not None else None
-            if waiter is not None and offer is not None and event.status == "ANSWER":
-                self._answered(event.caller_uniqueid, offer.agent_id, now)
+            if call_id is not None and waiter is not None and offer is not None and event.status == "ANSWER":
+                self._answered(call_id, offer.agent_id, now)
             endpoint = device_of(event.callee_channel)
             self._dial_ended(endpoint, event.caller_uniqueid)
             self._settle_device(endpoint, now)
@@ -600,6 +618,8 @@ class AcdDesk:
         self._carry_out(self.distributor.offer_answered(call_id, agent_id, now), "offer_answered")
         waiter.answered_by = waiter.talked_with = agent_id
         waiter.answered_at = now
+        self.events.publish(AgentAnswered(call_id, agent_id, waiter.queue_id, now))
+        self.events.publish(ConversationStarted(call_id, agent_id, now))
         self._stint_progress(waiter)
         log.info("acd.answered", call=call_id, agent=agent_id, queue=waiter.queue_id,
                  waited_s=round((now - waiter.entered_at).total_seconds(), 3),
@@ -628,13 +648,14 @@ class AcdDesk:
                 log.info("agent.state", agent=transition.agent_id, from_state=transition.from_state.value,
                          to_state=transition.to_state.value, cause=transition.cause.value,
                          reason=transition.reason, call=transition.call_id)
-            self._on_transitions(outcome.transitions)
+                self.events.publish(AgentStateChanged(transition))
         for offer in outcome.offers:
             waiter = self._waiters.get(offer.call_id)
             if waiter is None:  # cannot happen: a call is in the Distributor only while its session waits
                 log.error("acd.offer_without_caller", call=offer.call_id, agent=offer.agent_id)
                 continue
             waiter.offer = offer
+            self.events.publish(AgentOffered(offer.call_id, offer.agent_id, offer.queue_id, offer.offered_at))
             if waiter.callback_number is not None:
                 self._to_call_back.put_nowait(offer)
             else:
@@ -646,7 +667,7 @@ class AcdDesk:
                 self._waiters.pop(timed_out.call_id, None)
                 log.warning("acd.callback_expired", call=timed_out.call_id, queue=timed_out.queue_id)
                 if waiter.booked is not None:
-                    self._on_callback("done", waiter.booked)
+                    self.events.publish(CallbackDone(timed_out.call_id, waiter.booked))
             elif waiter is not None:
                 waiter.timed_out = True
                 self._to_wake.put_nowait(waiter.caller.channel)

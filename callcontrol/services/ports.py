@@ -90,8 +90,10 @@ class AgiChannel(Protocol):
 
 @dataclass(frozen=True)
 class CallerRef:
-    """Who is queued: the caller's channel as Asterisk names it (for AMI actions on it) and its number."""
+    """Who is queued: the call's key (CallRecord.call_id), the caller's channel as Asterisk knows it (uniqueid,
+    as AMI events name it; the name, for AMI actions on it) and its number."""
 
+    call_id: str
     uniqueid: str
     channel: str
     number: str

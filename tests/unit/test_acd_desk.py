@@ -15,7 +15,15 @@ from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
 from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
 from callcontrol.core.tokens import WAKE_DIGIT
+from callcontrol.core.domain_events import (
+    AgentStateChanged,
+    CallbackBooked,
+    CallbackDone,
+    QueueStintEnded,
+    QueueStintProgressed,
+)
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.event_bus import EventBus
 from callcontrol.services.ports import AgentDialled, CallerHungUp, CallerRef
 
 
@@ -103,7 +111,9 @@ def request(max_wait_s: int = 5, exit_keys: frozenset[str] = frozenset()) -> Enq
 async def desk():
     pbx = FakePbx()
     logged: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_transitions=logged.extend)
+    events = EventBus()
+    events.subscribe("test", lambda event: logged.append(event.transition), AgentStateChanged, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), events=events)
     desk.logged = logged
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
@@ -115,7 +125,7 @@ async def desk():
 def caller(desk: AcdDesk, name: str, results: dict[str, list[str]]) -> tuple[FakeChannel, CallerRef]:
     channel = FakeChannel([desk], name, results)
     desk.pbx.channels[f"PJSIP/trunk-{name}"] = channel
-    return channel, CallerRef(name, f"PJSIP/trunk-{name}", "+15550001")
+    return channel, CallerRef(name, name, f"PJSIP/trunk-{name}", "+15550001")
 
 
 async def test_nobody_logged_in_is_no_agents_at_once(desk):
@@ -369,7 +379,11 @@ async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_ar
     async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
         rung.append(call_id)
     pbx.call_agent_for_callback = call_agent_for_callback
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_callback=lambda change, cb: changes.append((change, cb.call_id)))
+    events = EventBus()
+    events.subscribe("test", lambda event: changes.append(
+        ("booked" if isinstance(event, CallbackBooked) else "done", event.call_id)), CallbackBooked, CallbackDone,
+        inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), events=events)
     runner = asyncio.create_task(desk.run())
     try:
         now = desk.clock.now()
@@ -428,7 +442,9 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
 def desk_with_stints(**kw) -> tuple[AcdDesk, list]:
     pbx = FakePbx()
     stints: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint=lambda uniqueid, stint: stints.append(stint), **kw)
+    events = EventBus()
+    events.subscribe("test", lambda event: stints.append(event.stint), QueueStintEnded, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), events=events, **kw)
     desk.pbx = pbx
     return desk, stints
 
@@ -489,10 +505,12 @@ async def test_a_busy_phone_is_not_rung_again_before_its_rest_is_over():
 
 
 async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_missed_offers_kept():
-    """on_stint_progress: at entry, each ring, each ring's result and the answer, so a crash loses little."""
+    """QueueStintProgressed: at entry, each ring, each ring's result and the answer, so a crash loses little."""
     pbx = FakePbx()
     progress: list[dict] = []
-    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), on_stint_progress=lambda uniqueid, stint: progress.append(stint))
+    events = EventBus()
+    events.subscribe("test", lambda event: progress.append(event.stint), QueueStintProgressed, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), events=events)
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
     try:

@@ -23,7 +23,8 @@ from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, Unknow
 from callcontrol.core.acd.model import Call, InvalidConfig, Overflow
 from callcontrol.core.acd.router import Estimate, QueueIsOverflowTarget
 from callcontrol.core.ivr import Problem
-from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk, AgentChange, Change, Feed, QueueChange
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.acd_feed import FEED_LIMIT, AgentChange, Change, Feed, QueueChange
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
 

@@ -91,8 +91,9 @@ class EventBus:
             await asyncio.wait_for(asyncio.gather(*(subscriber.events.join() for subscriber in self._subscribers
                                                     if not subscriber.inline)), timeout_s)
         except TimeoutError:
-            log.warning("event_bus.drain_timed_out", backlog={
-                subscriber.name: subscriber.events.qsize() for subscriber in self._subscribers if not subscriber.inline})
+            log.warning("event_bus.drain_timed_out", backlog={subscriber.name: subscriber.events.qsize()
+                                                               for subscriber in self._subscribers
+                                                               if not subscriber.inline})
             return False
         return True
 

@@ -12,9 +12,6 @@ import pytest
 
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.model import Agent, Queue
-from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
-from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
-from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.core.domain_events import (
     AgentStateChanged,
     CallbackBooked,
@@ -22,6 +19,9 @@ from callcontrol.core.domain_events import (
     QueueStintEnded,
     QueueStintProgressed,
 )
+from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
+from callcontrol.core.ivr import Enqueue, QueueAnnouncements, QueueLeft
+from callcontrol.core.tokens import WAKE_DIGIT
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.ports import AgentDialled, CallerHungUp, CallerRef
@@ -271,7 +271,7 @@ async def test_a_late_wake_for_an_offer_that_expired_rings_nobody(desk):
     desk.pbx.wake = lambda channel: asyncio.sleep(0)  # the wake-up is lost (AMI down)
     desk.resume("a1")
     await asyncio.sleep(0.01)
-    (offer,) = [w.offer for w in desk._waiters.values()]
+    (offer,) = [w.offer for w in desk.waits.waiters.values()]
     desk.distributor.max_misses = 1  # the expiry pauses ada ("missed"): the call is not offered to her again
     desk._carry_out(desk.distributor.advance(offer.expires_at), "timer")  # the offer expires unanswered
     channel.digits.put_nowait(WAKE_DIGIT)  # ... and the lost wake-up arrives late

@@ -15,7 +15,8 @@ from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.http_api import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.ivr import QueueLeft
-from callcontrol.services.acd_desk import AcdDesk, AgentChange, QueueChange, Removed
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.acd_feed import AgentChange, QueueChange, Removed
 from tests.unit.test_acd_api import AUTH, TOKEN, acd_db, desk, store  # noqa: F401
 from tests.unit.test_acd_desk import caller, request
 
@@ -181,7 +182,7 @@ async def test_a_client_that_falls_behind_is_disconnected(desk):  # noqa: F811
         for _ in range(5):  # ten changes with no await between: the feed cannot drain, as behind a stalled client
             desk.login("a1")
             desk.logout("a1")
-        assert desk._hub().feeds == {}  # cut off at once, without waiting for the client
+        assert desk.feed.feeds == {}  # cut off at once, without waiting for the client
         message = await asyncio.wait_for(ws.receive(), 2)
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.POLICY_VIOLATION
         assert message.extra == "too slow: 3 changes behind"  # the backlog was dropped: reconnect for a snapshot
@@ -202,7 +203,7 @@ async def test_a_client_that_takes_changes_in_time_stays_connected(desk):  # noq
             desk.login("a1")
             desk.logout("a1")
             assert [m["state"] for m in (await next_json(ws), await next_json(ws))] == ["available", "logged_out"]
-        assert len(desk._hub().feeds) == 1
+        assert len(desk.feed.feeds) == 1
 
 
 async def test_shutting_down_closes_every_feed(desk):  # noqa: F811
@@ -216,4 +217,4 @@ async def test_shutting_down_closes_every_feed(desk):  # noqa: F811
         message = await asyncio.wait_for(ws.receive(), 5)
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.GOING_AWAY
         await asyncio.wait_for(stopping, 10)
-        assert desk._hub().feeds == {}  # unsubscribed
+        assert desk.feed.feeds == {}  # unsubscribed

@@ -99,6 +99,32 @@ class CallerRef:
     number: str
 
 
+class AgiRequest(Protocol):
+    """What Asterisk says of a call entering AGI(): the script asked for, the channel and the call's numbers."""
+
+    @property
+    def script(self) -> str: ...
+
+    @property
+    def uniqueid(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def caller_number(self) -> str: ...
+
+    @property
+    def caller_name(self) -> str: ...
+
+    @property
+    def dialed_number(self) -> str: ...
+
+    def arg(self, index: int) -> str:
+        """The script's argument `index` (from 1); '' when not given."""
+        ...
+
+
 class QueueDesk(Protocol):
     """Where a flow's queue node hands its caller: waits until the caller leaves the queue, and says how."""
 

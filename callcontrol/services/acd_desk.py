@@ -158,10 +158,7 @@ class AcdDesk:
     def channel_changed(self, event: ChannelCreated | ChannelHungUp) -> None:
         """Count each agent device's channels: any channel (the ACD's call, a personal call, or the previous
         call's channel not yet gone) makes the device busy; it is free when its last channel is gone."""
-        if isinstance(event, ChannelCreated):
-            endpoint = self.devices.channel_created(event.channel)
-        else:
-            endpoint = self.devices.channel_gone(event.channel)
+        endpoint = self.devices.channel_changed(event.channel, isinstance(event, ChannelCreated))
         if endpoint is not None:
             self._settle_device(endpoint, event.at)
 

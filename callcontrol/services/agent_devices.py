@@ -48,20 +48,16 @@ class AgentDevices:
         not shown its end on AMI."""
         return bool(self._channels.get(endpoint)) or endpoint in self._dialing
 
-    def channel_created(self, channel: str) -> str | None:
-        """A channel appeared; the agent endpoint it is on (None: not an agent device)."""
+    def channel_changed(self, channel: str, exists: bool) -> str | None:
+        """A channel appeared (`exists`) or hung up; the agent endpoint it is on (None: not an agent device)."""
         endpoint = device_of(channel)
         if endpoint not in self._agents:
             return None
-        self._channels.setdefault(endpoint, set()).add(channel)
-        return endpoint
-
-    def channel_gone(self, channel: str) -> str | None:
-        """A channel hung up; the agent endpoint it was on (None: not an agent device)."""
-        endpoint = device_of(channel)
-        if endpoint not in self._agents:
-            return None
-        self._channels.setdefault(endpoint, set()).discard(channel)
+        channels = self._channels.setdefault(endpoint, set())
+        if exists:
+            channels.add(channel)
+        else:
+            channels.discard(channel)
         return endpoint
 
     def resync(self, channels: Iterable[str]) -> list[str]:

@@ -556,3 +556,39 @@ async def test_an_offered_caller_whose_channel_is_gone_frees_the_agent_for_the_n
     assert second.dialled == ["PJSIP/a1"] and gone.dialled == []
     waiting_gone.cancel()
     await asyncio.gather(waiting_gone, return_exceptions=True)
+
+
+async def test_the_desk_publishes_the_moments_of_a_call_in_order_to_a_queued_subscriber():
+    """Offered, missed, offered again, answered, talking, talk over, the stint: one call key throughout, the
+    order kept for a subscriber that hears them from its own queue (as the transition writer does)."""
+    from callcontrol.core.domain_events import (
+        AgentAnswered,
+        AgentMissed,
+        AgentOffered,
+        ConversationEnded,
+        ConversationStarted,
+    )
+
+    pbx = FakePbx()
+    events = EventBus()
+    heard: list = []
+    events.subscribe("test", heard.append, AgentOffered, AgentMissed, AgentAnswered, ConversationStarted,
+                     ConversationEnded, QueueStintEnded)
+    desk = AcdDesk([SALES], AGENTS, pbx, Clock(), events=events)
+    desk.pbx = pbx
+    runners = [asyncio.create_task(desk.run()), asyncio.create_task(events.run())]
+    try:
+        desk.login("a1")
+        channel, _ = caller(desk, "c1", {"PJSIP/a1": ["NOANSWER", "ANSWER"]})
+        ref = CallerRef("call-key-1", "c1", "PJSIP/trunk-c1", "+15550001")  # the call key is not the uniqueid
+        assert await desk.wait_in_queue(channel, request(max_wait_s=10), ref) == QueueLeft("answered")
+        assert await events.drain(1)
+    finally:
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+    assert [type(event).__name__ for event in heard] == [
+        "AgentOffered", "AgentMissed", "AgentOffered", "AgentAnswered", "ConversationStarted", "ConversationEnded",
+        "QueueStintEnded"]
+    assert {event.call_id for event in heard} == {"call-key-1"}
+    assert heard[-1].stint["outcome"] == "answered" and heard[-1].stint["agent"] == "a1"

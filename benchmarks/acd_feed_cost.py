@@ -22,7 +22,8 @@ import structlog
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callcontrol.core.acd.model import Agent, Call, Queue  # noqa: E402
-from callcontrol.services.acd_desk import AcdDesk, _Waiter  # noqa: E402
+from callcontrol.services.acd_desk import AcdDesk  # noqa: E402
+from callcontrol.services.acd_queue_wait import Waiter  # noqa: E402
 from callcontrol.services.ports import CallerRef  # noqa: E402
 
 ROUNDS = 300
@@ -45,7 +46,7 @@ def per_decision_us(waiting: int, subscribed: bool) -> float:
     now = desk.clock.now()
     for index in range(waiting):
         call_id = f"c{index}"
-        desk._waiters[call_id] = _Waiter(CallerRef(call_id, call_id, f"PJSIP/trunk-{index}", "1"), "q", now)
+        desk.waits.waiters[call_id] = Waiter(CallerRef(call_id, call_id, f"PJSIP/trunk-{index}", "1"), "q", now)
         desk._carry_out(desk.distributor.call_arrived(Call(call_id, "q", arrived_at=now), now), "call_arrived",
                         call_id)
     if subscribed:

@@ -90,13 +90,39 @@ class AgiChannel(Protocol):
 
 @dataclass(frozen=True)
 class CallerRef:
-    """Who is queued: the call's key (its record's call_id, the ACD's call id), the caller's channel as Asterisk
-    names it (uniqueid and name, for AMI events and actions on it) and its number."""
+    """Who is queued: the call's key (CallRecord.call_id), the caller's channel as Asterisk knows it (uniqueid,
+    as AMI events name it; the name, for AMI actions on it) and its number."""
 
     call_id: str
     uniqueid: str
     channel: str
     number: str
+
+
+class AgiRequest(Protocol):
+    """What Asterisk says of a call entering AGI(): the script asked for, the channel and the call's numbers."""
+
+    @property
+    def script(self) -> str: ...
+
+    @property
+    def uniqueid(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def caller_number(self) -> str: ...
+
+    @property
+    def caller_name(self) -> str: ...
+
+    @property
+    def dialed_number(self) -> str: ...
+
+    def arg(self, index: int) -> str:
+        """The script's argument `index` (from 1); '' when not given."""
+        ...
 
 
 class QueueDesk(Protocol):

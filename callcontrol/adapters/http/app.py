@@ -13,7 +13,8 @@ from callcontrol.adapters.http import agents, config, feed, health, queues
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_ACCESS, Guard, Route, authenticate
-from callcontrol.services.acd_desk import FEED_LIMIT, AcdDesk
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
 

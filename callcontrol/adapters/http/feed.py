@@ -10,7 +10,7 @@ from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
 from callcontrol.adapters.http.auth import Route
-from callcontrol.services.acd_desk import AgentChange, Change, Feed, QueueChange
+from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange
 
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
 FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off

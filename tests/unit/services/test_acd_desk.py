@@ -12,6 +12,13 @@ import pytest
 
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.model import Queue
+from callcontrol.core.domain_events import (
+    AgentStateChanged,
+    CallbackBooked,
+    CallbackDone,
+    QueueStintEnded,
+    QueueStintProgressed,
+)
 from callcontrol.core.events import ChannelCreated, ChannelHungUp, DialEnded
 from callcontrol.core.identifiers import WAKE_DIGIT
 from callcontrol.core.interactions import QueueStint
@@ -21,13 +28,16 @@ from callcontrol.services.ports import CallerHungUp, CallerRef
 from tests.support.clock import LoopClock
 from tests.support.pbx import FakePbx
 from tests.support.queue_desk import AGENTS, SALES, CallbackLeg, caller, request
+from callcontrol.services.event_bus import EventBus
 
 
 @pytest.fixture
 async def desk():
     pbx = FakePbx()
     logged: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_transitions=logged.extend)
+    events = EventBus()
+    events.subscribe("test", lambda event: logged.append(event.transition), AgentStateChanged, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), events=events)
     desk.logged = logged
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
@@ -179,7 +189,7 @@ async def test_a_late_wake_for_an_offer_that_expired_rings_nobody(desk):
     desk.pbx.wake = lambda channel: asyncio.sleep(0)  # the wake-up is lost (AMI down)
     desk.resume("a1")
     await asyncio.sleep(0.01)
-    (offer,) = [w.offer for w in desk._waiters.values()]
+    (offer,) = [w.offer for w in desk.waits.waiters.values()]
     desk.distributor.max_misses = 1  # the expiry pauses ada ("missed"): the call is not offered to her again
     desk._carry_out(desk.distributor.advance(offer.expires_at), "timer")  # the offer expires unanswered
     channel.digits.put_nowait(WAKE_DIGIT)  # ... and the lost wake-up arrives late
@@ -284,8 +294,11 @@ async def test_booked_callbacks_come_back_after_a_restart_at_their_places_and_ar
     async def call_agent_for_callback(endpoint, ring_timeout_s, call_id):
         rung.append(call_id)
     pbx.call_agent_for_callback = call_agent_for_callback
-    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(),
-                   on_callback=lambda change, cb: changes.append((change, cb.call_id)))
+    events = EventBus()
+    events.subscribe("test", lambda event: changes.append(
+        ("booked" if isinstance(event, CallbackBooked) else "done", event.call_id)), CallbackBooked, CallbackDone,
+        inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), events=events)
     runner = asyncio.create_task(desk.run())
     try:
         now = desk.clock.now()
@@ -331,8 +344,9 @@ async def test_the_sandbox_configuration_loads_into_a_desk_whatever_order_its_ov
 def desk_with_stints(**kw) -> tuple[AcdDesk, list]:
     pbx = FakePbx()
     stints: list = []
-    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_stint=lambda call_id, stint: stints.append((call_id, stint)),
-                   **kw)
+    events = EventBus()
+    events.subscribe("test", lambda event: stints.append((event.call_id, event.stint)), QueueStintEnded, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), events=events, **kw)
     desk.pbx = pbx
     return desk, stints
 
@@ -362,7 +376,8 @@ async def test_the_call_key_not_the_channel_names_the_call_in_the_acd_its_stint_
     the channel's own uniqueid only matches AMI's DialEnd to it."""
     desk, stints = desk_with_stints()
     logged: list = []
-    desk._on_transitions = logged.extend
+    desk.events.subscribe("test-transitions", lambda event: logged.append(event.transition), AgentStateChanged,
+                          inline=True)
     runner = asyncio.create_task(desk.run())
     try:
         desk.login("a1")
@@ -414,10 +429,12 @@ async def test_a_busy_phone_is_not_rung_again_before_its_rest_is_over():
 
 
 async def test_the_stint_is_reported_as_it_goes_queued_ringing_answered_then_missed_offers_kept():
-    """on_stint_progress: at entry, each ring, each ring's result and the answer, so a crash loses little."""
+    """QueueStintProgressed: at entry, each ring, each ring's result and the answer, so a crash loses little."""
     pbx = FakePbx()
     progress: list[QueueStint] = []
-    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), on_stint_progress=lambda call_id, stint: progress.append(stint))
+    events = EventBus()
+    events.subscribe("test", lambda event: progress.append(event.stint), QueueStintProgressed, inline=True)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), events=events)
     desk.pbx = pbx
     runner = asyncio.create_task(desk.run())
     try:
@@ -464,3 +481,39 @@ async def test_an_offered_caller_whose_channel_is_gone_frees_the_agent_for_the_n
     assert second.dialled == ["PJSIP/a1"] and gone.dialled == []
     waiting_gone.cancel()
     await asyncio.gather(waiting_gone, return_exceptions=True)
+
+
+async def test_the_desk_publishes_the_moments_of_a_call_in_order_to_a_queued_subscriber():
+    """Offered, missed, offered again, answered, talking, talk over, the stint: one call key throughout, the
+    order kept for a subscriber that hears them from its own queue (as the transition writer does)."""
+    from callcontrol.core.domain_events import (
+        AgentAnswered,
+        AgentMissed,
+        AgentOffered,
+        ConversationEnded,
+        ConversationStarted,
+    )
+
+    pbx = FakePbx()
+    events = EventBus()
+    heard: list = []
+    events.subscribe("test", heard.append, AgentOffered, AgentMissed, AgentAnswered, ConversationStarted,
+                     ConversationEnded, QueueStintEnded)
+    desk = AcdDesk([SALES], AGENTS, pbx, LoopClock(), events=events)
+    desk.pbx = pbx
+    runners = [asyncio.create_task(desk.run()), asyncio.create_task(events.run())]
+    try:
+        desk.login("a1")
+        channel, _ = caller(desk, "c1", {"PJSIP/a1": ["NOANSWER", "ANSWER"]})
+        ref = CallerRef("call-key-1", "c1", "PJSIP/trunk-c1", "+15550001")  # the call key is not the uniqueid
+        assert await desk.wait_in_queue(channel, request(max_wait_s=10), ref) == QueueLeft("answered")
+        assert await events.drain(1)
+    finally:
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
+    assert [type(event).__name__ for event in heard] == [
+        "AgentOffered", "AgentMissed", "AgentOffered", "AgentAnswered", "ConversationStarted", "ConversationEnded",
+        "QueueStintEnded"]
+    assert {event.call_id for event in heard} == {"call-key-1"}
+    assert heard[-1].stint.outcome == "answered" and heard[-1].stint.agent == "a1"

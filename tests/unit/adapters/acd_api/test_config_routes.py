@@ -245,7 +245,7 @@ async def test_changing_an_agents_skills_changes_routing_at_once(client, desk):
 
 async def test_a_new_endpoint_replaces_the_old_one_for_device_events(client, desk):
     await client.put("/api/config/agents/a1", json={"endpoint": "PJSIP/desk7"}, headers=AUTH)
-    assert desk._devices.get("PJSIP/desk7") == "a1" and "PJSIP/a1" not in desk._devices
+    assert desk.agent_for_device("PJSIP/desk7") == "a1" and desk.agent_for_device("PJSIP/a1") is None
 
 
 # ---------------------------------------------------------------- queues

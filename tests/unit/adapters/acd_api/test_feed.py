@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from callcontrol.adapters.http.app import make_app
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.ivr import QueueLeft
-from callcontrol.services.acd_desk import AgentChange, QueueChange, Removed
+from callcontrol.services.acd_feed import AgentChange, QueueChange, Removed
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.queue_desk import caller, request
 
@@ -172,7 +172,7 @@ async def test_a_client_that_falls_behind_is_disconnected(desk):
         for _ in range(5):  # ten changes with no await between: the feed cannot drain, as behind a stalled client
             desk.login("a1")
             desk.logout("a1")
-        assert desk._hub().feeds == {}  # cut off at once, without waiting for the client
+        assert desk.feed.feeds == {}  # cut off at once, without waiting for the client
         message = await asyncio.wait_for(ws.receive(), 2)
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.POLICY_VIOLATION
         assert message.extra == "too slow: 3 changes behind"  # the backlog was dropped: reconnect for a snapshot
@@ -192,7 +192,7 @@ async def test_a_client_that_takes_changes_in_time_stays_connected(desk):
             desk.login("a1")
             desk.logout("a1")
             assert [m["state"] for m in (await next_json(ws), await next_json(ws))] == ["available", "logged_out"]
-        assert len(desk._hub().feeds) == 1
+        assert len(desk.feed.feeds) == 1
 
 
 async def test_shutting_down_closes_every_feed(desk):
@@ -205,7 +205,7 @@ async def test_shutting_down_closes_every_feed(desk):
         message = await asyncio.wait_for(ws.receive(), 5)
         assert message.type is WSMsgType.CLOSE and ws.close_code == WSCloseCode.GOING_AWAY
         await asyncio.wait_for(stopping, 10)
-        assert desk._hub().feeds == {}  # unsubscribed
+        assert desk.feed.feeds == {}  # unsubscribed
 
 
 # ---------------------------------------------------------------- who may open the feed
@@ -223,7 +223,7 @@ async def test_a_browser_page_from_a_foreign_origin_cannot_open_the_feed(client,
     with pytest.raises(WSServerHandshakeError) as refused:
         await client.ws_connect("/api/feed", headers={**AUTH, "Origin": "https://evil.example"})
     assert refused.value.status == 403
-    assert desk._hub().feeds == {}  # refused before subscribing
+    assert desk.feed.feeds == {}  # refused before subscribing
 
 
 async def test_an_allowed_origin_opens_the_feed(desk, store):

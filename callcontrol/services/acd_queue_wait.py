@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from callcontrol.core.acd.caller_prompts import callback_dialog
 from callcontrol.core.acd.errors import AcdError, QueueFull, UnknownAgent
 from callcontrol.core.acd.model import BookedCallback, Call
 from callcontrol.core.acd.outcomes import Offer, Outcome
@@ -43,8 +44,8 @@ from callcontrol.core.interactions import (
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.identifiers import WAKE_DIGIT
 from callcontrol.services.agent_devices import AgentDevices
-from callcontrol.services.callback_booking import book_callback
 from callcontrol.services.event_bus import EventBus
+from callcontrol.services.prompt_player import play_script
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
 from callcontrol.services.queue_announcements import WaitingExperience, announce
 
@@ -201,7 +202,9 @@ class QueueWaits:
             if digit is not None and digit in request.exit_keys:
                 return QueueLeft("exited_by_key", digit)
             if callback is not None and digit == callback.key and waiter.offer is None:
-                number = await book_callback(channel, callback.numbers, waiter.caller.number)
+                await channel.music_on_hold(False)
+                number = await play_script(channel, callback_dialog(callback.sounds, waiter.caller.number,
+                                                                    callback.numbers))
                 if number is not None:
                     waiter.callback_number = number
                     waiter.booked = BookedCallback(call_id, waiter.queue_id, number, waiter.entered_at,

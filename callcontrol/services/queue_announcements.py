@@ -1,14 +1,19 @@
-"""What a caller waiting in an ACD queue hears between waits: position, estimated wait and periodic messages."""
+"""What a caller waiting in an ACD queue hears between waits: position, estimated wait and periodic messages.
+
+The script is core.acd.caller_prompts.announcement, played with the flow's queue node's sounds.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from callcontrol.core.acd.model import Queue
+from callcontrol.core.acd.caller_prompts import AnnouncementSounds, announcement
 from callcontrol.core.acd.distributor_view import Estimate
+from callcontrol.core.acd.model import Queue
 from callcontrol.core.ivr import Enqueue
 from callcontrol.services.ports import AgiChannel
+from callcontrol.services.prompt_player import play_script
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,7 @@ class WaitingExperience:
     estimated_wait: bool
     every: timedelta
     messages: tuple[tuple[str, ...], ...]  # the periodic message(s), one per announcement, in turn
+    sounds: AnnouncementSounds = AnnouncementSounds()  # the flow's queue node's (announce.sounds)
 
     @property
     def announces(self) -> bool:
@@ -30,29 +36,16 @@ class WaitingExperience:
         node = request.announcements
         if node.position or node.estimated_wait or node.prompts:  # the flow's node says: one message
             return cls(queue.moh_class, node.position, node.estimated_wait, timedelta(seconds=node.every_s),
-                       (node.prompts,) if node.prompts else ())
+                       (node.prompts,) if node.prompts else (), node.sounds)
         return cls(queue.moh_class, queue.announce_position, queue.announce_estimated_wait,
-                   timedelta(seconds=queue.announce_every_s), tuple((prompt,) for prompt in queue.periodic_prompts))
+                   timedelta(seconds=queue.announce_every_s), tuple((prompt,) for prompt in queue.periodic_prompts),
+                   node.sounds)
 
 
 async def announce(channel: AgiChannel, experience: WaitingExperience, estimate: Estimate, turn: int,
                    escapes: str) -> str | None:
     """Position, estimated wait and the periodic message (turn `turn`); the key that cut it short, if any."""
-    if experience.position:
-        digit = await channel.play(["queue-youarenext"] if estimate.position == 1 else ["queue-thereare"], escapes)
-        if digit is None and estimate.position > 1:
-            await channel.say("number", str(estimate.position - 1))
-            digit = await channel.play(["queue-callswaiting"], escapes)
-        if digit is not None:
-            return digit
-    if experience.estimated_wait and estimate.seconds is not None:
-        minutes = max(1, round(estimate.seconds / 60))
-        digit = await channel.play(["queue-holdtime"], escapes)
-        if digit is None:
-            await channel.say("number", str(minutes))
-            digit = await channel.play(["queue-minute" if minutes == 1 else "queue-minutes"], escapes)
-        if digit is not None:
-            return digit
-    if not experience.messages:
-        return None
-    return await channel.play(list(experience.messages[turn % len(experience.messages)]), escapes)
+    message = experience.messages[turn % len(experience.messages)] if experience.messages else ()
+    return await play_script(channel, announcement(
+        experience.sounds, escapes, estimate.position if experience.position else None,
+        estimate.seconds if experience.estimated_wait else None, message))

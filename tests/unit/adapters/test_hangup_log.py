@@ -51,7 +51,8 @@ def test_read_finds_every_leg_of_the_asked_calls_and_skips_junk(tmp_path: Path) 
         line(1796172903, "o.1", "o.1"),
     ]) + "\n")
     found = read_hangups(path, {"c.1"}, T0)
-    assert [(h.uniqueid, h.channel) for h in found] == [("c.2", "PJSIP/agent1001-00000002"), ("c.1", "PJSIP/trunk-00000001")]
+    assert [(h.uniqueid, h.channel) for h in found] == [("c.2", "PJSIP/agent1001-00000002"),
+                                                        ("c.1", "PJSIP/trunk-00000001")]
 
 
 def test_read_stops_before_the_oldest_asked_call(tmp_path: Path, monkeypatch) -> None:

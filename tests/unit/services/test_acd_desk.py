@@ -29,6 +29,7 @@ from tests.support.clock import LoopClock
 from tests.support.pbx import FakePbx
 from tests.support.queue_desk import AGENTS, SALES, CallbackLeg, caller, request
 from callcontrol.services.event_bus import EventBus
+from callcontrol.services.queue_announcements import WaitingExperience, announce
 
 
 @pytest.fixture
@@ -230,6 +231,39 @@ async def test_a_booked_callback_keeps_its_place_and_its_offer_rings_the_agent_n
     desk.resume("a1")
     await asyncio.sleep(0.05)
     assert rung == [("PJSIP/a1", "c1")] and desk.pbx.woken == []
+
+
+async def test_the_flow_nodes_sounds_are_what_the_booking_dialog_and_the_announcement_play(desk):
+    """The queue node's callback.sounds and announce.sounds (core.acd.caller_prompts) reach the caller's channel."""
+    import re
+
+    from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds
+    from callcontrol.core.ivr import Callback
+
+    desk.configure([Queue("sales", "Sales", required_skills={"english": 3}, callback_allowed=True)], [])
+    desk.login("a1")
+    desk.pause("a1", "meeting")
+    channel, ref = caller(desk, "c1", {})
+    played = []
+
+    async def play(prompts, escape_digits=""):
+        played.append(tuple(prompts))
+        return "1" if tuple(prompts) == ("custom/is-that-right",) else None
+    channel.play = play
+    sounds = CallbackSounds(press_1_if_correct=("custom/is-that-right",), booked=("custom/booked",))
+    ref = CallerRef(ref.call_id, ref.uniqueid, ref.channel, "0123456789")
+    announcements = QueueAnnouncements(position=True, every_s=15,
+                                       sounds=AnnouncementSounds(next_in_line=("custom/next",)))
+    booking = Enqueue("sales", {}, None, 30, announcements, frozenset(),
+                      Callback("2", re.compile("0[1-9][0-9]{8}"), sounds))
+    channel.digits.put_nowait("2")
+    assert await desk.wait_in_queue(channel, booking, ref) == QueueLeft("callback_requested")
+    assert played == [("to-call-this-number",), ("custom/is-that-right",), ("custom/booked",)]
+    played.clear()
+    waiter = desk.waits.waiters["c1"]
+    hold = WaitingExperience.of(booking, desk.distributor.queue("sales"))
+    assert await announce(channel, hold, desk.distributor.estimated_wait("sales", desk.clock.now(), "c1"), 0, "") \
+        is None and played == [("custom/next",)] and waiter.callback_number == "0123456789"
 
 
 async def test_the_queue_sets_the_music_and_its_periodic_prompts_play_in_turn(desk):

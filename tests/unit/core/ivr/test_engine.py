@@ -478,9 +478,9 @@ def test_unreachable_node_is_a_warning_not_an_error() -> None:
 
 @pytest.mark.parametrize(
     ("grammar", "value"),
-    [(identifiers.SOUND_NAME, "hello-world\n"), (identifiers.DTMF_DIGITS, "12\n"), (identifiers.VARIABLE_NAME, "DONE\n"),
-     (identifiers.VARIABLE_VALUE, "1\n"), (identifiers.IDENTIFIER, "main\n"), (identifiers.ASTERISK_ID, "1767603600.1\n"),
-     (identifiers.DIALED_NUMBER, "5000\n")],
+    [(identifiers.SOUND_NAME, "hello-world\n"), (identifiers.DTMF_DIGITS, "12\n"),
+     (identifiers.VARIABLE_NAME, "DONE\n"), (identifiers.VARIABLE_VALUE, "1\n"), (identifiers.IDENTIFIER, "main\n"),
+     (identifiers.ASTERISK_ID, "1767603600.1\n"), (identifiers.DIALED_NUMBER, "5000\n")],
 )
 def test_token_grammars_reject_a_trailing_newline(grammar: re.Pattern[str], value: str) -> None:
     """A token followed by a newline (which would end an AGI command line early) does not match."""

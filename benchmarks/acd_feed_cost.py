@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from callcontrol.core.acd.model import Agent, Call, Queue  # noqa: E402
 from callcontrol.services.acd_desk import AcdDesk  # noqa: E402
-from callcontrol.services.acd_queue_wait import Waiter  # noqa: E402
+from callcontrol.services.queue_waiter import Waiter  # noqa: E402
 from callcontrol.services.ports import CallerRef  # noqa: E402
 
 ROUNDS = 300

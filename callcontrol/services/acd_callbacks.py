@@ -16,7 +16,8 @@ from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.acd.model import BookedCallback, Call
 from callcontrol.core.acd.outcomes import Offer
 from callcontrol.core.domain_events import AgentAnswered, AgentMissed, CallbackDone
-from callcontrol.services.acd_queue_wait import CarryOut, QueueWaits, Waiter
+from callcontrol.services.acd_queue_wait import CarryOut, QueueWaits
+from callcontrol.services.queue_waiter import Waiter
 from callcontrol.services.agent_devices import AgentDevices
 from callcontrol.services.ports import AgiChannel, CallerRef, PbxActions
 

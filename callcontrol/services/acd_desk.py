@@ -36,9 +36,10 @@ from callcontrol.core.events import (
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.services.acd_callbacks import CallbackLeg, Callbacks
 from callcontrol.services.acd_feed import FEED_LIMIT, Feed, LiveFeed
-from callcontrol.services.acd_queue_wait import CallerWaker, QueueWaits
+from callcontrol.services.acd_queue_wait import QueueWaits
 from callcontrol.services.acd_view import AcdView
 from callcontrol.services.agent_devices import AgentDevices
+from callcontrol.services.caller_waker import CallerWaker
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.ports import AgiChannel, CallerRef, Clock, PbxActions, QueueDesk
 

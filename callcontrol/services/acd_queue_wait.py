@@ -12,14 +12,13 @@ Music on hold, announcements, waking up for an offer, ringing the agent from the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 
 from callcontrol.core.acd.caller_prompts import callback_dialog
-from callcontrol.core.acd.errors import AcdError, QueueFull, UnknownAgent
+from callcontrol.core.acd.errors import AcdError, QueueFull
 from callcontrol.core.acd.model import BookedCallback, Call
 from callcontrol.core.acd.outcomes import Offer, Outcome
 from callcontrol.core.acd.router import Distributor
@@ -33,21 +32,15 @@ from callcontrol.core.domain_events import (
     QueueStintProgressed,
 )
 from callcontrol.core.events import DialEnded
-from callcontrol.core.interactions import (
-    OFFER_ANSWERED,
-    OFFER_RINGING,
-    STINT_IN_PROGRESS,
-    AgentLeg,
-    OfferAttempt,
-    QueueStint,
-)
+from callcontrol.core.interactions import OFFER_ANSWERED, OfferAttempt
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.identifiers import WAKE_DIGIT
 from callcontrol.services.agent_devices import AgentDevices
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.prompt_player import play_script
-from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, PbxActions, QueueDesk
+from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, QueueDesk
 from callcontrol.services.queue_announcements import WaitingExperience, announce
+from callcontrol.services.queue_waiter import Waiter, endpoint_of, ended_stint, stint_so_far
 
 log = structlog.get_logger(__name__)
 
@@ -59,26 +52,6 @@ DIAL_END_WAIT_S = 10.0
 
 CarryOut = Callable[..., Outcome]  # the desk's _carry_out(outcome, why, call_id=None)
 Settle = Callable[[str, datetime], None]  # the desk's settle_device(endpoint, now)
-
-
-@dataclass
-class Waiter:
-    """A caller in a queue, as its session and the desk share it."""
-
-    caller: CallerRef
-    queue_id: str
-    entered_at: datetime
-    estimated_wait_s: float | None = None  # told at entry (compared with the actual wait in the logs)
-    offer: Offer | None = None
-    callback_number: str | None = None  # booked a callback: the caller hung up and keeps its place
-    booked: BookedCallback | None = None  # as kept in the database until it is done
-    offers: list[OfferAttempt] = field(default_factory=list)  # each agent rung
-    answered_at: datetime | None = None
-    talked_with: str | None = None  # the agent who answered (kept after the conversation, for the stint)
-    talk_s: float | None = None
-    answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
-    caller_hung_up: bool = False  # the caller ended the conversation with the agent
-    timed_out: bool = False
 
 
 class QueueWaits:
@@ -155,22 +128,12 @@ class QueueWaits:
     def _end_stint(self, waiter: Waiter, outcome: str) -> None:
         """The caller's wait in this queue is over: its record (KPIs) gets the stint."""
         self.events.publish(QueueStintEnded(waiter.caller.call_id, ended_stint(
-            waiter, outcome, self.clock.now(), self._endpoint_of(waiter.talked_with))))
+            waiter, outcome, self.clock.now(), endpoint_of(self.distributor, waiter.talked_with))))
 
     def _stint_progress(self, waiter: Waiter) -> None:
         """The stint so far, for the call record while it goes on."""
-        endpoint = self._endpoint_of(waiter.talked_with) if waiter.answered_at is not None else None
+        endpoint = endpoint_of(self.distributor, waiter.talked_with) if waiter.answered_at is not None else None
         self.events.publish(QueueStintProgressed(waiter.caller.call_id, stint_so_far(waiter, endpoint)))
-
-    def _endpoint_of(self, agent_id: str | None) -> str | None:
-        """The device of the agent the caller talked with; None if none, or removed since (logged out during
-        the conversation)."""
-        if agent_id is None:
-            return None
-        try:
-            return self.distributor.agent(agent_id).endpoint
-        except UnknownAgent:
-            return None
 
     # ------------------------------------------------------------------ the wait itself
 
@@ -341,74 +304,3 @@ class QueueWaits:
         log.info("acd.answered", call=call_id, agent=agent_id, queue=waiter.queue_id,
                  waited_s=round((now - waiter.entered_at).total_seconds(), 3),
                  estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1))
-
-
-class CallerWaker:
-    """Wakes the callers offered a call (AMI PlayDTMF of WAKE_DIGIT on their channel), one at a time, in order;
-    a caller found gone ends its offer at once."""
-
-    def __init__(self, pbx: PbxActions, waiters: Mapping[str, Waiter], distributor: Distributor, clock: Clock,
-                 carry_out: CarryOut) -> None:
-        self._pbx = pbx
-        self._waiters = waiters
-        self.distributor = distributor
-        self.clock = clock
-        self._carry_out = carry_out
-        self._to_wake: asyncio.Queue[str] = asyncio.Queue()
-
-    def wake(self, channel: str) -> None:
-        self._to_wake.put_nowait(channel)
-
-    async def run(self) -> None:
-        while True:
-            channel = await self._to_wake.get()
-            try:
-                await self._pbx.wake(channel)
-            except CallerHungUp:  # Asterisk has no such channel: the caller is gone, its session will know soon
-                self._caller_gone(channel)
-            except Exception as exc:
-                log.warning("acd.wake_failed", channel=channel, error=str(exc)[:200])
-
-    def _caller_gone(self, channel: str) -> None:
-        """The channel of a caller offered a call is gone: the offer ends now, and the agent (who never rang)
-        takes the next caller, rather than waiting for the hangup to reach the caller's AGI session."""
-        for call_id, waiter in self._waiters.items():
-            if waiter.caller.channel == channel and waiter.offer is not None and waiter.callback_number is None:
-                log.info("acd.offered_caller_gone", call=call_id, agent=waiter.offer.agent_id)
-                try:
-                    self._carry_out(self.distributor.call_left(call_id, self.clock.now()), "caller_gone", call_id)
-                except AcdError:
-                    pass  # no longer in the Distributor: nothing to end
-                return
-
-
-def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | None) -> QueueStint:
-    """The caller's wait in a queue, once over: the stint its record (KPIs) gets."""
-    served_at = waiter.answered_at or now
-    leg = agent_leg(waiter, endpoint)
-    if leg is not None and waiter.talk_s is not None:
-        leg = replace(leg, ended_at=leg.answered_at + timedelta(seconds=waiter.talk_s))
-    return QueueStint(waiter.queue_id, waiter.entered_at, outcome, left_at=now,
-                      waited_s=round((served_at - waiter.entered_at).total_seconds(), 3),
-                      estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
-                      offers=tuple(waiter.offers), agent_leg=leg)
-
-
-def stint_so_far(waiter: Waiter, endpoint: str | None) -> QueueStint:
-    """The stint while it goes on: the offers with their results (the one ringing now as `ringing`), and once
-    an agent answered, who (and their `endpoint`) and when."""
-    offer = waiter.offer
-    ringing = [OfferAttempt(offer.agent_id, offer.offered_at, OFFER_ANSWERED
-                            if waiter.answered_by == offer.agent_id else OFFER_RINGING)] if offer else []
-    leg = agent_leg(waiter, endpoint)
-    return QueueStint(waiter.queue_id, waiter.entered_at, STINT_IN_PROGRESS,
-                      waited_s=None if leg is None else round((leg.answered_at - waiter.entered_at).total_seconds(), 3),
-                      estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
-                      offers=(*waiter.offers, *ringing), agent_leg=leg)
-
-
-def agent_leg(waiter: Waiter, endpoint: str | None) -> AgentLeg | None:
-    """The caller's conversation with the agent who answered (its end is the stint's business)."""
-    if waiter.answered_at is None or waiter.talked_with is None:
-        return None
-    return AgentLeg(waiter.talked_with, endpoint, waiter.answered_at)

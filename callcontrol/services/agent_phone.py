@@ -13,6 +13,7 @@ import structlog
 
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.errors import AcdError
+from callcontrol.core.identifiers import AGENT_PIN_MAX_DIGITS
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AgiChannel, CallerHungUp
@@ -20,7 +21,6 @@ from callcontrol.services.ports import AgiChannel, CallerHungUp
 log = structlog.get_logger(__name__)
 
 PIN_ATTEMPTS = 3
-PIN_MAX_DIGITS = 12
 PIN_TIMEOUT_MS = 6000
 INTER_DIGIT_TIMEOUT_MS = 3000
 
@@ -40,7 +40,7 @@ async def agent_login_line(channel: AgiChannel, device: str, desk: AcdDesk, pins
             await channel.play(["agent-incorrect"])
             return "locked"
         for _ in range(PIN_ATTEMPTS):
-            pin = await channel.collect_digits(["agent-pass"], PIN_MAX_DIGITS, PIN_TIMEOUT_MS,
+            pin = await channel.collect_digits(["agent-pass"], AGENT_PIN_MAX_DIGITS, PIN_TIMEOUT_MS,
                                                INTER_DIGIT_TIMEOUT_MS, "#")
             verdict = await pins.check(agent_id, pin, "phone", device=device[:64])
             if verdict.ok:

@@ -25,6 +25,7 @@ VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")  # flow and node ids, queue names in flows, recording policy names
 ACD_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")  # ACD agent and queue ids
 ACD_ID_RULE = "a lowercase identifier (a-z, 0-9, _; starting with a letter; at most 64)"
+PAUSE_REASON = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # why an agent paused: lunch, meeting, after_call
 AGENT_PIN_MAX_DIGITS = 12
 AGENT_PIN = re.compile(rf"^[0-9]{{4,{AGENT_PIN_MAX_DIGITS}}}\Z")  # an agent's login PIN
 ASTERISK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")

@@ -9,9 +9,8 @@ from aiohttp import web
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, agents_now, live_reads, refused
 from callcontrol.adapters.http.auth import Access, Handler, Route
 from callcontrol.core.acd.errors import AcdError
+from callcontrol.core.identifiers import PAUSE_REASON
 from callcontrol.services.acd_desk import AcdDesk
-
-PAUSE_REASON_MAX = 64
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -21,8 +20,7 @@ async def pause(request: web.Request) -> web.Response:
     except ValueError:
         return web.json_response({"error": "bad_request", "message": "the body must be JSON"}, status=400)
     reason = body.get("reason") if isinstance(body, dict) else None
-    if not (isinstance(reason, str) and 0 < len(reason) <= PAUSE_REASON_MAX
-            and reason.replace("_", "").replace("-", "").isalnum()):
+    if not (isinstance(reason, str) and PAUSE_REASON.match(reason)):
         return web.json_response({"error": "bad_request", "message": "pause needs {\"reason\": "
                                   "\"lunch\"}: letters, digits, _ and -, at most 64"}, status=400)
     return _act(request, lambda desk, agent_id: desk.pause(agent_id, reason))

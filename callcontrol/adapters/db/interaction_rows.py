@@ -54,8 +54,10 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
 
 
 async def replace_interactions(conn: AsyncConnection, records: Iterable[CallRecord]) -> None:
-    """Replace all the stint, offer and leg rows of these calls (their call rows are written already)."""
-    records = list(records)
+    """Replace all the stint, offer and leg rows of these calls (their call rows are written already). A call
+    without stints has no such rows (a record's stints are only ever added to), so it costs no statement: an
+    IVR-only call is written as one upsert."""
+    records = [record for record in records if record.queue_stints]
     if not records:
         return
     for ids in _chunks([record.call_id for record in records]):

@@ -1,7 +1,7 @@
 """A call's queue stints, offers and agent legs as rows of their own tables, keyed by the call record's call_id.
 
-The store replaces all of a call's rows in the transaction that upserts its call row, and reads them back for the
-records it loads, a bounded number of call_ids per statement.
+The store replaces a call's rows in the transaction that upserts its call row when its stints changed since it
+last wrote them, and reads them back for the records it loads, a bounded number of call_ids per statement.
 """
 
 from __future__ import annotations
@@ -53,24 +53,32 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[start:start + IDS_PER_STATEMENT]
 
 
-async def replace_interactions(conn: AsyncConnection, records: Iterable[CallRecord]) -> None:
-    """Replace all the stint, offer and leg rows of these calls (their call rows are written already). A call
-    without stints has no such rows (a record's stints are only ever added to), so it costs no statement: an
-    IVR-only call is written as one upsert."""
-    records = [record for record in records if record.queue_stints]
-    if not records:
-        return
-    for ids in _chunks([record.call_id for record in records]):
-        for table in _TABLES:
-            await conn.execute(delete(table).where(table.c.call_id.in_(ids)))
+Written = tuple[QueueStint, ...]  # a call's stints as this process last committed them
+
+
+async def replace_interactions(conn: AsyncConnection, changes: Iterable[tuple[CallRecord, Written | None]]) -> None:
+    """Replace the stint, offer and leg rows of these calls (their call rows are written already). Each record
+    comes with its stints as last committed (None: not known, e.g. written by an earlier run): only the tables
+    that then held rows of the call are cleared, so a new call's first stint costs its inserts alone."""
+    changes = list(changes)
+    clear: dict[Table, list[str]] = {_STINTS: [], _OFFERS: [], _LEGS: []}
     stints, offers, legs = [], [], []
-    for record in records:
+    for record, before in changes:
+        if before is None or before:
+            clear[_STINTS].append(record.call_id)
+        if before is None or any(stint.offers for stint in before):
+            clear[_OFFERS].append(record.call_id)
+        if before is None or any(stint.agent_leg is not None for stint in before):
+            clear[_LEGS].append(record.call_id)
         for position, stint in enumerate(record.queue_stints):
             stints.append(_stint_values(record.call_id, position, stint))
             offers.extend(_offer_values(record.call_id, position, index, offer)
                           for index, offer in enumerate(stint.offers))
             if stint.agent_leg is not None:
                 legs.append(_leg_values(record.call_id, position, stint.agent_leg))
+    for table in _TABLES:
+        for ids in _chunks(clear[table]):
+            await conn.execute(delete(table).where(table.c.call_id.in_(ids)))
     for table, rows in ((_STINTS, stints), (_OFFERS, offers), (_LEGS, legs)):
         if rows:
             await conn.execute(insert(table), rows)

@@ -15,7 +15,7 @@ from sqlalchemy import String, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from callcontrol.adapters.db.interaction_rows import load_interactions, replace_interactions
+from callcontrol.adapters.db.interaction_rows import Written, load_interactions, replace_interactions
 from callcontrol.adapters.db.models import CallRow
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
 
@@ -87,6 +87,9 @@ class SqlCallRecordStore:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._upsert = _upsert_statement(engine.dialect.name)
+        # the stints as last committed, of the calls still active that this process wrote: a flush that did not
+        # change a call's stints (its walk moved on, it ended) does not rewrite them
+        self._stints_written: dict[str, Written] = {}
 
     async def save(self, records: Sequence[CallRecord]) -> None:
         if not records:
@@ -95,8 +98,22 @@ class SqlCallRecordStore:
         async with self._engine.begin() as conn:
             # one parameter set per call (the last wins): a multi-row upsert may not touch a row twice
             latest = {record.call_id: record for record in records}
-            written = await conn.execute(self._upsert, [_row_values(record, now) for record in latest.values()])
-            await replace_interactions(conn, [latest[call_id] for call_id in written.scalars()])
+            written = [latest[call_id] for call_id in
+                       (await conn.execute(self._upsert, [_row_values(r, now) for r in latest.values()])).scalars()]
+            changes = []
+            for record in written:
+                stints = tuple(record.queue_stints)
+                # not written by this process: no stints means no rows (a record's stints are only ever added
+                # to), else what the tables hold is not known
+                before = self._stints_written.get(record.call_id, None if stints else ())
+                if stints != before:
+                    changes.append((record, before))
+            await replace_interactions(conn, changes)
+        for record in written:  # committed
+            if record.status is CallStatus.ACTIVE:
+                self._stints_written[record.call_id] = tuple(record.queue_stints)
+            else:
+                self._stints_written.pop(record.call_id, None)
 
     async def _records(self, statement: Any) -> list[CallRecord]:
         """The records of the call rows `statement` selects, with their stints, in one read transaction."""

@@ -12,6 +12,7 @@ import pytest
 from alembic import command as alembic_command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+import sqlalchemy
 from sqlalchemy import JSON, String, delete, func, inspect, select, text
 from sqlalchemy import column as sa_column
 from sqlalchemy import null as sa_null
@@ -461,3 +462,34 @@ def test_0006_moves_the_json_stints_into_their_tables_and_back(
     assert back["recovered"] == OLD_STINTS["recovered"] and back["none"] is None
     upgrade(MIGRATIONS, url)
     assert asyncio.run(_loaded(url)) == loaded
+
+
+def statements_of(store: SqlCallRecordStore) -> list[str]:
+    """The SQL statements the store's engine runs from now on (their first word and table)."""
+    seen: list[str] = []
+
+    def before_execute(conn, cursor, statement, parameters, context, executemany) -> None:
+        seen.append(" ".join(statement.split()[:3]))
+    sqlalchemy.event.listen(store._engine.sync_engine, "before_cursor_execute", before_execute)
+    return seen
+
+
+async def test_a_flush_that_did_not_change_the_stints_does_not_rewrite_them(store: SqlCallRecordStore) -> None:
+    """An IVR-only call, and a call whose walk moves on while its stint stays, are one upsert each; a stint that
+    moves on replaces the call's rows; a new store (a restart) that does not know what is there clears it first."""
+    ivr_only, queued = make_record("ivr"), make_record("acd")
+    queued.note_stint_progress(QueueStint("sales", T0, STINT_IN_PROGRESS,
+                                          offers=(OfferAttempt("bob", T0, "ringing"),)))
+    await store.save([ivr_only, queued])
+    seen = statements_of(store)
+    await store.save([ivr_only, queued])  # nothing changed in the stints
+    assert [s for s in seen if not s.startswith("INSERT INTO calls")] == []
+    queued.add_queue_stint(answered_stint())
+    await store.save([queued])
+    assert any(s.startswith("DELETE FROM call_offers") for s in seen)
+    assert (await store.by_call_id("acd")).queue_stints == [answered_stint()]
+    restarted = SqlCallRecordStore(store._engine)
+    queued.add_queue_stint(answered_stint("support", T0 + timedelta(minutes=1)))
+    await restarted.save([queued])
+    assert [s.queue for s in (await restarted.by_call_id("acd")).queue_stints] == ["sales", "support"]
+    assert (await restarted.by_call_id("ivr")).queue_stints == []

@@ -22,6 +22,7 @@ from enum import Enum
 
 from aiohttp import hdrs, web
 
+from callcontrol.core.permissions import Principal, Role
 from callcontrol.services.agent_pins import AgentPins
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -62,6 +63,8 @@ class Guard:
 
 
 GUARD = web.AppKey("guard", Guard)
+PRINCIPAL = web.RequestKey("principal", Principal)  # the request key the middleware puts the authenticated Principal under
+TOKEN_PRINCIPAL = Principal("api-token", Role.ADMIN)  # who the API token (CALLCONTROL_API_TOKEN) acts as
 ROUTE_ACCESS = web.AppKey("route_access", dict[Handler, Access])  # each route's handler -> who may call it
 
 
@@ -79,6 +82,14 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         elif access is Access.AGENT_OR_TOKEN:
             denied = await _agent_or_token_denied(request, request.match_info["agent_id"], guard)
     return denied if denied is not None else await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """Who the request acts as (set by the middleware); LookupError on a route anybody may call."""
+    principal = request.get(PRINCIPAL)
+    if not isinstance(principal, Principal):
+        raise LookupError(f"{request.path}: nobody is signed in on an open route")
+    return principal
 
 
 def _credentials(request: web.Request) -> tuple[str, str]:
@@ -108,6 +119,7 @@ def _token_denied(request: web.Request, api_token: str | None) -> web.Response |
     if not (scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_token.encode())):
         return web.json_response({"error": "unauthorized", "message": "Authorization: Bearer <api token>"},
                                  status=401, headers={hdrs.WWW_AUTHENTICATE: "Bearer"})
+    request[PRINCIPAL] = TOKEN_PRINCIPAL
     return None
 
 
@@ -123,6 +135,7 @@ async def _agent_or_token_denied(request: web.Request, agent_id: str, guard: Gua
     if user == agent_id and guard.known_agent(agent_id):
         verdict = await guard.agent_pins.check(agent_id, pin, "api", remote=request.remote)
         if verdict.ok:
+            request[PRINCIPAL] = Principal(agent_id, Role.AGENT, agent_id=agent_id)
             return None
         if verdict.locked is not None:
             seconds = verdict.locked.retry_after_s

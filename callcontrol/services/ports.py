@@ -232,3 +232,12 @@ class AcdStore(Protocol):
     async def latest_states(self) -> dict[str, tuple[AgentState, str | None, datetime]]:
         """Each agent's last logged (state, pause reason, at): the states to rebuild after a restart."""
         ...
+
+
+from callcontrol.core.audit import AuditEntry  # noqa: E402
+
+
+class AuditTrail(Protocol):
+    """Where audited acts are kept (the audit log table); recording never raises into the request it audits."""
+
+    async def record(self, entry: AuditEntry) -> None: ...

@@ -38,6 +38,7 @@ from callcontrol.settings import Settings
 log = structlog.get_logger(__name__)
 
 DRAIN_TIMEOUT_S = 15.0
+WRITE_LINGER_S = 0.05  # a writer woken by one row waits this long for more: one transaction for several calls
 
 
 class StartupError(RuntimeError):
@@ -53,12 +54,12 @@ class Service:
                                         sounds_dir=settings.sounds_dir)
         self._engine = make_engine(settings.database_url)
         self.store = SqlCallRecordStore(self._engine)
-        self.writer = RecordWriter(self.store)
+        self.writer = RecordWriter(self.store, linger_s=WRITE_LINGER_S)
         self.calls = CallLog(self.writer, self.clock)
         self.hangup_log: HangupLog = CelHangupLog(settings.asterisk_hangup_log) \
             if settings.asterisk_hangup_log is not None else NoHangupLog()
         self.acd_store = SqlAcdStore(self._engine)
-        self.transitions = TransitionWriter(self.acd_store)
+        self.transitions = TransitionWriter(self.acd_store, linger_s=WRITE_LINGER_S)
         self.callbacks = BatchWriter(self.acd_store.callbacks_changed, "acd_callbacks")
         self.ami = AmiClient(
             settings.ami_host, settings.ami_port, settings.ami_username, settings.require_ami_secret(),

@@ -1,15 +1,18 @@
 """A call's queue stints, offers and agent legs as rows of their own tables, keyed by the call record's call_id.
 
-The store replaces a call's rows in the transaction that upserts its call row when its stints changed since it
-last wrote them, and reads them back for the records it loads, a bounded number of call_ids per statement.
+The store brings a call's rows up to date in the transaction that upserts its call row, writing only the rows that
+changed since it last wrote them, and reads them back for the records it loads, a bounded number of call_ids per
+statement.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcontrol.adapters.db.models import CallAgentLegRow, CallOfferRow, CallQueueStintRow
@@ -22,6 +25,7 @@ _STINTS: Table = CallQueueStintRow.__table__  # type: ignore[assignment]
 _OFFERS: Table = CallOfferRow.__table__  # type: ignore[assignment]
 _LEGS: Table = CallAgentLegRow.__table__  # type: ignore[assignment]
 _TABLES = (_OFFERS, _LEGS, _STINTS)
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def _cut(value: str | None, table: Table, column: str) -> str | None:
@@ -57,31 +61,76 @@ Written = tuple[QueueStint, ...]  # a call's stints as this process last committ
 
 
 async def replace_interactions(conn: AsyncConnection, changes: Iterable[tuple[CallRecord, Written | None]]) -> None:
-    """Replace the stint, offer and leg rows of these calls (their call rows are written already). Each record
-    comes with its stints as last committed (None: not known, e.g. written by an earlier run): only the tables
-    that then held rows of the call are cleared, so a new call's first stint costs its inserts alone."""
-    changes = list(changes)
-    clear: dict[Table, list[str]] = {_STINTS: [], _OFFERS: [], _LEGS: []}
-    stints, offers, legs = [], [], []
+    """Bring the stint, offer and leg rows of these calls up to their records (their call rows are written
+    already). Each record comes with its stints as last committed: only the rows that differ from those are
+    upserted (a ring, an answer, an end each touch a row or two); None (not known, e.g. written by an earlier
+    run) clears the call's rows and writes them all."""
+    rewrite: list[CallRecord] = []
+    upserts: dict[Table, list[dict[str, Any]]] = {_STINTS: [], _OFFERS: [], _LEGS: []}
+    removed: list[tuple[Table, dict[str, Any]]] = []  # rows the record no longer has (not expected; kept exact)
     for record, before in changes:
-        if before is None or before:
-            clear[_STINTS].append(record.call_id)
-        if before is None or any(stint.offers for stint in before):
-            clear[_OFFERS].append(record.call_id)
-        if before is None or any(stint.agent_leg is not None for stint in before):
-            clear[_LEGS].append(record.call_id)
-        for position, stint in enumerate(record.queue_stints):
-            stints.append(_stint_values(record.call_id, position, stint))
-            offers.extend(_offer_values(record.call_id, position, index, offer)
-                          for index, offer in enumerate(stint.offers))
-            if stint.agent_leg is not None:
-                legs.append(_leg_values(record.call_id, position, stint.agent_leg))
+        if before is None:
+            rewrite.append(record)
+        else:
+            _diff(record.call_id, before, tuple(record.queue_stints), upserts, removed)
     for table in _TABLES:
-        for ids in _chunks(clear[table]):
+        for ids in _chunks([record.call_id for record in rewrite]):
             await conn.execute(delete(table).where(table.c.call_id.in_(ids)))
-    for table, rows in ((_STINTS, stints), (_OFFERS, offers), (_LEGS, legs)):
+    for record in rewrite:
+        for position, stint in enumerate(record.queue_stints):
+            _add_stint(record.call_id, position, stint, upserts)
+    for table, key in removed:
+        await conn.execute(delete(table).where(*(table.c[name] == value for name, value in key.items())))
+    for table, rows in upserts.items():
         if rows:
-            await conn.execute(insert(table), rows)
+            await conn.execute(_upsert(conn.dialect.name, table), rows)
+
+
+def _add_stint(call_id: str, position: int, stint: QueueStint, rows: dict[Table, list[dict[str, Any]]]) -> None:
+    rows[_STINTS].append(_stint_values(call_id, position, stint))
+    rows[_OFFERS].extend(_offer_values(call_id, position, index, offer) for index, offer in enumerate(stint.offers))
+    if stint.agent_leg is not None:
+        rows[_LEGS].append(_leg_values(call_id, position, stint.agent_leg))
+
+
+def _diff(call_id: str, before: Written, now: Written, rows: dict[Table, list[dict[str, Any]]],
+          removed: list[tuple[Table, dict[str, Any]]]) -> None:
+    """The rows that change from `before` to `now`: upserted into `rows`, the ones gone into `removed`."""
+    for position, stint in enumerate(now):
+        old = before[position] if position < len(before) else None
+        if old is None:
+            _add_stint(call_id, position, stint, rows)
+            continue
+        if stint == old:
+            continue
+        if replace(stint, offers=(), agent_leg=None) != replace(old, offers=(), agent_leg=None):
+            rows[_STINTS].append(_stint_values(call_id, position, stint))
+        for index, offer in enumerate(stint.offers):
+            if index >= len(old.offers) or offer != old.offers[index]:
+                rows[_OFFERS].append(_offer_values(call_id, position, index, offer))
+        removed.extend((_OFFERS, {"call_id": call_id, "stint_position": position, "position": index})
+                       for index in range(len(stint.offers), len(old.offers)))
+        if stint.agent_leg is not None and stint.agent_leg != old.agent_leg:
+            rows[_LEGS].append(_leg_values(call_id, position, stint.agent_leg))
+        elif stint.agent_leg is None and old.agent_leg is not None:
+            removed.append((_LEGS, {"call_id": call_id, "stint_position": position}))
+    for position in range(len(now), len(before)):
+        removed.extend((table, {"call_id": call_id, _POSITION[table]: position}) for table in _TABLES)
+
+
+_POSITION = {_STINTS: "position", _OFFERS: "stint_position", _LEGS: "stint_position"}  # a row's stint column
+_UPSERT_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(dialect: str, table: Table) -> Any:
+    """INSERT ... ON CONFLICT (primary key) DO UPDATE every other column, built once per dialect and table."""
+    key = (dialect, table.name)
+    if key not in _UPSERT_STATEMENTS:
+        statement = _INSERTS[dialect](table)
+        keys = [column.name for column in table.primary_key.columns]
+        _UPSERT_STATEMENTS[key] = statement.on_conflict_do_update(
+            index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
+    return _UPSERT_STATEMENTS[key]
 
 
 async def load_interactions(conn: AsyncConnection, records: Sequence[CallRecord]) -> None:

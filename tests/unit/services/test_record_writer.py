@@ -143,3 +143,15 @@ async def test_cancelled_writer_stops_even_while_retrying() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 1.0)
+
+
+async def test_a_lingering_writer_writes_rows_submitted_one_by_one_in_one_batch(
+        store: MemoryRecordStore, running: list[asyncio.Task[None]]) -> None:
+    """With linger_s, rows that arrive shortly after the one that woke the writer share its transaction."""
+    writer = RecordWriter(store, linger_s=0.05)
+    running.append(asyncio.create_task(writer.run()))
+    for name in ("a", "b", "c"):
+        writer.submit(make_record(name))
+        await asyncio.sleep(0.005)
+    assert await writer.drain(5)
+    assert [len(batch) for batch in store.batches] == [3]

@@ -474,22 +474,37 @@ def statements_of(store: SqlCallRecordStore) -> list[str]:
     return seen
 
 
-async def test_a_flush_that_did_not_change_the_stints_does_not_rewrite_them(store: SqlCallRecordStore) -> None:
+async def test_a_flush_writes_only_the_stint_rows_that_changed(store: SqlCallRecordStore) -> None:
     """An IVR-only call, and a call whose walk moves on while its stint stays, are one upsert each; a stint that
-    moves on replaces the call's rows; a new store (a restart) that does not know what is there clears it first."""
+    moves on upserts the rows that changed and deletes none; a new store (a restart) that does not know what is
+    there clears the call's rows first."""
     ivr_only, queued = make_record("ivr"), make_record("acd")
     queued.note_stint_progress(QueueStint("sales", T0, STINT_IN_PROGRESS,
-                                          offers=(OfferAttempt("bob", T0, "ringing"),)))
+                                          offers=(OfferAttempt("bob", T0 + timedelta(seconds=1), "ringing"),)))
     await store.save([ivr_only, queued])
     seen = statements_of(store)
     await store.save([ivr_only, queued])  # nothing changed in the stints
     assert [s for s in seen if not s.startswith("INSERT INTO calls")] == []
-    queued.add_queue_stint(answered_stint())
+    queued.add_queue_stint(answered_stint())  # the stint ends: its row, both offers (one new), the leg (new)
     await store.save([queued])
-    assert any(s.startswith("DELETE FROM call_offers") for s in seen)
+    assert sorted(s for s in seen if not s.startswith("INSERT INTO calls")) == [
+        "INSERT INTO call_agent_legs", "INSERT INTO call_offers", "INSERT INTO call_queue_stints"]
     assert (await store.by_call_id("acd")).queue_stints == [answered_stint()]
     restarted = SqlCallRecordStore(store._engine)
     queued.add_queue_stint(answered_stint("support", T0 + timedelta(minutes=1)))
+    seen.clear()
     await restarted.save([queued])
+    assert any(s.startswith("DELETE FROM call_offers") for s in seen)
     assert [s.queue for s in (await restarted.by_call_id("acd")).queue_stints] == ["sales", "support"]
     assert (await restarted.by_call_id("ivr")).queue_stints == []
+
+
+async def test_rows_a_record_no_longer_has_are_deleted(store: SqlCallRecordStore) -> None:
+    """A leg or an offer that a newer snapshot of an open stint no longer holds is gone from the tables too."""
+    record = make_record("shrinks")
+    full = replace(answered_stint(), outcome=STINT_IN_PROGRESS, left_at=None)
+    record.note_stint_progress(full)
+    await store.save([record])
+    record.note_stint_progress(replace(full, offers=full.offers[:1], agent_leg=None))
+    await store.save([record])
+    assert (await store.by_call_id("shrinks")).queue_stints == [replace(full, offers=full.offers[:1], agent_leg=None)]

@@ -2,10 +2,12 @@
 
 N calls go through the moments a queue call's record is flushed at (queued; an agent rung; a ring missed and a
 second agent rung; answered; the call ended with its stint), each moment saved through SqlCallRecordStore in
-batches of --batch calls, as the service's flusher and writer save them (a few calls a batch at 30 calls/s). Prints CPU per call (process time: the event loop and
-the database driver's thread) and the rows the interaction tables hold at the end. Asserts nothing.
+batches of --batch calls, as the service's flusher and writer save them (a few calls a batch at 30 calls/s).
+Prints CPU per call (process time: the event loop and the database driver's thread) and the rows the interaction
+tables hold at the end. Asserts nothing.
 
-    .venv/bin/python benchmarks/stint_writes.py [--calls 500] [--rounds 3] [--batch 10] [--no-stints] [--url postgresql+asyncpg://...]
+    .venv/bin/python benchmarks/stint_writes.py [--calls 500] [--rounds 3] [--batch 10] [--no-stints]
+        [--url postgresql+asyncpg://...]
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def main() -> None:
     url = args.url or f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='cc-bench-')}/calls.sqlite3"
     upgrade(REPO_ROOT / "migrations", url)
     figures = asyncio.run(run(url, args.calls, args.rounds, args.batch, not args.no_stints))
-    print(f"{args.calls} calls x {args.rounds} rounds, 5 writes each, {args.batch} calls a save: CPU {figures['cpu_us_per_call']:.0f} us per call; "
+    print(f"{args.calls} calls x {args.rounds} rounds, 5 writes each, {args.batch} calls a save: "
+          f"CPU {figures['cpu_us_per_call']:.0f} us per call; "
           f"rows at the end: {figures['stints']} stints, {figures['offers']} offers")
 
 

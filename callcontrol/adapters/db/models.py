@@ -189,3 +189,6 @@ class AcdCallbackRow(Base):
     arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
     priority: Mapped[int | None] = mapped_column(Integer)
     skills: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+from callcontrol.adapters.db import people_rows  # noqa: E402,F401  (the people's tables join Base's metadata)

@@ -25,9 +25,7 @@ from callcontrol.services.ports import Clock, PeopleStore, UnknownUser
 TOKEN_CACHE_S = 3.0  # a revoke made elsewhere is honoured within this (the documented bound is 5 s)
 LOGIN_TOKEN_DAYS = 1.0  # a token from POST /api/login expires after this
 _LOOKUP_ALPHABET = string.ascii_lowercase + string.digits
-_HASHER = PasswordHasher()  # argon2id, the library's defaults (RFC 9106's second recommended option)
-# what a login for an unknown or password-less user is checked against, so it takes as long as a wrong password
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+PASSWORD_HASHER = PasswordHasher()  # argon2id with the library's defaults (RFC 9106's second recommended option)
 MIN_PASSWORD = 12
 
 
@@ -43,26 +41,35 @@ def new_token_parts() -> TokenParts:
     return TokenParts("".join(secrets.choice(_LOOKUP_ALPHABET) for _ in range(12)), secrets.token_urlsafe(32))
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of the password (ValueError when shorter than MIN_PASSWORD characters)."""
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
-    return _HASHER.hash(password)
+class Passwords:
+    """argon2id hashing and checking of users' passwords."""
 
+    def __init__(self, hasher: PasswordHasher = PASSWORD_HASHER) -> None:
+        self._hasher = hasher
+        # what a login for an unknown or password-less user is checked against: it takes as long as a wrong one
+        self._dummy = hasher.hash(secrets.token_urlsafe(16))
 
-def password_matches(password: str, stored: str | None) -> bool:
-    """True when the password is the one hashed; always does the argon2 work, even with nothing stored."""
-    try:
-        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    def hash(self, password: str) -> str:
+        """An argon2id hash of the password (ValueError when shorter than MIN_PASSWORD characters)."""
+        if len(password) < MIN_PASSWORD:
+            raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
+        return self._hasher.hash(password)
+
+    def matches(self, password: str, stored: str | None) -> bool:
+        """True when the password is the one hashed; always does the argon2 work, even with nothing stored."""
+        try:
+            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 class People:
     """Users and their tokens through a PeopleStore, on a clock."""
 
-    def __init__(self, store: PeopleStore, clock: Clock, cache_s: float = TOKEN_CACHE_S) -> None:
+    def __init__(self, store: PeopleStore, clock: Clock, cache_s: float = TOKEN_CACHE_S,
+                 passwords: Passwords | None = None) -> None:
         self.store = store
+        self.passwords = passwords or Passwords()
         self._clock = clock
         self._cache_s = cache_s
         self._cache: dict[str, _Cached] = {}
@@ -72,7 +79,7 @@ class People:
                        password: str | None = None) -> tuple[User, str]:
         """A new user and its first API token's text (shown once). InvalidUser, UserExists, ValueError."""
         user = User(name, role, teams, queues, agent_id, created_at=self._clock.now())
-        password_hash = await asyncio.to_thread(hash_password, password) if password is not None else None
+        password_hash = await asyncio.to_thread(self.passwords.hash, password) if password is not None else None
         await self.store.add_user(user, password_hash)
         return replace(user, has_password=password_hash is not None), await self.issue_token(name)
 
@@ -90,7 +97,7 @@ class People:
                        agent_id if agent_id is not None else (user.agent_id if new_role is Role.AGENT else None),
                        user.created_at, has_password=user.has_password)
         if password is not None:
-            await self.store.set_password_hash(name, await asyncio.to_thread(hash_password, password))
+            await self.store.set_password_hash(name, await asyncio.to_thread(self.passwords.hash, password))
             changed = replace(changed, has_password=True)
         await self.store.update_user(changed)
         self._forget(name)
@@ -129,7 +136,7 @@ class People:
     async def login(self, name: str, password: str) -> Principal | None:
         """The user's Principal when the password is its own (argon2 off the loop), else None."""
         stored = await self.store.password_hash(name)
-        if not await asyncio.to_thread(password_matches, password, stored):
+        if not await asyncio.to_thread(self.passwords.matches, password, stored):
             return None
         user = await self.store.user(name)
         return user.principal if user is not None and user.revoked_at is None else None

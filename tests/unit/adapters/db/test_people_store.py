@@ -18,6 +18,7 @@ from callcontrol.core.permissions import Principal, Role
 from callcontrol.services.people import TOKEN_CACHE_S, People
 from callcontrol.services.ports import UnknownUser, UserExists
 from tests.support.clock import SettableClock
+from tests.support.stores import fast_passwords
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -39,7 +40,7 @@ def clock() -> SettableClock:
 
 @pytest.fixture
 def people(engine, clock: SettableClock) -> People:
-    return People(SqlPeopleStore(engine), clock)
+    return People(SqlPeopleStore(engine), clock, passwords=fast_passwords())
 
 
 async def test_a_user_is_stored_with_its_scope_and_a_token_that_resolves_to_it(people: People) -> None:

@@ -191,4 +191,6 @@ class AcdCallbackRow(Base):
     skills: Mapped[dict[str, int]] = mapped_column(JSON)
 
 
-from callcontrol.adapters.db import people_rows  # noqa: E402,F401  (the people's tables join Base's metadata)
+from callcontrol.adapters.db import people_rows  # noqa: E402  (users, tokens, audit: in their own module)
+
+PEOPLE_TABLES = people_rows  # imported with the models, the people's tables join Base's metadata (Alembic's too)

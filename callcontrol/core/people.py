@@ -19,6 +19,8 @@ from callcontrol.core.identifiers import ACD_ID, API_TOKEN, TEAM_NAME, USER_NAME
 from callcontrol.core.permissions import Principal, Role
 
 TOKEN_PREFIX = "cc_"
+RESERVED_NAMES = frozenset({"api-token", "anonymous", "cli"})  # what the audit trail names the bootstrap token,
+# nobody signed in, and the command line: no user may take them
 
 
 class InvalidUser(ValueError):
@@ -57,6 +59,8 @@ def user_problems(name: str, role: Role, teams: Iterable[str], queues: Iterable[
     problems = []
     if not USER_NAME.match(name):
         problems.append(f"the name must be {USER_NAME_RULE}")
+    if name in RESERVED_NAMES:
+        problems.append(f"the name {name} is reserved ({', '.join(sorted(RESERVED_NAMES))})")
     problems += [f"team {team[:64]!r} is not a team name" for team in teams if not TEAM_NAME.match(team)]
     problems += [f"queue {queue[:64]!r} is not a queue id" for queue in queues if not ACD_ID.match(queue)]
     if agent_id is not None and not ACD_ID.match(agent_id):

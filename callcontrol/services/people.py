@@ -133,6 +133,14 @@ class People:
             return None
         return cached.principal
 
+    async def refreshed(self, principal: Principal) -> Principal | None:
+        """The principal as its user stands now (role and scope changed, revoked: None); one that is not a user's
+        (the bootstrap token, an agent's PIN) as it was. An open feed re-reads this every few seconds."""
+        user = await self.store.user(principal.user)
+        if user is None:
+            return principal
+        return user.principal if user.revoked_at is None else None
+
     async def login(self, name: str, password: str) -> Principal | None:
         """The user's Principal when the password is its own (argon2 off the loop), else None."""
         stored = await self.store.password_hash(name)

@@ -27,7 +27,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              agent_pins: AgentPins | None = None, allowed_origins: Iterable[str] = (),
              feed_limit: int = FEED_LIMIT, people: People | None = None, audit: AuditTrail | None = None,
              audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
-             clock: Clock | None = None) -> web.Application:
+             clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -54,6 +54,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         app[ACD_DESK] = acd
         app[ACD_SCOPE] = scope = AcdScope(acd.view)
         app[feed.FEED_LIMIT] = feed_limit
+        app[feed.FEED_RECHECK] = feed_recheck_s
         app[feed.FEED_SOCKETS] = set()
         app.on_shutdown.append(feed.close_feeds)
         table += (*agents.ROUTES, *queues.ROUTES, *feed.ROUTES)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import structlog
 from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
@@ -19,11 +20,15 @@ from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.core.permissions import Permission, Principal, Role
 from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange, Removed
 from callcontrol.services.feed_tickets import TooManyTickets
+from callcontrol.services.people import People
 
+log = structlog.get_logger("callcontrol.http")
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
 FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off
 FEED_CLOSE_TIMEOUT_S = 5.0
+FEED_RECHECK_S = 5.0  # an open feed re-reads its user this often: a revoke closes it, a new scope applies
 FEED_LIMIT = web.AppKey("feed_limit", int)  # changes a client may fall behind before it is cut off
+FEED_RECHECK = web.AppKey("feed_recheck", float)  # FEED_RECHECK_S, shorter in tests
 FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open feeds, closed on shutdown
 
 
@@ -36,6 +41,9 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
     queues, agents = in_scope.snapshot()
     snapshot = {"type": "snapshot", "queues": queues_now(desk.view, queues), "agents": agents_now(desk.view, agents)}
     sender = asyncio.create_task(_send_changes(ws, feed, snapshot, in_scope), name="acd-feed-sender")
+    people = request.app[GUARD].people
+    rechecker = asyncio.create_task(_recheck(ws, in_scope, people, request.app[FEED_RECHECK]),
+                                    name="acd-feed-recheck") if people is not None else None
     sockets = request.app[FEED_SOCKETS]
     sockets.add(ws)
     try:
@@ -44,9 +52,28 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
     finally:
         sockets.discard(ws)
         desk.unsubscribe(feed)
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        owned = [task for task in (sender, rechecker) if task is not None]
+        for task in owned:
+            task.cancel()
+        await asyncio.gather(*owned, return_exceptions=True)
     return ws
+
+
+async def _recheck(ws: web.WebSocketResponse, in_scope: _InScope, people: People, every_s: float) -> None:
+    """Every `every_s`: the user as it stands now; revoked, the feed is closed (1008 "revoked")."""
+    while not ws.closed:
+        await asyncio.sleep(every_s)
+        try:
+            principal = await people.refreshed(in_scope.principal)
+        except Exception as exc:  # the database is away: the feed goes on as it was; the next round retries
+            log.warning("acd.feed_recheck_failed", user=in_scope.principal.user, error=repr(exc)[:200])
+            continue
+        if principal is None:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"revoked"),
+                                       FEED_CLOSE_TIMEOUT_S)
+            return
+        in_scope.principal = principal
 
 
 async def feed_ticket(request: web.Request) -> web.Response:
@@ -65,12 +92,11 @@ class _InScope:
 
     def __init__(self, scope: AcdScope, principal: Principal) -> None:
         self._scope = scope
-        self._principal = principal
-        self._everything = principal.role is Role.ADMIN
+        self.principal = principal  # replaced when the user's role or scope changes (see _recheck)
         self._shown: dict[str, set[str]] = {"agent": set(), "queue": set()}
 
     def snapshot(self) -> tuple[list[str], list[str]]:
-        queues, agents = self._scope.queue_ids(self._principal), self._scope.agent_ids(self._principal)
+        queues, agents = self._scope.queue_ids(self.principal), self._scope.agent_ids(self.principal)
         self._shown["queue"].update(queues)
         self._shown["agent"].update(agents)
         return queues, agents
@@ -82,8 +108,8 @@ class _InScope:
             return shown
         kind, item_id = ("agent", change.status.agent_id) if isinstance(change, AgentChange) else \
             ("queue", change.queue_id)
-        seen = self._everything or (self._scope.sees_agent(self._principal, item_id) if kind == "agent"
-                                    else self._scope.sees_queue(self._principal, item_id))
+        seen = self.principal.role is Role.ADMIN or (self._scope.sees_agent(self.principal, item_id) if kind == "agent"
+                                                      else self._scope.sees_queue(self.principal, item_id))
         if seen:
             self._shown[kind].add(item_id)
         return seen

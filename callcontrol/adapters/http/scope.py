@@ -8,13 +8,14 @@ or the feed never tells another team's ids apart from ids nobody has.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import web
 
 from callcontrol.adapters.http.acd_json import refused
 from callcontrol.core.acd.errors import AcdError, UnknownAgent, UnknownQueue
-from callcontrol.core.permissions import Principal, Role, sees_agent, sees_queue
+from callcontrol.core.acd.model import Agent, Queue
+from callcontrol.core.permissions import Principal, Role, sees_agent, sees_call, sees_queue
 from callcontrol.services.acd_view import AcdView
 
 
@@ -41,6 +42,19 @@ class AcdScope:
         except AcdError:
             return False
         return sees_queue(principal, queue_id, teams)
+
+    def sees_call(self, principal: Principal, queue_ids: Iterable[str], agent_ids: Iterable[str]) -> bool:
+        """A call (a recording's) by the queues and agents it went through, their teams as the ACD has them now
+        (an agent or queue no longer configured counts with no team)."""
+        return sees_call(principal, [(queue_id, self._teams(self._view.queue, queue_id)) for queue_id in queue_ids],
+                         [(agent_id, self._teams(self._view.agent, agent_id)) for agent_id in agent_ids])
+
+    @staticmethod
+    def _teams(lookup: Callable[[str], Agent | Queue], item_id: str) -> frozenset[str]:
+        try:
+            return lookup(item_id).teams
+        except AcdError:
+            return frozenset()
 
     def agent_ids(self, principal: Principal) -> list[str]:
         """The agents the principal may see, by id."""

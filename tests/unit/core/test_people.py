@@ -46,7 +46,7 @@ def test_a_user_breaking_a_rule_is_refused_with_the_rule(role, changes, problem)
 
 
 def test_names_follow_their_grammar_and_a_user_acts_as_its_principal() -> None:
-    for name in ("", "Sue", "1sue", "sue smith", "s" * 65, "sue/../x"):
+    for name in ("", "Sue", "1sue", "sue smith", "s" * 65, "sue/../x", "api-token", "anonymous", "cli"):
         with pytest.raises(InvalidUser):
             User(name, Role.ADMIN)
     sue = User("sue.smith", Role.SUPERVISOR, {"north"}, {"qs"})

@@ -17,6 +17,7 @@ from callcontrol.adapters.db.people_rows import ApiTokenRow, AuditEventRow, User
 from callcontrol.adapters.db.people_store import SqlAuditTrail, SqlPeopleStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.adapters.http.app import make_app, route_table
+from callcontrol.adapters.http.scope import AcdScope
 from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.permissions import Permission, Principal, Role
 from callcontrol.services.acd_desk import AcdDesk
@@ -60,7 +61,7 @@ async def world(acd_db: str, store) -> AsyncIterator[dict]:
         "admin": (await people.add_user("root", Role.ADMIN, password="a long enough password"))[1],
     }
     app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), acd_store=store, people=people, audit=audit,
-                   audit_reader=audit)
+                   audit_reader=audit, feed_recheck_s=0.05)
     async with TestClient(TestServer(app)) as client:
         yield {"client": client, "tokens": tokens, "people": people, "audit": audit, "desk": desk}
     runner.cancel()
@@ -235,6 +236,25 @@ async def test_the_feed_takes_a_single_use_ticket_and_shows_only_what_is_in_scop
         assert snapshot["agents"] == [] and [q["id"] for q in snapshot["queues"]] == ["qn", "qs"]  # the admin: all
 
 
+async def test_an_open_feed_follows_its_user_new_scope_and_closes_when_it_is_revoked(world):
+    client, people, desk = world["client"], world["people"], world["desk"]
+    async with client.ws_connect("/api/feed", headers=bearer(world["tokens"]["south"])) as ws:
+        assert [a["id"] for a in (await asyncio.wait_for(ws.receive_json(), 2))["agents"]] == ["ben"]
+        await people.set_user("sup.south", teams=frozenset({"north"}))
+        await asyncio.sleep(0.3)  # a few rechecks
+        desk.login("ben")  # south: no longer this user's
+        desk.login("ann")
+        message = await asyncio.wait_for(ws.receive_json(), 2)
+        while message["type"] != "agent":
+            message = await asyncio.wait_for(ws.receive_json(), 2)
+        assert message["id"] == "ann"
+        await people.revoke("sup.south")
+        closed = await asyncio.wait_for(ws.receive(), 2)
+        while closed.type.name == "TEXT":
+            closed = await asyncio.wait_for(ws.receive(), 2)
+        assert ws.close_code == 1008 and closed.extra == "revoked"
+
+
 def test_tickets_expire_and_are_single_use():
     clock = SettableClock(T0)
     tickets = FeedTickets(ttl_s=30)
@@ -244,3 +264,13 @@ def test_tickets_expire_and_are_single_use():
     assert tickets.take(first, T0 + timedelta(seconds=29)) is None
     assert tickets.take(second, T0 + timedelta(seconds=30)) is None
     assert tickets.take("../../etc/passwd", T0) is None
+
+
+async def test_a_call_is_in_scope_through_its_queues_or_its_agents(world):
+    """AcdScope.sees_call: what the recording routes ask of a recording's call (teams as the ACD has them now)."""
+    scope = AcdScope(world["desk"].view)
+    north = Principal("sue", Role.SUPERVISOR, frozenset({"north"}))
+    assert scope.sees_call(north, ["qs"], ["ann"]) and scope.sees_call(north, ["qn"], [])
+    assert not scope.sees_call(north, ["qs"], ["ben"]) and not scope.sees_call(north, ["gone"], ["gone"])
+    assert scope.sees_call(Principal("ann", Role.AGENT, agent_id="ann"), ["qs"], ["ann"])
+    assert not scope.sees_call(Principal("ann", Role.AGENT, agent_id="ann"), ["qn"], ["ben"])

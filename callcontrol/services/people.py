@@ -122,16 +122,23 @@ class People:
 
     async def resolve(self, text: str) -> Principal | None:
         """Who a user token acts as; None when it is malformed, unknown, wrong, expired, revoked or its user is."""
+        return (await self.resolve_token(text))[0]
+
+    async def resolve_token(self, text: str) -> tuple[Principal | None, str | None]:
+        """(who the token acts as or None, the user whose live token id it names, right secret or wrong): the
+        second is what failed attempts are counted against, beside the source address."""
         parts = parse_token(text)
         if parts is None:
-            return None
+            return None, None
         now = self._clock.now()
         cached = self._cache.get(parts.lookup_id)
         if cached is None or cached.until <= now:
             cached = await self._load(parts.lookup_id, now)
-        if cached is None or not cached.token.usable(now) or not digest_matches(parts.secret, cached.token.digest):
-            return None
-        return cached.principal
+        if cached is None or not cached.token.usable(now):
+            return None, None
+        if not digest_matches(parts.secret, cached.token.digest):
+            return None, cached.token.user
+        return cached.principal, cached.token.user
 
     async def refreshed(self, principal: Principal) -> Principal | None:
         """The principal as its user stands now (role and scope changed, revoked: None); one that is not a user's

@@ -203,10 +203,14 @@ async def _bearer(request: web.Request, token: str, guard: Guard) -> Principal |
         return too_many(locked.retry_after_s, "sign-ins from this address")
     if guard.api_token is not None and hmac.compare_digest(token.encode(), guard.api_token.encode()):
         return TOKEN_PRINCIPAL
-    principal = await guard.people.resolve(token) if guard.people is not None else None
+    principal, owner = await guard.people.resolve_token(token) if guard.people is not None else (None, None)
+    if owner is not None:  # guesses at one user's token are limited too, from whatever address
+        locked = guard.attempts.locked_user(now, owner)
+        if locked is not None:
+            return too_many(locked.retry_after_s, f"sign-ins for user {owner}")
     if principal is not None:
         return principal
-    locked = guard.attempts.failed(now, request.remote)
+    locked = guard.attempts.failed(now, request.remote, owner)
     if locked is not None and locked.lockout_started:
         log.warning("http.sign_in_locked", source=request.remote, failures=locked.failures,
                     lockout_s=locked.retry_after_s)

@@ -50,3 +50,11 @@ def test_memory_stays_bounded_with_many_addresses(monkeypatch) -> None:
     for i in range(200):
         attempts.failed(T0 + timedelta(seconds=i * 61), f"10.0.{i // 256}.{i % 256}")  # each out of the window
     assert attempts.attempts.tracked() <= 51
+
+
+def test_wrong_secrets_for_one_user_lock_that_user_from_any_address() -> None:
+    attempts = LoginAttempts(POLICY)
+    for i in range(3):
+        attempts.failed(T0, f"10.0.0.{i}", "sue")
+    assert attempts.locked_user(T0, "sue") is not None and attempts.locked_user(T0, "ann") is None
+    assert attempts.locked(T0, "10.0.0.0") is None  # one failure per address: none locked

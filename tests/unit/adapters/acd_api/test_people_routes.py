@@ -17,6 +17,7 @@ from callcontrol.adapters.db.people_rows import ApiTokenRow, AuditEventRow, User
 from callcontrol.adapters.db.people_store import SqlAuditTrail, SqlPeopleStore
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.adapters.http.app import make_app, route_table
+from callcontrol.adapters.http.auth import GUARD
 from callcontrol.adapters.http.scope import AcdScope
 from callcontrol.core.acd.model import Agent, Queue
 from callcontrol.core.permissions import Permission, Principal, Role
@@ -274,3 +275,16 @@ async def test_a_call_is_in_scope_through_its_queues_or_its_agents(world):
     assert not scope.sees_call(north, ["qs"], ["ben"]) and not scope.sees_call(north, ["gone"], ["gone"])
     assert scope.sees_call(Principal("ann", Role.AGENT, agent_id="ann"), ["qs"], ["ann"])
     assert not scope.sees_call(Principal("ann", Role.AGENT, agent_id="ann"), ["qn"], ["ben"])
+
+
+async def test_guesses_at_one_users_token_lock_that_user(world):
+    """A wrong secret with a live token's id counts against its user too: from many addresses it is still locked."""
+    client, token = world["client"], world["tokens"]["report"]
+    guard = client.server.app[GUARD]
+    wrong = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for i in range(1, LOGIN_POLICY.max_failures):  # 9 wrong secrets from 9 other addresses
+        guard.attempts.failed(guard.clock.now(), f"10.9.0.{i}", "rita")
+    assert await status(client, "GET", "/api/queues", wrong) == 401  # the 10th failure, from this address
+    answer = await client.get("/api/queues", headers=bearer(token))  # the right token: rita is locked
+    assert answer.status == 429 and "rita" in (await answer.json())["message"]
+    assert await status(client, "GET", "/api/queues", world["tokens"]["south"]) == 200  # others are not

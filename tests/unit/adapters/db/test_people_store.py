@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from alembic import command as alembic_command
+from sqlalchemy import delete, inspect, select
 from structlog.testing import capture_logs
 
 from callcontrol.adapters.db.people_rows import ApiTokenRow, AuditEventRow, UserRow, UserScopeRow
 from callcontrol.adapters.db.people_store import SqlAuditTrail, SqlPeopleStore
+from callcontrol.adapters.db.schema import alembic_config, upgrade
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.audit import AuditEntry, Outcome
 from callcontrol.core.people import InvalidUser, parse_token, token_digest
@@ -18,6 +21,7 @@ from callcontrol.core.permissions import Principal, Role
 from callcontrol.services.people import TOKEN_CACHE_S, People
 from callcontrol.services.ports import UnknownUser, UserExists
 from tests.support.clock import SettableClock
+from tests.support.paths import MIGRATIONS
 from tests.support.stores import fast_passwords
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -157,3 +161,24 @@ async def test_a_failing_audit_write_is_logged_not_raised(engine) -> None:
             await conn.run_sync(lambda sync: AuditEventRow.__table__.create(sync))
     [failed] = [entry for entry in logs if entry["event"] == "audit.write_failed"]
     assert failed["actor"] == "sue" and failed["log_level"] == "error"
+
+
+def test_0007_goes_down_and_up_again(empty_url: str) -> None:
+    """The people's tables come and go with their migration (the rest of the schema untouched)."""
+    def tables() -> set[str]:
+        async def read() -> set[str]:
+            engine = make_engine(empty_url)
+            try:
+                async with engine.connect() as conn:
+                    return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+            finally:
+                await engine.dispose()
+        return asyncio.run(read())
+
+    people = {"users", "user_scopes", "api_tokens", "audit_events"}
+    upgrade(MIGRATIONS, empty_url)
+    assert people <= tables()
+    alembic_command.downgrade(alembic_config(MIGRATIONS, empty_url), "0006_call_interactions")
+    assert not people & tables() and "calls" in tables()
+    upgrade(MIGRATIONS, empty_url)
+    assert people <= tables()

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from callcontrol.adapters.agi_server import FastAgiServer
 from callcontrol.adapters.ami import AmiClient, AmiPbx, translate
 from callcontrol.adapters.db.acd_store import SqlAcdStore
+from callcontrol.adapters.db.people_store import SqlAuditTrail, SqlPeopleStore
 from callcontrol.adapters.db.schema import schema_status
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
@@ -31,6 +32,7 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.people import People
 from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
@@ -79,9 +81,13 @@ class Service:
         self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
+        self.people = People(SqlPeopleStore(self._engine), self.clock)
+        self.audit = SqlAuditTrail(self._engine)  # the AuditTrail every audited act is written to
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
                                         api_token=settings.api_token, acd_store=self.acd_store,
-                                        agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins),
+                                        agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins,
+                                        people=self.people, audit=self.audit, audit_reader=self.audit,
+                                        clock=self.clock),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"

@@ -1,4 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox, and acd (in cli/acd.py)."""
+"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox, acd (cli/acd.py) and users (cli/users.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from callcontrol.cli.acd import acd_command
+from callcontrol.cli.users import add_users_parser, users_command
 from callcontrol.logs import configure_logging
 from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settings
 
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     acd_explain.add_argument("queue")
     acd_explain.add_argument("--call", help="a waiting call's id (default: a caller entering now)")
     acd_explain.add_argument("--skills", help="the entering caller's own needs, e.g. spanish:5,billing:3")
+    add_users_parser(commands)
     return parser
 
 
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     handler = {
         "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
-        "call": _call, "acd": acd_command,
+        "call": _call, "acd": acd_command, "users": users_command,
     }[args.command]
     try:
         return handler(settings, args)

@@ -63,3 +63,8 @@ def endpoint_problem(value: object) -> str | None:
         return None
     shown = repr(value[:80]) if isinstance(value, str) else f"of type {type(value).__name__}"
     return f"endpoint {shown} is not {ENDPOINT_RULE}"
+USER_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}\Z")  # a callcontrol user (people): ada, ada.lovelace
+USER_NAME_RULE = "a lowercase name (a-z, 0-9, '_', '.', '-'; starting with a letter; at most 64)"
+TEAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # a team a supervisor's scope names (as agents' teams do)
+API_TOKEN = re.compile(r"^cc_([a-z0-9]{12})_([A-Za-z0-9_-]{43})\Z")  # cc_<public lookup id>_<secret>: a user token
+FEED_TICKET = re.compile(r"^[A-Za-z0-9_-]{32,64}\Z")  # a WebSocket feed ticket (?ticket=)

@@ -4,7 +4,7 @@ Pure rules, no I/O. A `Principal` is whoever a request or a command acts as, onc
 asks `allows(principal, permission)` for the route, then the scope functions for the object it touches, so a
 supervisor of team A never sees team B's agents, calls, recordings or feed events.
 
-- admin: everything, everywhere.
+- admin: everything, everywhere (the configuration, the people and the audit trail are the admin's alone).
 - supervisor: the live floor, reports and recordings, scoped to its teams and/or queues. An agent is in scope
   when one of its teams is; a queue when it is named, or when it accepts one of the supervisor's teams; a call
   (or a recording) when its queue or its agent is.
@@ -32,6 +32,7 @@ class Permission(Enum):
     """What a route or a command needs."""
 
     PROBE = "probe"  # the liveness and readiness probes (nobody needs to sign in for them)
+    SIGN_IN = "sign_in"  # POST /api/login: a name and password for a token (nobody is signed in yet; rate-limited)
     FLOWS_READ = "flows.read"
     QUEUES_READ = "queues.read"  # the queues' live figures
     AGENTS_READ = "agents.read"  # agents' live state
@@ -50,18 +51,20 @@ class Permission(Enum):
 
 _SUPERVISOR = frozenset({
     Permission.FLOWS_READ, Permission.QUEUES_READ, Permission.AGENTS_READ, Permission.AGENT_OPERATE,
-    Permission.FEED_READ, Permission.CALLS_READ, Permission.CONFIG_READ, Permission.RECORDINGS_LIST,
+    Permission.FEED_READ, Permission.CALLS_READ, Permission.RECORDINGS_LIST,
     Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
 _AGENT = frozenset({
     Permission.AGENTS_READ, Permission.AGENT_OPERATE, Permission.FEED_READ, Permission.CALLS_READ,
     Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
 _REPORTING = frozenset({Permission.QUEUES_READ, Permission.CALLS_READ, Permission.FLOWS_READ})
 
+OPEN_PERMISSIONS = frozenset({Permission.PROBE, Permission.SIGN_IN})  # routes anybody may call, signed in or not
+
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.SUPERVISOR: _SUPERVISOR | {Permission.PROBE},
-    Role.AGENT: _AGENT | {Permission.PROBE},
-    Role.REPORTING: _REPORTING | {Permission.PROBE},
+    Role.SUPERVISOR: _SUPERVISOR | OPEN_PERMISSIONS,
+    Role.AGENT: _AGENT | OPEN_PERMISSIONS,
+    Role.REPORTING: _REPORTING | OPEN_PERMISSIONS,
 }
 
 

@@ -241,3 +241,59 @@ class AuditTrail(Protocol):
     """Where audited acts are kept (the audit log table); recording never raises into the request it audits."""
 
     async def record(self, entry: AuditEntry) -> None: ...
+
+
+from callcontrol.core.people import StoredToken, User  # noqa: E402
+
+
+class UserExists(ValueError):
+    """A user of that name exists already (revoked ones too: names are never reused, so the audit stays clear)."""
+
+
+class UnknownUser(LookupError):
+    """No user of that name."""
+
+
+class PeopleStore(Protocol):
+    """Where users, their scopes, their password hashes and their API tokens (digests only) are kept."""
+
+    async def add_user(self, user: User, password_hash: str | None) -> None:
+        """Insert a new user (UserExists when the name is taken)."""
+        ...
+
+    async def user(self, name: str) -> User | None: ...
+
+    async def users(self) -> list[User]:
+        """Every user, revoked ones included, by name."""
+        ...
+
+    async def update_user(self, user: User) -> None:
+        """Replace a user's role, scope and agent link (UnknownUser when there is none)."""
+        ...
+
+    async def set_password_hash(self, name: str, password_hash: str | None) -> None: ...
+
+    async def password_hash(self, name: str) -> str | None:
+        """The user's password hash; None when it has none, is revoked or does not exist."""
+        ...
+
+    async def revoke_user(self, name: str, at: datetime) -> bool:
+        """Revoke the user and every token of it; False when there is no such user."""
+        ...
+
+    async def add_token(self, token: StoredToken) -> None: ...
+
+    async def token(self, lookup_id: str) -> StoredToken | None: ...
+
+    async def tokens(self, user: str) -> list[StoredToken]: ...
+
+    async def touch_token(self, lookup_id: str, at: datetime) -> None:
+        """Note the token's last use."""
+        ...
+
+
+class AuditReader(Protocol):
+    """The audit trail read back (GET /api/audit), newest first."""
+
+    async def entries(self, actor: str | None = None, action: str | None = None, since: datetime | None = None,
+                      until: datetime | None = None, limit: int = 100) -> list[AuditEntry]: ...

@@ -58,3 +58,12 @@ class PinStore:
     async def verify_agent_pin(self, agent_id: str, pin: str) -> bool:
         self.verified += 1
         return self.pins.get(agent_id) == pin
+
+
+def fast_passwords():
+    """argon2id at its cheapest (tests hash many passwords; the service keeps the library's defaults)."""
+    from argon2 import PasswordHasher
+
+    from callcontrol.services.people import Passwords
+
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

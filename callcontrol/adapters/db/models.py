@@ -189,3 +189,8 @@ class AcdCallbackRow(Base):
     arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
     priority: Mapped[int | None] = mapped_column(Integer)
     skills: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+from callcontrol.adapters.db import people_rows  # noqa: E402  (users, tokens, audit: in their own module)
+
+PEOPLE_TABLES = people_rows  # imported with the models, the people's tables join Base's metadata (Alembic's too)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from callcontrol.adapters.http.auth import Route
+from callcontrol.adapters.http.auth import Route, principal_of
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.errors import AcdError, NotFound
 from callcontrol.core.acd.model import Call
+from callcontrol.core.permissions import Permission, Principal
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_view import AcdView
 
 ACD_DESK = web.AppKey("acd_desk", AcdDesk)  # reads through its `view`, changes through its methods
+VisibleIds = Callable[[web.Request, Principal], Iterable[str]]  # the ids of a kind a principal may see
 
 
 def refused(exc: AcdError) -> web.Response:
@@ -25,11 +27,13 @@ def refused(exc: AcdError) -> web.Response:
                              else 409)
 
 
-def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
-               one: Callable[[AcdView, str], dict[str, Any]]) -> tuple[Route, Route]:
-    """GET /api/{kind}s (every one, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when unknown), as now."""
+def live_reads(kind: str, visible: VisibleIds, one: Callable[[AcdView, str], dict[str, Any]],
+               permission: Permission) -> tuple[Route, Route]:
+    """GET /api/{kind}s (every one the principal may see, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when
+    unknown, or out of the principal's scope: the middleware's scope check), as now."""
     async def list_all(request: web.Request) -> web.Response:
-        return web.json_response(every(request.app[ACD_DESK].view))
+        view = request.app[ACD_DESK].view
+        return web.json_response([one(view, item_id) for item_id in visible(request, principal_of(request))])
 
     async def one_by_id(request: web.Request) -> web.Response:
         try:
@@ -37,17 +41,18 @@ def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
         except AcdError as exc:
             return refused(exc)
 
-    return Route("GET", f"/api/{kind}s", list_all), Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id)
+    return (Route("GET", f"/api/{kind}s", list_all, permission),
+            Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id, permission))
 
 
-def agents_now(view: AcdView) -> list[dict[str, Any]]:
-    """Every agent, by id."""
-    return [agent_now(view, agent_id) for agent_id in view.agent_ids()]
+def agents_now(view: AcdView, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """These agents (every one when not given), by id."""
+    return [agent_now(view, agent_id) for agent_id in (view.agent_ids() if ids is None else ids)]
 
 
-def queues_now(view: AcdView) -> list[dict[str, Any]]:
-    """Every queue, by id."""
-    return [queue_now(view, queue_id) for queue_id in view.queue_ids()]
+def queues_now(view: AcdView, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """These queues (every one when not given), by id."""
+    return [queue_now(view, queue_id) for queue_id in (view.queue_ids() if ids is None else ids)]
 
 
 def agent_now(view: AcdView, agent_id: str) -> dict[str, Any]:

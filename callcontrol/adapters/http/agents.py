@@ -1,4 +1,4 @@
-"""/api/agents: each agent's live state, and its login, logout, pause and resume (by the agent or the token)."""
+"""/api/agents: the live state of each agent in scope, and its login, logout, pause and resume (agent.operate)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, agents_now, live_reads, refused
-from callcontrol.adapters.http.auth import Access, Handler, Route
+from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, live_reads, refused
+from callcontrol.adapters.http.auth import Handler, Route
+from callcontrol.adapters.http.scope import ACD_SCOPE
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import PAUSE_REASON
+from callcontrol.core.permissions import Permission
 from callcontrol.services.acd_desk import AcdDesk
 
 
@@ -43,8 +45,9 @@ def _act(request: web.Request, change: Callable[[AcdDesk, str], object]) -> web.
 
 
 ROUTES = (
-    *live_reads("agent", agents_now, agent_now),
-    *(Route("POST", f"/api/agents/{{agent_id}}/{action}", _without_body(action), Access.AGENT_OR_TOKEN)
+    *live_reads("agent", lambda request, principal: request.app[ACD_SCOPE].agent_ids(principal), agent_now,
+                Permission.AGENTS_READ),
+    *(Route("POST", f"/api/agents/{{agent_id}}/{action}", _without_body(action), Permission.AGENT_OPERATE)
       for action in ("login", "logout", "resume")),
-    Route("POST", "/api/agents/{agent_id}/pause", pause, Access.AGENT_OR_TOKEN),
+    Route("POST", "/api/agents/{agent_id}/pause", pause, Permission.AGENT_OPERATE),
 )

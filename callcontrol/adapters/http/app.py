@@ -1,4 +1,4 @@
-"""The HTTP API's app: the route table of every resource, who may call each route, and the server that runs it."""
+"""The HTTP API's app: the route table of every resource, the permission each route needs, and the server."""
 
 from __future__ import annotations
 
@@ -9,23 +9,30 @@ from dataclasses import replace
 from aiohttp import web
 from pydantic import SecretStr
 
-from callcontrol.adapters.http import agents, config, feed, health, queues
+from callcontrol.adapters.http import agents, config, feed, health, queues, users
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
-from callcontrol.adapters.http.auth import GUARD, ROUTE_ACCESS, Guard, Route, authenticate
+from callcontrol.adapters.http.auth import GUARD, ROUTE_PERMISSION, Guard, NoAuditTrail, Route, authenticate
+from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
-from callcontrol.services.ports import AcdStore
+from callcontrol.services.login_attempts import LoginAttempts
+from callcontrol.services.people import People
+from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
 
 
 def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView | None = None,
              acd: AcdDesk | None = None, api_token: SecretStr | None = None, acd_store: AcdStore | None = None,
              agent_pins: AgentPins | None = None, allowed_origins: Iterable[str] = (),
-             feed_limit: int = FEED_LIMIT) -> web.Application:
+             feed_limit: int = FEED_LIMIT, people: People | None = None, audit: AuditTrail | None = None,
+             audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
+             clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
-    only with a store to keep the configuration in). `agent_pins` is the PIN check shared with the phones' login
-    line (one is made when not given); `allowed_origins` the browser origins the feed's WebSocket accepts."""
+    only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
+    /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
+    with the phones' login line (one is made when not given); `allowed_origins` the browser origins the feed's
+    WebSocket accepts; `audit` where refusals and changes to people are written."""
     app = web.Application(middlewares=[authenticate])
     app[health.READINESS] = not_ready_reasons
     table: list[Route] = list(health.ROUTES)
@@ -33,11 +40,21 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES
     guard = Guard(api_token.get_secret_value() if api_token is not None else None,
-                  allowed_origins=Guard.origins(allowed_origins))
+                  allowed_origins=Guard.origins(allowed_origins), people=people,
+                  attempts=login_attempts or LoginAttempts(), audit=audit or NoAuditTrail(),
+                  clock=clock or SystemClock())
+    if people is not None:
+        app[users.PEOPLE] = people
+        table += [route for route in users.ROUTES if route.path != "/api/audit"]
+    if audit_reader is not None:
+        app[users.AUDIT_READER] = audit_reader
+        table += [route for route in users.ROUTES if route.path == "/api/audit"]
     if acd is not None:
         pins = agent_pins if agent_pins is not None or acd_store is None else AgentPins(acd_store, acd.clock)
         app[ACD_DESK] = acd
+        app[ACD_SCOPE] = scope = AcdScope(acd.view)
         app[feed.FEED_LIMIT] = feed_limit
+        app[feed.FEED_RECHECK] = feed_recheck_s
         app[feed.FEED_SOCKETS] = set()
         app.on_shutdown.append(feed.close_feeds)
         table += (*agents.ROUTES, *queues.ROUTES, *feed.ROUTES)
@@ -46,15 +63,22 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
             app[config.CONFIG_WRITING] = asyncio.Lock()
             table += config.ROUTES
         view = acd.view
-        guard = replace(guard, agent_pins=pins, known_agent=lambda agent_id: agent_id in view.agent_ids())
+        guard = replace(guard, agent_pins=pins, known_agent=lambda agent_id: agent_id in view.agent_ids(), scope=scope)
     app[GUARD] = guard
-    app[ROUTE_ACCESS] = {route.handler: route.access for route in table}
+    app[ROUTE_PERMISSION] = {route.handler: route.permission for route in table}
     for route in table:
         if route.method == "GET":
             app.router.add_get(route.path, route.handler)  # HEAD too, as load balancers may probe
         else:
             app.router.add_route(route.method, route.path, route.handler)
     return app
+
+
+def route_table(app: web.Application) -> dict[tuple[str, str], str]:
+    """(method, path) -> the permission it needs, for every route of the app (docs and tests read this)."""
+    needs = app[ROUTE_PERMISSION]
+    return {(route.method, route.resource.canonical): needs[route.handler].value  # type: ignore[union-attr]
+            for route in app.router.routes() if route.method != "HEAD" and route.resource is not None}
 
 
 class HttpServer:

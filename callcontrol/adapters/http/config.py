@@ -12,6 +12,7 @@ from aiohttp import web
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
 from callcontrol.adapters.http.acd_json import ACD_DESK, refused
 from callcontrol.adapters.http.auth import Handler, Route
+from callcontrol.core.permissions import Permission
 from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Agent, InvalidConfig, Overflow, Queue
 from callcontrol.core.acd.router import QueueIsOverflowTarget
@@ -167,12 +168,12 @@ def _problem_text(problem: Problem) -> str:
 
 
 ROUTES = (
-    Route("GET", "/api/config/agents", _stored_list("agent")),
-    Route("GET", "/api/config/agents/{agent_id}", _stored_one("agent")),
-    Route("PUT", "/api/config/agents/{agent_id}", put_agent),
-    Route("DELETE", "/api/config/agents/{agent_id}", delete_agent),
-    Route("GET", "/api/config/queues", _stored_list("queue")),
-    Route("GET", "/api/config/queues/{queue_id}", _stored_one("queue")),
-    Route("PUT", "/api/config/queues/{queue_id}", put_queue),
-    Route("DELETE", "/api/config/queues/{queue_id}", delete_queue),
+    Route("GET", "/api/config/agents", _stored_list("agent"), Permission.CONFIG_READ),
+    Route("GET", "/api/config/agents/{agent_id}", _stored_one("agent"), Permission.CONFIG_READ),
+    Route("PUT", "/api/config/agents/{agent_id}", put_agent, Permission.CONFIG_WRITE),
+    Route("DELETE", "/api/config/agents/{agent_id}", delete_agent, Permission.CONFIG_WRITE),
+    Route("GET", "/api/config/queues", _stored_list("queue"), Permission.CONFIG_READ),
+    Route("GET", "/api/config/queues/{queue_id}", _stored_one("queue"), Permission.CONFIG_READ),
+    Route("PUT", "/api/config/queues/{queue_id}", put_queue, Permission.CONFIG_WRITE),
+    Route("DELETE", "/api/config/queues/{queue_id}", delete_queue, Permission.CONFIG_WRITE),
 )

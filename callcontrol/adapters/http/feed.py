@@ -1,4 +1,9 @@
-"""/api/feed, a WebSocket: a snapshot of every queue and agent, then one message per change; slow clients cut off."""
+"""/api/feed, a WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope.
+
+Each connection is filtered by its own principal (adapters/http/scope.py): agent changes by whether the agent is
+seen, queue changes by whether the queue is, and a removal only for an id this connection was shown. Slow clients
+are cut off. POST /api/feed/ticket gives browsers (which cannot set headers on a WebSocket) a single-use ticket.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,39 @@ import asyncio
 import contextlib
 from typing import Any
 
+import structlog
 from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
-from callcontrol.adapters.http.auth import Route
-from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange
+from callcontrol.adapters.http.auth import GUARD, Route, principal_of
+from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
+from callcontrol.core.permissions import Permission, Principal, Role
+from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange, Removed
+from callcontrol.services.feed_tickets import TooManyTickets
+from callcontrol.services.people import People
 
+log = structlog.get_logger("callcontrol.http")
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
 FEED_SEND_TIMEOUT_S = 10.0  # a message the client does not take within this cuts it off
 FEED_CLOSE_TIMEOUT_S = 5.0
+FEED_RECHECK_S = 5.0  # an open feed re-reads its user this often: a revoke closes it, a new scope applies
 FEED_LIMIT = web.AppKey("feed_limit", int)  # changes a client may fall behind before it is cut off
+FEED_RECHECK = web.AppKey("feed_recheck", float)  # FEED_RECHECK_S, shorter in tests
 FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open feeds, closed on shutdown
 
 
 async def live_feed(request: web.Request) -> web.WebSocketResponse:
-    """WebSocket: a snapshot of every queue and agent, then one message per change."""
-    desk = request.app[ACD_DESK]
+    """WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope."""
+    desk, in_scope = request.app[ACD_DESK], _InScope(request.app[ACD_SCOPE], principal_of(request))
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
     await ws.prepare(request)
     feed = desk.subscribe(request.app[FEED_LIMIT])  # subscribed and snapshot taken with no await between
-    snapshot = {"type": "snapshot", "queues": queues_now(desk.view), "agents": agents_now(desk.view)}
-    sender = asyncio.create_task(_send_changes(ws, feed, snapshot), name="acd-feed-sender")
+    queues, agents = in_scope.snapshot()
+    snapshot = {"type": "snapshot", "queues": queues_now(desk.view, queues), "agents": agents_now(desk.view, agents)}
+    sender = asyncio.create_task(_send_changes(ws, feed, snapshot, in_scope), name="acd-feed-sender")
+    people = request.app[GUARD].people
+    rechecker = asyncio.create_task(_recheck(ws, in_scope, people, request.app[FEED_RECHECK]),
+                                    name="acd-feed-recheck") if people is not None else None
     sockets = request.app[FEED_SOCKETS]
     sockets.add(ws)
     try:
@@ -35,9 +52,67 @@ async def live_feed(request: web.Request) -> web.WebSocketResponse:
     finally:
         sockets.discard(ws)
         desk.unsubscribe(feed)
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
+        owned = [task for task in (sender, rechecker) if task is not None]
+        for task in owned:
+            task.cancel()
+        await asyncio.gather(*owned, return_exceptions=True)
     return ws
+
+
+async def _recheck(ws: web.WebSocketResponse, in_scope: _InScope, people: People, every_s: float) -> None:
+    """Every `every_s`: the user as it stands now; revoked, the feed is closed (1008 "revoked")."""
+    while not ws.closed:
+        await asyncio.sleep(every_s)
+        try:
+            principal = await people.refreshed(in_scope.principal)
+        except Exception as exc:  # the database is away: the feed goes on as it was; the next round retries
+            log.warning("acd.feed_recheck_failed", user=in_scope.principal.user, error=repr(exc)[:200])
+            continue
+        if principal is None:
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await asyncio.wait_for(ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"revoked"),
+                                       FEED_CLOSE_TIMEOUT_S)
+            return
+        in_scope.principal = principal
+
+
+async def feed_ticket(request: web.Request) -> web.Response:
+    """POST: a ticket for one WebSocket handshake (GET /api/feed?ticket=...) as this principal, within the TTL."""
+    tickets = request.app[GUARD].tickets
+    try:
+        ticket = tickets.issue(principal_of(request), request.app[GUARD].clock.now())
+    except TooManyTickets as exc:
+        return web.json_response({"error": "too_many_tickets", "message": str(exc)}, status=503)
+    return web.json_response({"ticket": ticket, "expires_in_s": tickets.ttl_s, "use": "GET /api/feed?ticket=<ticket>"},
+                             status=201)
+
+
+class _InScope:
+    """One connection's filter: what its principal may see, and the ids it was shown (so removals can follow)."""
+
+    def __init__(self, scope: AcdScope, principal: Principal) -> None:
+        self._scope = scope
+        self.principal = principal  # replaced when the user's role or scope changes (see _recheck)
+        self._shown: dict[str, set[str]] = {"agent": set(), "queue": set()}
+
+    def snapshot(self) -> tuple[list[str], list[str]]:
+        queues, agents = self._scope.queue_ids(self.principal), self._scope.agent_ids(self.principal)
+        self._shown["queue"].update(queues)
+        self._shown["agent"].update(agents)
+        return queues, agents
+
+    def passes(self, change: Change) -> bool:
+        if isinstance(change, Removed):
+            shown = change.id in self._shown[change.kind]
+            self._shown[change.kind].discard(change.id)
+            return shown
+        kind, item_id = ("agent", change.status.agent_id) if isinstance(change, AgentChange) else \
+            ("queue", change.queue_id)
+        seen = self.principal.role is Role.ADMIN or (self._scope.sees_agent(self.principal, item_id) if kind == "agent"
+                                                      else self._scope.sees_queue(self.principal, item_id))
+        if seen:
+            self._shown[kind].add(item_id)
+        return seen
 
 
 async def close_feeds(app: web.Application) -> None:
@@ -48,14 +123,16 @@ async def close_feeds(app: web.Application) -> None:
                                    FEED_CLOSE_TIMEOUT_S)
 
 
-async def _send_changes(ws: web.WebSocketResponse, feed: Feed, first: dict[str, Any]) -> None:
-    """The snapshot, then each change; closes the socket when the feed ends or the client is too slow."""
+async def _send_changes(ws: web.WebSocketResponse, feed: Feed, first: dict[str, Any], in_scope: _InScope) -> None:
+    """The snapshot, then each change in scope; closes the socket when the feed ends or the client is too slow."""
     code, why = WSCloseCode.GOING_AWAY, b"feed ended"
     try:
         message: dict[str, Any] | None = first
         while message is not None:
             await asyncio.wait_for(ws.send_json(message), FEED_SEND_TIMEOUT_S)
             change = await feed.get()
+            while change is not None and not in_scope.passes(change):
+                change = await feed.get()
             message = _message(change) if change is not None else None
         if feed.cut_off:
             code, why = WSCloseCode.POLICY_VIOLATION, f"too slow: {feed.limit} changes behind".encode()
@@ -81,4 +158,5 @@ def _message(change: Change) -> dict[str, Any]:
     return {"type": f"{change.kind}_removed", "id": change.id}
 
 
-ROUTES = (Route("GET", "/api/feed", live_feed),)
+ROUTES = (Route("GET", "/api/feed", live_feed, Permission.FEED_READ),
+          Route("POST", "/api/feed/ticket", feed_ticket, Permission.FEED_READ))

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Route
+from callcontrol.core.permissions import Permission
 from callcontrol.core.ivr import Flow, node_exits
 
 
@@ -96,5 +97,6 @@ def _node_type(node: object) -> str:
     return declared if isinstance(declared, str) else type(node).__name__.removesuffix("Node").lower()
 
 
-ROUTES = (Route("GET", "/api/flows", list_flows), Route("GET", "/api/flows/{flow_id}", one_flow),
-          Route("GET", "/api/flows/{flow_id}/graph", graph))
+ROUTES = (Route("GET", "/api/flows", list_flows, Permission.FLOWS_READ),
+          Route("GET", "/api/flows/{flow_id}", one_flow, Permission.FLOWS_READ),
+          Route("GET", "/api/flows/{flow_id}/graph", graph, Permission.FLOWS_READ))

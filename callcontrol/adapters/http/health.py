@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from callcontrol.adapters.http.auth import Access, Route
+from callcontrol.adapters.http.auth import Route
+from callcontrol.core.permissions import Permission
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
 READINESS = web.AppKey("readiness", Readiness)
@@ -23,4 +24,4 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
-ROUTES = (Route("GET", "/healthz", healthz, Access.OPEN), Route("GET", "/readyz", readyz, Access.OPEN))
+ROUTES = (Route("GET", "/healthz", healthz, Permission.PROBE), Route("GET", "/readyz", readyz, Permission.PROBE))

@@ -99,6 +99,14 @@ class PinAttempts:
             return None
         return Locked(_seconds(agent.locked_until - now))
 
+    def forget_idle(self, now: datetime) -> None:
+        """Drop every key with no failure in the window, no attempt in flight and no lockout in force (its
+        doubling is forgotten too: the price of bounded memory when the keys are addresses, not agents)."""
+        for key, agent in list(self._agents.items()):
+            self._forget_old(agent, now)
+            if not agent.failures and not agent.pending and (agent.locked_until is None or agent.locked_until <= now):
+                del self._agents[key]
+
     def tracked(self) -> int:
         """How many agents have something remembered (for tests: memory stays bounded)."""
         return len(self._agents)

@@ -1,0 +1,58 @@
+"""docs/people.md stays true: its role/permission table is PERMISSIONS, its route table the app's route table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from callcontrol.adapters.http.app import make_app, route_table
+from callcontrol.core.permissions import PERMISSIONS, Permission, Role
+from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.people import People
+from tests.support.clock import T0, SettableClock
+from tests.support.paths import REPO
+from tests.support.pbx import FakePbx
+
+DOC = REPO / "docs" / "people.md"
+
+
+def permission_table() -> str:
+    roles = list(Role)
+    lines = ["| permission | " + " | ".join(role.value for role in roles) + " |",
+             "|---|" + "---|" * len(roles)]
+    for permission in Permission:
+        marks = " | ".join("yes" if permission in PERMISSIONS[role] else "-" for role in roles)
+        lines.append(f"| `{permission.value}` | {marks} |")
+    return "\n".join(lines)
+
+
+def every_route(app: web.Application) -> str:
+    lines = ["| method | path | permission |", "|---|---|---|"]
+    for (method, path), permission in sorted(route_table(app).items(), key=lambda item: (item[0][1], item[0][0])):
+        lines.append(f"| {method} | `{path}` | `{permission}` |")
+    return "\n".join(lines)
+
+
+class _Store:  # the app is only built, never called: no store is reached
+    pass
+
+
+def full_app() -> web.Application:
+    desk = AcdDesk((), (), FakePbx(), SettableClock(T0))
+    people = People(_Store(), SettableClock(T0))  # type: ignore[arg-type]
+    return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
+                    people=people, audit_reader=_Store())  # type: ignore[arg-type]
+
+
+class _Flows:
+    def files(self) -> list:
+        return []
+
+
+def test_the_permission_table_is_the_code() -> None:
+    assert permission_table() in DOC.read_text(), f"docs/people.md needs this table:\n{permission_table()}"
+
+
+def test_the_route_table_is_the_code() -> None:
+    table = every_route(full_app())
+    assert table in DOC.read_text(), f"docs/people.md needs this table:\n{table}"

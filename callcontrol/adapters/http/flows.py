@@ -46,7 +46,7 @@ def _live(request: web.Request) -> tuple[FlowFileView, Flow]:
     for state in request.app[FLOWS].files():
         if state.flow is not None and state.flow.id == flow_id:
             return state, state.flow
-    raise web.HTTPNotFound(text=json.dumps({"error": f"no flow '{flow_id[:64]}' is live"}),
+    raise web.HTTPNotFound(text=json.dumps({"error": "not_found", "message": f"no flow '{flow_id[:64]}' is live"}),
                            content_type="application/json")
 
 
@@ -68,14 +68,18 @@ async def graph(request: web.Request) -> web.Response:
     try:
         from callcontrol.adapters.flow_graph import GraphError, render
     except ImportError as exc:
-        return web.json_response({"error": f"flow diagrams are not available: {exc}"}, status=503)
+        return _error(503, "graph_unavailable", f"flow diagrams are not available: {exc}")
     try:
         text, content_type = await asyncio.to_thread(render, flow, fmt)
     except GraphError as exc:
-        return web.json_response({"error": str(exc)}, status=503)
+        return _error(503, "graph_unavailable", str(exc))
     except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        return _error(400, "bad_request", str(exc))
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": content_type})
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
 
 
 def _summary(state: FlowFileView) -> dict[str, Any]:

@@ -19,10 +19,13 @@ FEED_LIMIT = web.AppKey("feed_limit", int)  # changes a client may fall behind b
 FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open feeds, closed on shutdown
 
 
-async def live_feed(request: web.Request) -> web.WebSocketResponse:
+async def live_feed(request: web.Request) -> web.StreamResponse:
     """WebSocket: a snapshot of every queue and agent, then one message per change."""
     desk = request.app[ACD_DESK]
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
+    if not ws.can_prepare(request).ok:  # a plain GET: the API's JSON error, not aiohttp's text
+        return web.json_response({"error": "not_a_websocket",
+                                  "message": "GET /api/feed is a WebSocket: send the Upgrade handshake"}, status=400)
     await ws.prepare(request)
     feed = desk.subscribe(request.app[FEED_LIMIT])  # subscribed and snapshot taken with no await between
     snapshot = {"type": "snapshot", "queues": queues_now(desk.view), "agents": agents_now(desk.view)}

@@ -139,7 +139,8 @@ async def delete_queue(request: web.Request) -> web.Response:
 
 def _invalid(problems: Sequence[str], status: int = 422) -> web.Response:
     """422: a JSON object the codec refuses (each problem names its field); 400: not a JSON object at all."""
-    return web.json_response({"error": "invalid", "problems": list(problems)}, status=status)
+    message = "the body must be a JSON object" if status == 400 else f"{len(problems)} problem(s) in the definition"
+    return web.json_response({"error": "invalid", "message": message, "problems": list(problems)}, status=status)
 
 
 async def _definition(request: web.Request, kind: str, item_id: str,

@@ -1,4 +1,4 @@
-"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals; the desk's app key."""
+"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals, their OpenAPI schemas."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from typing import Any
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Route
+from callcontrol.adapters.http.openapi_parts import (
+    NULLABLE_STRING,
+    TIMESTAMP,
+    Operation,
+    Schema,
+    array_of,
+    error_response,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    ref,
+)
+from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.errors import AcdError, NotFound
@@ -38,6 +52,20 @@ def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
             return refused(exc)
 
     return Route("GET", f"/api/{kind}s", list_all), Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id)
+
+
+def live_reads_described(kind: str, example: str) -> dict[tuple[str, str], Operation]:
+    """The OpenAPI operations of live_reads(kind, ...)."""
+    schema = ref(kind.capitalize())
+    return {
+        ("GET", f"/api/{kind}s"): operation(
+            f"Every {kind} as the ACD has it now, by id", tag=f"{kind}s",
+            responses={200: json_response(f"Every {kind}", array_of(schema))}),
+        ("GET", f"/api/{kind}s/{{{kind}_id}}"): operation(
+            f"One {kind} as the ACD has it now", tag=f"{kind}s",
+            parameters=[path_id(f"{kind}_id", f"the {kind}'s id", example)],
+            responses={200: json_response(f"The {kind}", schema), 404: error_response(f"No such {kind}")}),
+    }
 
 
 def agents_now(view: AcdView) -> list[dict[str, Any]]:
@@ -84,6 +112,28 @@ def queue_data(queue_id: str, at: datetime, calls: Sequence[tuple[Call, datetime
             "logged_in": logged_in, "staffed": estimate.staffed, "free": estimate.free,
             "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds),
             "handle_s": round(estimate.handle_s, 1)}  # the mean handle time the estimate uses
+
+
+_NUMBER: Schema = {"type": "number"}
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+SCHEMAS: dict[str, Schema] = {
+    "Agent": obj({
+        "id": {"type": "string"}, "state": {"enum": [state.value for state in AgentState]}, "since": TIMESTAMP,
+        "pause_reason": NULLABLE_STRING, "call": NULLABLE_STRING, "reachable": {"type": "boolean"},
+        "device_busy": {"type": "boolean"}, "resting_until": TIMESTAMP, "missed_in_a_row": _COUNT,
+        "wrap_up_until": TIMESTAMP, "calls_today": _COUNT, "talk_s_today": _NUMBER,
+    }, required=("id", "state", "since", "reachable", "calls_today", "talk_s_today")),
+    "Queue": obj({
+        "id": {"type": "string"},
+        "calls": array_of(obj({"call": {"type": "string"}, "waited_s": _NUMBER, "priority": {"type": "integer"},
+                               "ringing": NULLABLE_STRING}, required=("call", "waited_s", "priority", "ringing"))),
+        "logged_in": _COUNT, "staffed": _COUNT, "free": _COUNT,
+        "estimated_wait_s": {"type": ["integer", "null"], "description": "null: no agent could take a call"},
+        "handle_s": {"type": "number", "description": "the mean handle time the estimate uses"},
+    }, required=("id", "calls", "logged_in", "staffed", "free", "estimated_wait_s", "handle_s")),
+}
+ACD_REFUSALS = {404: error_response("No such agent, queue or call"),
+                409: error_response("The ACD's rules refuse it now (the error names the rule)")}
 
 
 def iso(value: datetime | None) -> str | None:

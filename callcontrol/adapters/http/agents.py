@@ -6,8 +6,28 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, agent_now, agents_now, live_reads, refused
+from callcontrol.adapters.http.acd_json import (
+    ACD_DESK,
+    ACD_REFUSALS,
+    agent_now,
+    agents_now,
+    live_reads,
+    live_reads_described,
+    refused,
+)
 from callcontrol.adapters.http.auth import Access, Handler, Route
+from callcontrol.adapters.http.openapi_parts import (
+    Operation,
+    Operations,
+    error_response,
+    json_body,
+    json_pattern,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    ref,
+)
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import PAUSE_REASON
 from callcontrol.services.acd_desk import AcdDesk
@@ -42,9 +62,30 @@ def _act(request: web.Request, change: Callable[[AcdDesk, str], object]) -> web.
     return web.json_response(agent_now(desk.view, agent_id))
 
 
+_ACTIONS = {"login": "Log the agent in to its queues", "logout": "Log the agent out",
+            "resume": "End the agent's pause: it is available again"}
 ROUTES = (
     *live_reads("agent", agents_now, agent_now),
     *(Route("POST", f"/api/agents/{{agent_id}}/{action}", _without_body(action), Access.AGENT_OR_TOKEN)
-      for action in ("login", "logout", "resume")),
+      for action in _ACTIONS),
     Route("POST", "/api/agents/{agent_id}/pause", pause, Access.AGENT_OR_TOKEN),
 )
+
+
+def _action(summary: str, bad_request: str | None = None, body: dict[str, object] | None = None) -> Operation:
+    answers = {200: json_response("The agent as it is after the change", ref("Agent")), **ACD_REFUSALS}
+    if bad_request is not None:
+        answers[400] = error_response(bad_request)
+    return operation(summary, tag="agents", parameters=[path_id("agent_id", "the agent's id", "ada")],
+                     responses=answers, body=body,
+                     description="By the agent itself (HTTP Basic: its id and PIN) or with the API token.")
+
+
+OPERATIONS: Operations = {
+    **live_reads_described("agent", "ada"),
+    **{("POST", f"/api/agents/{{agent_id}}/{action}"): _action(summary) for action, summary in _ACTIONS.items()},
+    ("POST", "/api/agents/{agent_id}/pause"): _action(
+        "Pause the agent, with a reason", "No JSON body or no valid reason",
+        json_body(obj({"reason": {"type": "string", "pattern": json_pattern(PAUSE_REASON)}}, required=("reason",)),
+                  "why: ASCII letters, digits, _ and -, at most 64")),
+}

@@ -9,7 +9,7 @@ from dataclasses import replace
 from aiohttp import web
 from pydantic import SecretStr
 
-from callcontrol.adapters.http import agents, config, feed, health, queues
+from callcontrol.adapters.http import agents, config, feed, health, openapi, queues
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_ACCESS, Guard, Route, authenticate
@@ -17,6 +17,9 @@ from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ports import AcdStore
+
+
+ROUTE_TABLE = web.AppKey("route_table", tuple[Route, ...])  # every route the app serves, in table order
 
 
 def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView | None = None,
@@ -28,7 +31,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
     line (one is made when not given); `allowed_origins` the browser origins the feed's WebSocket accepts."""
     app = web.Application(middlewares=[authenticate])
     app[health.READINESS] = not_ready_reasons
-    table: list[Route] = list(health.ROUTES)
+    table: list[Route] = [*health.ROUTES, *openapi.ROUTES]
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES
@@ -49,6 +52,8 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         guard = replace(guard, agent_pins=pins, known_agent=lambda agent_id: agent_id in view.agent_ids())
     app[GUARD] = guard
     app[ROUTE_ACCESS] = {route.handler: route.access for route in table}
+    app[ROUTE_TABLE] = tuple(table)
+    app[openapi.DOCUMENT] = openapi.document(table)  # what this app serves, nothing more
     for route in table:
         if route.method == "GET":
             app.router.add_get(route.path, route.handler)  # HEAD too, as load balancers may probe

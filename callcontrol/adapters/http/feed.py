@@ -10,6 +10,7 @@ from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
 from callcontrol.adapters.http.auth import Route
+from callcontrol.adapters.http.openapi_parts import Operations, error_response, operation
 from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange
 
 FEED_HEARTBEAT_S = 30.0  # ping; a client that does not answer is dropped
@@ -85,3 +86,14 @@ def _message(change: Change) -> dict[str, Any]:
 
 
 ROUTES = (Route("GET", "/api/feed", live_feed),)
+
+OPERATIONS: Operations = {
+    ("GET", "/api/feed"): operation(
+        "The live feed, a WebSocket", tag="feed",
+        description="A snapshot {type: snapshot, queues, agents}, then one message per change: {type: agent, ...} "
+                    "with its transition, {type: queue, ...}, {type: agent_removed|queue_removed, id}. A client "
+                    "that falls too far behind is closed with 1008. docs/acd.md, \"Change feed\", has the details.",
+        responses={101: {"description": "Switching to the WebSocket protocol"},
+                   400: error_response("Not a WebSocket handshake"),
+                   403: error_response("A browser page whose origin is not allow-listed")}),
+}

@@ -11,6 +11,20 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Route
+from callcontrol.adapters.http.openapi_parts import (
+    NULLABLE_STRING,
+    TIMESTAMP,
+    Operations,
+    Schema,
+    array_of,
+    error_response,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    query,
+    ref,
+)
 from callcontrol.core.ivr import Flow, node_exits
 
 
@@ -102,3 +116,36 @@ def _node_type(node: object) -> str:
 
 ROUTES = (Route("GET", "/api/flows", list_flows), Route("GET", "/api/flows/{flow_id}", one_flow),
           Route("GET", "/api/flows/{flow_id}/graph", graph))
+
+_STRINGS = array_of({"type": "string"})
+SCHEMAS: dict[str, Schema] = {
+    "FlowFile": obj({
+        "id": NULLABLE_STRING, "version": NULLABLE_STRING, "numbers": _STRINGS,
+        "source": {"type": "string", "description": "the file's name inside the flows directory"},
+        "status": {"type": "string"}, "problems": _STRINGS, "loaded_at": TIMESTAMP,
+    }, required=("id", "version", "numbers", "source", "status", "problems", "loaded_at")),
+}
+_FLOW = {"allOf": [ref("FlowFile"), obj({
+    "start": {"type": "string"},
+    "nodes": array_of(obj({"id": {"type": "string"}, "type": {"type": "string"},
+                           "exits": array_of(obj({"label": {"type": "string"}, "target": {"type": "string"}},
+                                                 required=("label", "target")))},
+                          required=("id", "type", "exits")))}, required=("start", "nodes"))]}
+_FLOW_ID = path_id("flow_id", "a live flow's id", "main")
+_DIAGRAMS = {"image/svg+xml": {"schema": {"type": "string"}}, "text/vnd.graphviz": {"schema": {"type": "string"}},
+             "text/plain": {"schema": {"type": "string", "description": "Mermaid"}}}
+OPERATIONS: Operations = {
+    ("GET", "/api/flows"): operation(
+        "Every flow file: the live flow's id, version and numbers, or the problems that keep it out", tag="flows",
+        responses={200: json_response("Every flow file, in a stable order", array_of(ref("FlowFile")))}),
+    ("GET", "/api/flows/{flow_id}"): operation(
+        "One live flow with its start node and each node's type and exits", tag="flows", parameters=[_FLOW_ID],
+        responses={200: json_response("The flow", _FLOW), 404: error_response("No live flow has this id")}),
+    ("GET", "/api/flows/{flow_id}/graph"): operation(
+        "The flow's diagram: SVG (drawn by Graphviz), DOT or Mermaid", tag="flows",
+        parameters=[_FLOW_ID, query("format", "the diagram's format (svg by default)",
+                                    {"enum": ["svg", "dot", "mermaid"], "default": "svg"}, "dot")],
+        responses={200: {"description": "The diagram", "content": _DIAGRAMS},
+                   400: error_response("Unknown format"), 404: error_response("No live flow has this id"),
+                   503: error_response("SVG asked for and Graphviz's dot is missing or failed")}),
+}

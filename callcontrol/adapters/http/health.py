@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Access, Route
+from callcontrol.adapters.http.openapi_parts import Operations, array_of, json_response, obj, operation
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
 READINESS = web.AppKey("readiness", Readiness)
@@ -24,3 +25,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 ROUTES = (Route("GET", "/healthz", healthz, Access.OPEN), Route("GET", "/readyz", readyz, Access.OPEN))
+
+_STATUS = {"type": "string"}
+OPERATIONS: Operations = {
+    ("GET", "/healthz"): operation(
+        "Liveness: the process answers", tag="probes",
+        responses={200: json_response("Up", obj({"status": {"const": "up"}}, required=("status",)))}),
+    ("GET", "/readyz"): operation(
+        "Readiness: the database, AMI and FastAGI are all usable", tag="probes",
+        responses={200: json_response("Ready", obj({"status": {"const": "ready"}}, required=("status",))),
+                   503: json_response("Not ready, and why", obj({"status": {"const": "not ready"},
+                                                                 "reasons": array_of({"type": "string"})},
+                                                                required=("status", "reasons")))}),
+}

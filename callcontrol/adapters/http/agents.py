@@ -87,5 +87,5 @@ OPERATIONS: Operations = {
     ("POST", "/api/agents/{agent_id}/pause"): _action(
         "Pause the agent, with a reason", "No JSON body or no valid reason",
         json_body(obj({"reason": {"type": "string", "pattern": json_pattern(PAUSE_REASON)}}, required=("reason",)),
-                  "why: ASCII letters, digits, _ and -, at most 64")),
+                  "why: ASCII letters, digits, _ and -, at most 64", {"reason": "lunch"})),
 }

@@ -218,6 +218,12 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
+_EXAMPLES = {"agent": {"name": "Ada Lovelace", "endpoint": "PJSIP/agent1001", "teams": ["sales"],
+                       "skills": {"english": 9, "sales": 8}},
+             "queue": {"name": "Sales", "required_skills": {"sales": 5}, "strategy": "longest_idle",
+                       "teams": ["sales"], "max_wait_s": 600}}
+
+
 def _described(kind: str, example: str) -> Operations:
     """The four operations on /api/config/{kind}s (docs/acd.md, "Configuration file", has each field's rules)."""
     definition, tag, where = ref(f"{kind.capitalize()}Definition"), "configuration", f"/api/config/{kind}s"
@@ -231,7 +237,7 @@ def _described(kind: str, example: str) -> Operations:
             responses={200: json_response(f"The {kind}", definition), 404: error_response(f"No such {kind}")}),
         ("PUT", f"{where}/{{{kind}_id}}"): operation(
             f"Create or replace a {kind}: saved, then applied to the running ACD", tag=tag, parameters=[item],
-            body=json_body(definition, f"the {kind}, as in the configuration file"),
+            body=json_body(definition, f"the {kind}, as in the configuration file", _EXAMPLES[kind]),
             responses={200: json_response("Replaced", definition, saved),
                        201: json_response("Created", definition, saved),
                        400: json_response("The body is not a JSON object", ref("Invalid")),

@@ -83,8 +83,9 @@ def empty_response(description: str) -> dict[str, Any]:
     return {"description": description}
 
 
-def json_body(schema: Schema, description: str) -> dict[str, Any]:
-    return {"required": True, "description": description, "content": {JSON: {"schema": schema}}}
+def json_body(schema: Schema, description: str, example: Any) -> dict[str, Any]:
+    """A required JSON request body, with an example the service accepts (schemathesis sends it first)."""
+    return {"required": True, "description": description, "content": {JSON: {"schema": schema, "example": example}}}
 
 
 def path_id(name: str, what: str, example: str) -> dict[str, Any]:

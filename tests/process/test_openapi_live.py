@@ -73,15 +73,19 @@ class LiveService:
             assert time.monotonic() < deadline, f"serve not up in 30 s:\n{self.service.log_tail()}"
             time.sleep(0.2)
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.base_url + path, headers=headers or {})
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes]:
+        return self.request(path, headers, method)[:2]
+
+    def request(self, path: str, headers: dict[str, str] | None = None,
+                method: str = "GET") -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(self.base_url + path, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read()
+                return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+            return exc.code, exc.read(), dict(exc.headers)
         except OSError:
-            return 0, b""
+            return 0, b"", {}
 
     def stop(self) -> int:
         assert self.process is not None
@@ -174,3 +178,13 @@ def test_only_the_probes_are_open(served_schema):
     open_operations = {(method.upper(), path) for path, item in served_schema.raw_schema["paths"].items()
                        for method, operation in item.items() if operation["security"] == []}
     assert open_operations == PROBES
+
+
+def test_a_method_no_route_has_is_a_json_405_naming_the_described_ones(served_schema, live):
+    """PATCH (which no route has) on every described path: 405, the JSON error, Allow = the described methods."""
+    for path, item in served_schema.raw_schema["paths"].items():
+        concrete = path.replace("{agent_id}", "ada").replace("{queue_id}", "sales").replace("{flow_id}", "main")
+        status, body, headers = live.request(concrete, AUTH, "PATCH")
+        assert status == 405 and json.loads(body)["error"] == "method_not_allowed", (path, status, body[:200])
+        allowed = set(headers["Allow"].split(",")) - {"HEAD"}
+        assert allowed == {method.upper() for method in item}, (path, headers["Allow"])

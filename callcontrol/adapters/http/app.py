@@ -13,6 +13,7 @@ from callcontrol.adapters.http import agents, config, feed, health, openapi, que
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_ACCESS, Guard, Route, authenticate
+from callcontrol.adapters.http.errors import json_errors
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
@@ -29,7 +30,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in). `agent_pins` is the PIN check shared with the phones' login
     line (one is made when not given); `allowed_origins` the browser origins the feed's WebSocket accepts."""
-    app = web.Application(middlewares=[authenticate])
+    app = web.Application(middlewares=[json_errors, authenticate])
     app[health.READINESS] = not_ready_reasons
     table: list[Route] = [*health.ROUTES, *openapi.ROUTES]
     if flows is not None:

@@ -20,8 +20,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import schemathesis
+from jsonschema import Draft202012Validator
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -188,3 +190,22 @@ def test_a_method_no_route_has_is_a_json_405_naming_the_described_ones(served_sc
         assert status == 405 and json.loads(body)["error"] == "method_not_allowed", (path, status, body[:200])
         allowed = set(headers["Allow"].split(",")) - {"HEAD"}
         assert allowed == {method.upper() for method in item}, (path, headers["Allow"])
+
+
+def test_the_feed_s_snapshot_has_the_described_agents_and_queues(served_schema, live):
+    """The WebSocket with the token: its first message's agents and queues are shaped as the Agent and Queue
+    schemas of the document (what GET /api/agents and /api/queues answer); without the token no handshake."""
+    async def first_message(headers: dict[str, str]) -> dict:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{live.base_url}/api/feed", headers=headers) as ws:
+                return await ws.receive_json(timeout=5)
+
+    snapshot = asyncio.run(first_message(AUTH))
+    schemas = served_schema.raw_schema["components"]["schemas"]
+    assert snapshot["type"] == "snapshot" and snapshot["agents"] and snapshot["queues"]
+    for kind, items in (("Agent", snapshot["agents"]), ("Queue", snapshot["queues"])):
+        for item in items:
+            Draft202012Validator(schemas[kind]).validate(item)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        asyncio.run(first_message({}))
+    assert refused.value.status == 401

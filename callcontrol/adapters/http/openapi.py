@@ -114,7 +114,8 @@ def document(table: Sequence[Route]) -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = {
             **described, "operationId": _operation_id(route),
             "security": security_of(route.access),
-            "responses": {**refusals_of(route.access), **described["responses"]},
+            "responses": _by_status({**refusals_of(route.access), **_too_large(described),
+                                     **described["responses"]}),
         }
     return {
         "openapi": OPENAPI_VERSION,
@@ -125,6 +126,15 @@ def document(table: Sequence[Route]) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def _too_large(described: Operation) -> dict[str, dict[str, Any]]:
+    """A body over aiohttp's 1 MiB limit is refused before it is read (errors.py makes it the JSON error)."""
+    return {"413": error_response("The body is over 1 MiB")} if "requestBody" in described else {}
+
+
+def _by_status(responses: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return dict(sorted(responses.items()))
 
 
 def _operation_id(route: Route) -> str:

@@ -116,7 +116,9 @@ def _token_denied(request: web.Request, api_token: str | None) -> web.Response |
         return web.json_response({"error": "api_token_unset", "message": "the API needs CALLCONTROL_API_TOKEN set"},
                                  status=403)
     scheme, token = _credentials(request)
-    if not (scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), api_token.encode())):
+    # a header's bytes that are not UTF-8 arrive as surrogates (aiohttp decodes with surrogateescape): compared as sent
+    sent = token.encode("utf-8", "surrogateescape")
+    if not (scheme.lower() == "bearer" and hmac.compare_digest(sent, api_token.encode())):
         return web.json_response({"error": "unauthorized", "message": "Authorization: Bearer <api token>"},
                                  status=401, headers={hdrs.WWW_AUTHENTICATE: "Bearer"})
     request[PRINCIPAL] = TOKEN_PRINCIPAL

@@ -39,6 +39,15 @@ def refused(exc: AcdError) -> web.Response:
                              else 409)
 
 
+async def request_json(request: web.Request) -> Any:
+    """The request's body as JSON; ValueError when it is none: bad syntax or bytes, an unknown charset, nesting
+    deeper than the parser's recursion allows."""
+    try:
+        return await request.json()
+    except (ValueError, LookupError, RecursionError) as exc:
+        raise ValueError(f"the body is not JSON: {type(exc).__name__}") from None
+
+
 def live_reads(kind: str, every: Callable[[AcdView], list[dict[str, Any]]],
                one: Callable[[AcdView, str], dict[str, Any]]) -> tuple[Route, Route]:
     """GET /api/{kind}s (every one, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when unknown), as now."""

@@ -14,6 +14,7 @@ from callcontrol.adapters.http.acd_json import (
     live_reads,
     live_reads_described,
     refused,
+    request_json,
 )
 from callcontrol.adapters.http.auth import Access, Handler, Route
 from callcontrol.adapters.http.openapi_parts import (
@@ -36,7 +37,7 @@ from callcontrol.services.acd_desk import AcdDesk
 async def pause(request: web.Request) -> web.Response:
     """POST {"reason": "lunch"}: letters, digits, _ and -, at most 64."""
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = await request_json(request) if request.can_read_body else {}
     except ValueError:
         return web.json_response({"error": "bad_request", "message": "the body must be JSON"}, status=400)
     reason = body.get("reason") if isinstance(body, dict) else None

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
-from callcontrol.adapters.http.acd_json import ACD_DESK, refused
+from callcontrol.adapters.http.acd_json import ACD_DESK, refused, request_json
 from callcontrol.adapters.http.auth import Handler, Route
 from callcontrol.adapters.http.openapi_parts import (
     ERROR_SCHEMA,
@@ -162,7 +162,7 @@ async def _definition(request: web.Request, kind: str, item_id: str,
                       known_queues: set[str] | None = None) -> tuple[AcdConfig | None, list[str]]:
     """The body as one agent or queue, through the configuration file codec; else every problem."""
     try:
-        body = await request.json()
+        body = await request_json(request)
     except ValueError:
         body = None
     if not isinstance(body, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from structlog.testing import capture_logs
+
 from tests.support.http_api import AUTH
 
 
@@ -31,3 +33,17 @@ async def test_a_body_over_the_limit_is_a_json_413_and_changes_nothing(client, d
 async def test_the_api_s_own_json_errors_pass_unchanged(client):
     response = await client.get("/api/agents/nobody", headers=AUTH)
     assert response.status == 404 and (await response.json())["error"] == "UnknownAgent"
+
+
+async def test_a_handler_that_fails_is_a_json_500_and_logged_with_its_traceback(client, desk, monkeypatch):
+    """An unexpected exception: 500 {"error": "internal"} (no detail to the client), http.failed in the log."""
+    def broken(agent_id: str) -> None:
+        raise RuntimeError("the desk broke")
+
+    monkeypatch.setattr(desk, "login", broken)
+    with capture_logs() as logs:
+        response = await client.post("/api/agents/a1/login", headers=AUTH)
+    assert response.status == 500 and response.content_type == "application/json"
+    assert (await response.json())["error"] == "internal" and "desk broke" not in await response.text()
+    failed = [entry for entry in logs if entry["event"] == "http.failed"]
+    assert failed and failed[0]["path"] == "/api/agents/a1/login" and failed[0]["log_level"] == "error"

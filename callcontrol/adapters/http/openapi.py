@@ -81,23 +81,31 @@ def routeless(table: Sequence[Route]) -> list[str]:
     return sorted(f"{method} {path}" for method, path in DESCRIBED.keys() - served)
 
 
-def security_of(access: Access) -> list[dict[str, list[str]]]:
-    """The OpenAPI security requirement of a route's access: any one of the listed schemes will do."""
-    if access is Access.OPEN:
+def is_open(route: Route) -> bool:
+    """Anybody may call it, without credentials (the middleware lets it through)."""
+    return route.access is Access.OPEN
+
+
+def takes_agent_pin(route: Route) -> bool:
+    """The agent the path names may call it with HTTP Basic (its id and PIN), as well as with the token."""
+    return route.access is Access.AGENT_OR_TOKEN
+
+
+def security_of(route: Route) -> list[dict[str, list[str]]]:
+    """The OpenAPI security requirement of a route: any one of the listed schemes will do."""
+    if is_open(route):
         return []
-    if access is Access.AGENT_OR_TOKEN:
-        return [{BEARER: []}, {AGENT_BASIC: []}]
-    return [{BEARER: []}]
+    return [{BEARER: []}, {AGENT_BASIC: []}] if takes_agent_pin(route) else [{BEARER: []}]
 
 
-def refusals_of(access: Access) -> dict[str, dict[str, Any]]:
-    """The answers the middleware gives before the handler runs, for a route with this access."""
-    if access is Access.OPEN:
+def refusals_of(route: Route) -> dict[str, dict[str, Any]]:
+    """The answers the middleware gives before the handler runs."""
+    if is_open(route):
         return {}
     answers = {"401": error_response("No credentials, or wrong ones", {"WWW-Authenticate": {"type": "string"}}),
                "403": error_response("The service has no API token set (api_token_unset), or a browser origin "
                                      "that is not allow-listed opened a WebSocket")}
-    if access is Access.AGENT_OR_TOKEN:
+    if takes_agent_pin(route):
         answers["401"]["description"] += f" (HTTP Basic is challenged with {BASIC_CHALLENGE})"
         answers["429"] = error_response("Too many wrong PINs for this agent: wait Retry-After seconds",
                                         {"Retry-After": {"type": "integer"}})
@@ -113,8 +121,8 @@ def document(table: Sequence[Route]) -> dict[str, Any]:
             continue
         paths.setdefault(route.path, {})[route.method.lower()] = {
             **described, "operationId": _operation_id(route),
-            "security": security_of(route.access),
-            "responses": _by_status({**refusals_of(route.access), **_too_large(described),
+            "security": security_of(route),
+            "responses": _by_status({**refusals_of(route), **_too_large(described),
                                      **described["responses"]}),
         }
     return {

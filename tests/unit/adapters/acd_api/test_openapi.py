@@ -62,20 +62,22 @@ def test_the_document_is_valid_openapi_3_1(whole_api):
 
 
 def test_each_operation_s_security_is_its_route_s_access(whole_api):
-    """Probes need nothing; token routes the bearer token; an agent's own actions the token or its id and PIN.
+    """Probes need nothing; other routes the bearer token; an agent's own actions the token or its id and PIN.
     Every guarded operation lists the middleware's 401 and 403, the agent's ones 429 too, all as JSON errors."""
     paths = whole_api[openapi.DOCUMENT]["paths"]
     for route in whole_api[ROUTE_TABLE]:
         described = paths[route.path][route.method.lower()]
-        assert described["security"] == openapi.security_of(route.access), route
-        if (route.method, route.path) in PROBES:
-            assert route.access is Access.OPEN and described["security"] == []
+        assert described["security"] == openapi.security_of(route), route
+        if openapi.is_open(route):
+            assert (route.method, route.path) in PROBES and described["security"] == [], route
             continue
-        assert route.access is not Access.OPEN, f"{route.method} {route.path} is open but not a probe"
         assert {"401", "403"} <= described["responses"].keys(), route
-        assert ("429" in described["responses"]) == (route.access is Access.AGENT_OR_TOKEN), route
-    agent_login = paths["/api/agents/{agent_id}/login"]["post"]["security"]
-    assert agent_login == [{"apiToken": []}, {"agentPin": []}]
+        assert ("429" in described["responses"]) == openapi.takes_agent_pin(route), route
+    assert [route.path for route in whole_api[ROUTE_TABLE] if openapi.takes_agent_pin(route)] == [
+        "/api/agents/{agent_id}/login", "/api/agents/{agent_id}/logout", "/api/agents/{agent_id}/resume",
+        "/api/agents/{agent_id}/pause"]
+    assert paths["/api/agents/{agent_id}/login"]["post"]["security"] == [{"apiToken": []}, {"agentPin": []}]
+    assert paths["/api/agents"]["get"]["security"] == [{"apiToken": []}]
 
 
 def test_every_path_parameter_is_declared_with_an_example(whole_api):

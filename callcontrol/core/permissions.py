@@ -47,6 +47,7 @@ class Permission(Enum):
     RECORDINGS_MANAGE = "recordings.manage"  # legal hold, purge
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    API_READ = "api.read"  # the API's OpenAPI description (every signed-in role)
 
 
 _SUPERVISOR = frozenset({
@@ -58,13 +59,14 @@ _AGENT = frozenset({
     Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
 _REPORTING = frozenset({Permission.QUEUES_READ, Permission.CALLS_READ, Permission.FLOWS_READ})
 
-OPEN_PERMISSIONS = frozenset({Permission.PROBE, Permission.SIGN_IN})  # routes anybody may call, signed in or not
+OPEN_PERMISSIONS = frozenset({Permission.PROBE, Permission.SIGN_IN})
+_SIGNED_IN = frozenset({Permission.API_READ})  # what every role may  # routes anybody may call, signed in or not
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.SUPERVISOR: _SUPERVISOR | OPEN_PERMISSIONS,
-    Role.AGENT: _AGENT | OPEN_PERMISSIONS,
-    Role.REPORTING: _REPORTING | OPEN_PERMISSIONS,
+    Role.SUPERVISOR: _SUPERVISOR | OPEN_PERMISSIONS | _SIGNED_IN,
+    Role.AGENT: _AGENT | OPEN_PERMISSIONS | _SIGNED_IN,
+    Role.REPORTING: _REPORTING | OPEN_PERMISSIONS | _SIGNED_IN,
 }
 
 

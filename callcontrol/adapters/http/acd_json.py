@@ -1,4 +1,4 @@
-"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals; the desk's app key."""
+"""The ACD in JSON, as the API and the feed show it: agents, queues, the ACD's refusals, their OpenAPI schemas."""
 
 from __future__ import annotations
 
@@ -9,6 +9,20 @@ from typing import Any
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Route, principal_of
+from callcontrol.adapters.http.openapi_parts import (
+    NULLABLE_STRING,
+    TIMESTAMP,
+    Operation,
+    Schema,
+    array_of,
+    error_response,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    ref,
+)
+from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.acd.agent_states import AgentStatus
 from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.errors import AcdError, NotFound
@@ -27,6 +41,15 @@ def refused(exc: AcdError) -> web.Response:
                              else 409)
 
 
+async def request_json(request: web.Request) -> Any:
+    """The request's body as JSON; ValueError when it is none: bad syntax or bytes, an unknown charset, nesting
+    deeper than the parser's recursion allows."""
+    try:
+        return await request.json()
+    except (ValueError, LookupError, RecursionError) as exc:
+        raise ValueError(f"the body is not JSON: {type(exc).__name__}") from None
+
+
 def live_reads(kind: str, visible: VisibleIds, one: Callable[[AcdView, str], dict[str, Any]],
                permission: Permission) -> tuple[Route, Route]:
     """GET /api/{kind}s (every one the principal may see, by id) and GET /api/{kind}s/{{kind}_id} (one; 404 when
@@ -43,6 +66,20 @@ def live_reads(kind: str, visible: VisibleIds, one: Callable[[AcdView, str], dic
 
     return (Route("GET", f"/api/{kind}s", list_all, permission),
             Route("GET", f"/api/{kind}s/{{{kind}_id}}", one_by_id, permission))
+
+
+def live_reads_described(kind: str, example: str) -> dict[tuple[str, str], Operation]:
+    """The OpenAPI operations of live_reads(kind, ...)."""
+    schema = ref(kind.capitalize())
+    return {
+        ("GET", f"/api/{kind}s"): operation(
+            f"Every {kind} as the ACD has it now, by id", tag=f"{kind}s",
+            responses={200: json_response(f"Every {kind}", array_of(schema))}),
+        ("GET", f"/api/{kind}s/{{{kind}_id}}"): operation(
+            f"One {kind} as the ACD has it now", tag=f"{kind}s",
+            parameters=[path_id(f"{kind}_id", f"the {kind}'s id", example)],
+            responses={200: json_response(f"The {kind}", schema), 404: error_response(f"No such {kind}")}),
+    }
 
 
 def agents_now(view: AcdView, ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -89,6 +126,28 @@ def queue_data(queue_id: str, at: datetime, calls: Sequence[tuple[Call, datetime
             "logged_in": logged_in, "staffed": estimate.staffed, "free": estimate.free,
             "estimated_wait_s": None if estimate.seconds is None else round(estimate.seconds),
             "handle_s": round(estimate.handle_s, 1)}  # the mean handle time the estimate uses
+
+
+_NUMBER: Schema = {"type": "number"}
+_COUNT: Schema = {"type": "integer", "minimum": 0}
+SCHEMAS: dict[str, Schema] = {
+    "Agent": obj({
+        "id": {"type": "string"}, "state": {"enum": [state.value for state in AgentState]}, "since": TIMESTAMP,
+        "pause_reason": NULLABLE_STRING, "call": NULLABLE_STRING, "reachable": {"type": "boolean"},
+        "device_busy": {"type": "boolean"}, "resting_until": TIMESTAMP, "missed_in_a_row": _COUNT,
+        "wrap_up_until": TIMESTAMP, "calls_today": _COUNT, "talk_s_today": _NUMBER,
+    }, required=("id", "state", "since", "reachable", "calls_today", "talk_s_today")),
+    "Queue": obj({
+        "id": {"type": "string"},
+        "calls": array_of(obj({"call": {"type": "string"}, "waited_s": _NUMBER, "priority": {"type": "integer"},
+                               "ringing": NULLABLE_STRING}, required=("call", "waited_s", "priority", "ringing"))),
+        "logged_in": _COUNT, "staffed": _COUNT, "free": _COUNT,
+        "estimated_wait_s": {"type": ["integer", "null"], "description": "null: no agent could take a call"},
+        "handle_s": {"type": "number", "description": "the mean handle time the estimate uses"},
+    }, required=("id", "calls", "logged_in", "staffed", "free", "estimated_wait_s", "handle_s")),
+}
+ACD_REFUSALS = {404: error_response("No such agent, queue or call"),
+                409: error_response("The ACD's rules refuse it now (the error names the rule)")}
 
 
 def iso(value: datetime | None) -> str | None:

@@ -9,10 +9,11 @@ from dataclasses import replace
 from aiohttp import web
 from pydantic import SecretStr
 
-from callcontrol.adapters.http import agents, config, feed, health, queues, users
+from callcontrol.adapters.http import agents, config, feed, health, openapi, queues, users
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_PERMISSION, Guard, NoAuditTrail, Route, authenticate
+from callcontrol.adapters.http.errors import json_errors
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
@@ -20,6 +21,9 @@ from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
+
+
+ROUTE_TABLE = web.AppKey("route_table", tuple[Route, ...])  # every route the app serves, in table order
 
 
 def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView | None = None,
@@ -33,9 +37,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
     with the phones' login line (one is made when not given); `allowed_origins` the browser origins the feed's
     WebSocket accepts; `audit` where refusals and changes to people are written."""
-    app = web.Application(middlewares=[authenticate])
+    app = web.Application(middlewares=[json_errors, authenticate])
     app[health.READINESS] = not_ready_reasons
-    table: list[Route] = list(health.ROUTES)
+    table: list[Route] = [*health.ROUTES, *openapi.ROUTES]
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES
@@ -66,6 +70,8 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         guard = replace(guard, agent_pins=pins, known_agent=lambda agent_id: agent_id in view.agent_ids(), scope=scope)
     app[GUARD] = guard
     app[ROUTE_PERMISSION] = {route.handler: route.permission for route in table}
+    app[ROUTE_TABLE] = tuple(table)
+    app[openapi.DOCUMENT] = openapi.document(table)  # what this app serves, nothing more
     for route in table:
         if route.method == "GET":
             app.router.add_get(route.path, route.handler)  # HEAD too, as load balancers may probe

@@ -201,7 +201,9 @@ async def _bearer(request: web.Request, token: str, guard: Guard) -> Principal |
     locked = guard.attempts.locked(now, request.remote)
     if locked is not None:
         return too_many(locked.retry_after_s, "sign-ins from this address")
-    if guard.api_token is not None and hmac.compare_digest(token.encode(), guard.api_token.encode()):
+    # a header's bytes that are not UTF-8 arrive as surrogates (aiohttp decodes with surrogateescape): compared as sent
+    sent = token.encode("utf-8", "surrogateescape")
+    if guard.api_token is not None and hmac.compare_digest(sent, guard.api_token.encode()):
         return TOKEN_PRINCIPAL
     principal, owner = await guard.people.resolve_token(token) if guard.people is not None else (None, None)
     if owner is not None:  # guesses at one user's token are limited too, from whatever address

@@ -10,8 +10,23 @@ from typing import Any
 from aiohttp import web
 
 from callcontrol.adapters.acd_files import AcdConfig, agent_to_data, build_acd_config, queue_to_data
-from callcontrol.adapters.http.acd_json import ACD_DESK, refused
+from callcontrol.adapters.http.acd_json import ACD_DESK, refused, request_json
 from callcontrol.adapters.http.auth import Handler, Route
+from callcontrol.adapters.http.openapi_parts import (
+    ERROR_SCHEMA,
+    Operations,
+    Schema,
+    array_of,
+    empty_response,
+    error_response,
+    json_body,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    ref,
+)
+from callcontrol.core.acd.model import Strategy
 from callcontrol.core.permissions import Permission
 from callcontrol.core.acd.errors import AcdError, NotFound, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Agent, InvalidConfig, Overflow, Queue
@@ -140,14 +155,15 @@ async def delete_queue(request: web.Request) -> web.Response:
 
 def _invalid(problems: Sequence[str], status: int = 422) -> web.Response:
     """422: a JSON object the codec refuses (each problem names its field); 400: not a JSON object at all."""
-    return web.json_response({"error": "invalid", "problems": list(problems)}, status=status)
+    message = "the body must be a JSON object" if status == 400 else f"{len(problems)} problem(s) in the definition"
+    return web.json_response({"error": "invalid", "message": message, "problems": list(problems)}, status=status)
 
 
 async def _definition(request: web.Request, kind: str, item_id: str,
                       known_queues: set[str] | None = None) -> tuple[AcdConfig | None, list[str]]:
     """The body as one agent or queue, through the configuration file codec; else every problem."""
     try:
-        body = await request.json()
+        body = await request_json(request)
     except ValueError:
         body = None
     if not isinstance(body, dict):
@@ -177,3 +193,63 @@ ROUTES = (
     Route("PUT", "/api/config/queues/{queue_id}", put_queue, Permission.CONFIG_WRITE),
     Route("DELETE", "/api/config/queues/{queue_id}", delete_queue, Permission.CONFIG_WRITE),
 )
+
+
+_LEVELS: Schema = {"type": "object", "additionalProperties": {"type": "integer"}, "description": "skill: level"}
+_NAMES: Schema = array_of({"type": "string"})
+_SECONDS: Schema = {"type": "number"}
+SCHEMAS: dict[str, Schema] = {
+    "AgentDefinition": obj({
+        "id": {"type": "string", "description": "optional: the id in the path"}, "name": {"type": "string"},
+        "endpoint": {"type": "string", "description": "what to dial, e.g. PJSIP/agent1001"},
+        "teams": _NAMES, "skills": _LEVELS, "wrap_up_s": _SECONDS}, required=("name", "endpoint")),
+    "QueueDefinition": obj({
+        "id": {"type": "string", "description": "optional: the id in the path"}, "name": {"type": "string"},
+        "required_skills": _LEVELS, "preferred_skills": _LEVELS, "strategy": {"enum": [str(s) for s in Strategy]},
+        "priority": {"type": "integer"}, "weight": _SECONDS, "ring_timeout_s": _SECONDS, "wrap_up_s": _SECONDS,
+        "max_wait_s": {"type": ["number", "null"]}, "max_length": {"type": ["integer", "null"]},
+        "service_level_s": _SECONDS, "callback_allowed": {"type": "boolean"}, "short_abandon_s": _SECONDS,
+        "teams": _NAMES, "escalations": array_of({"type": "object", "description": "{after_s, one action}"}),
+        "expected_handle_s": _SECONDS, "moh_class": {"type": "string"}, "announce_position": {"type": "boolean"},
+        "announce_estimated_wait": {"type": "boolean"}, "announce_every_s": _SECONDS,
+        "periodic_prompts": _NAMES, "recording": {"type": ["string", "null"]}}, required=("name",)),
+    "Invalid": {**ERROR_SCHEMA, "required": ["error", "message", "problems"],
+                "properties": {**ERROR_SCHEMA["properties"],
+                               "problems": array_of({"type": "string", "description": "field: what is wrong"})}},
+}
+
+
+_EXAMPLES = {"agent": {"name": "Ada Lovelace", "endpoint": "PJSIP/agent1001", "teams": ["sales"],
+                       "skills": {"english": 9, "sales": 8}},
+             "queue": {"name": "Sales", "required_skills": {"sales": 5}, "strategy": "longest_idle",
+                       "teams": ["sales"], "max_wait_s": 600}}
+
+
+def _described(kind: str, example: str) -> Operations:
+    """The four operations on /api/config/{kind}s (docs/acd.md, "Configuration file", has each field's rules)."""
+    definition, tag, where = ref(f"{kind.capitalize()}Definition"), "configuration", f"/api/config/{kind}s"
+    item = path_id(f"{kind}_id", f"the {kind}'s id", example)
+    saved = {"Location": {"type": "string"}}
+    return {
+        ("GET", where): operation(f"Every stored {kind}", tag=tag,
+                                  responses={200: json_response(f"Every {kind}", array_of(definition))}),
+        ("GET", f"{where}/{{{kind}_id}}"): operation(
+            f"One stored {kind}", tag=tag, parameters=[item],
+            responses={200: json_response(f"The {kind}", definition), 404: error_response(f"No such {kind}")}),
+        ("PUT", f"{where}/{{{kind}_id}}"): operation(
+            f"Create or replace a {kind}: saved, then applied to the running ACD", tag=tag, parameters=[item],
+            body=json_body(definition, f"the {kind}, as in the configuration file", _EXAMPLES[kind]),
+            responses={200: json_response("Replaced", definition, saved),
+                       201: json_response("Created", definition, saved),
+                       400: json_response("The body is not a JSON object", ref("Invalid")),
+                       404: error_response("Not expected: the ACD refused a checked definition"),
+                       409: error_response("Not expected: the ACD refused a checked definition"),
+                       422: json_response("The definition breaks the rules (every problem named)", ref("Invalid"))}),
+        ("DELETE", f"{where}/{{{kind}_id}}"): operation(
+            f"Remove a {kind}, from the store and the running ACD", tag=tag, parameters=[item],
+            responses={204: empty_response("Removed"), 404: error_response(f"No such {kind}"),
+                       409: error_response(f"The {kind} is in use (logged in, calls waiting, an overflow target)")}),
+    }
+
+
+OPERATIONS: Operations = {**_described("agent", "ada"), **_described("queue", "sales")}

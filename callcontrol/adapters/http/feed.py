@@ -16,6 +16,7 @@ from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
 from callcontrol.adapters.http.auth import GUARD, Route, principal_of
+from callcontrol.adapters.http.openapi_parts import Operations, error_response, json_response, obj, operation, query
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.core.permissions import Permission, Principal, Role
 from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange, Removed
@@ -32,10 +33,13 @@ FEED_RECHECK = web.AppKey("feed_recheck", float)  # FEED_RECHECK_S, shorter in t
 FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open feeds, closed on shutdown
 
 
-async def live_feed(request: web.Request) -> web.WebSocketResponse:
+async def live_feed(request: web.Request) -> web.StreamResponse:
     """WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope."""
     desk, in_scope = request.app[ACD_DESK], _InScope(request.app[ACD_SCOPE], principal_of(request))
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
+    if not ws.can_prepare(request).ok:  # a plain GET: the API's JSON error, not aiohttp's text
+        return web.json_response({"error": "not_a_websocket",
+                                  "message": "GET /api/feed is a WebSocket: send the Upgrade handshake"}, status=400)
     await ws.prepare(request)
     feed = desk.subscribe(request.app[FEED_LIMIT])  # subscribed and snapshot taken with no await between
     queues, agents = in_scope.snapshot()
@@ -160,3 +164,22 @@ def _message(change: Change) -> dict[str, Any]:
 
 ROUTES = (Route("GET", "/api/feed", live_feed, Permission.FEED_READ),
           Route("POST", "/api/feed/ticket", feed_ticket, Permission.FEED_READ))
+
+OPERATIONS: Operations = {
+    ("GET", "/api/feed"): operation(
+        "The live feed, a WebSocket", tag="feed",
+        description="A snapshot {type: snapshot, queues, agents}, then one message per change: {type: agent, ...} "
+                    "with its transition, {type: queue, ...}, {type: agent_removed|queue_removed, id}. A client "
+                    "that falls too far behind is closed with 1008. docs/acd.md, \"Change feed\", has the details.",
+        parameters=[query("ticket", "a single-use ticket from POST /api/feed/ticket (browsers cannot set headers)",
+                          {"type": "string"})],
+        responses={101: {"description": "Switching to the WebSocket protocol"},
+                   400: error_response("Not a WebSocket handshake"),
+                   403: error_response("A browser page whose origin is not allow-listed")}),
+    ("POST", "/api/feed/ticket"): operation(
+        "A single-use ticket for one WebSocket handshake, as the caller", tag="feed",
+        responses={201: json_response("The ticket", obj({"ticket": {"type": "string"}, "expires_in_s": {"type": "number"},
+                                                          "use": {"type": "string"}},
+                                                         required=("ticket", "expires_in_s", "use"))),
+                   503: error_response("Too many tickets outstanding: try again shortly")}),
+}

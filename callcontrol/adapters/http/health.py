@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from callcontrol.adapters.http.auth import Route
+from callcontrol.adapters.http.openapi_parts import Operations, array_of, json_response, obj, operation
 from callcontrol.core.permissions import Permission
 
 Readiness = Callable[[], list[str]]  # the reasons the service is not ready; empty when it is
@@ -25,3 +26,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 ROUTES = (Route("GET", "/healthz", healthz, Permission.PROBE), Route("GET", "/readyz", readyz, Permission.PROBE))
+
+_STATUS = {"type": "string"}
+OPERATIONS: Operations = {
+    ("GET", "/healthz"): operation(
+        "Liveness: the process answers", tag="probes",
+        responses={200: json_response("Up", obj({"status": {"const": "up"}}, required=("status",)))}),
+    ("GET", "/readyz"): operation(
+        "Readiness: the database, AMI and FastAGI are all usable", tag="probes",
+        responses={200: json_response("Ready", obj({"status": {"const": "ready"}}, required=("status",))),
+                   503: json_response("Not ready, and why", obj({"status": {"const": "not ready"},
+                                                                 "reasons": array_of({"type": "string"})},
+                                                                required=("status", "reasons")))}),
+}

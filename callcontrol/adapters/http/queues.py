@@ -4,8 +4,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from callcontrol.adapters.http.acd_json import ACD_DESK, live_reads, queue_now, refused
+from callcontrol.adapters.http.acd_json import (
+    ACD_DESK,
+    ACD_REFUSALS,
+    live_reads,
+    live_reads_described,
+    queue_now,
+    refused,
+)
 from callcontrol.adapters.http.auth import Route, principal_of
+from callcontrol.adapters.http.openapi_parts import (
+    Operations,
+    array_of,
+    error_response,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    query,
+)
 from callcontrol.adapters.http.scope import ACD_SCOPE
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.acd.model import Call, InvalidConfig
@@ -52,3 +69,24 @@ ROUTES = (*live_reads("queue", lambda request, principal: request.app[ACD_SCOPE]
                      Permission.QUEUES_READ),
           # who would get a call names agents: it needs agents.read too (reporting users have queues.read only)
           Route("GET", "/api/queues/{queue_id}/explain", explain, Permission.AGENTS_READ))
+
+_EXPLANATION = obj({
+    "call": {"type": "string"}, "queue": {"type": "string"}, "waited_s": {"type": "number"},
+    "requirement": {"type": "string", "description": "the skills the call needs now, after escalations"},
+    "agents": array_of(obj({"agent": {"type": "string"}, "eligible": {"type": "boolean"},
+                            "rank": {"type": ["integer", "null"]}, "reason": {"type": "string"}},
+                           required=("agent", "eligible", "rank", "reason"))),
+}, required=("call", "queue", "waited_s", "requirement", "agents"))
+OPERATIONS: Operations = {
+    **live_reads_described("queue", "sales"),
+    ("GET", "/api/queues/{queue_id}/explain"): operation(
+        "Who would get a call and why", tag="queues",
+        description="For a waiting call (?call=ID), or else for a caller entering the queue now with the given "
+                    "skills: each agent, eligible or not, its rank and the reason.",
+        parameters=[path_id("queue_id", "the queue's id", "sales"),
+                    query("call", "a call waiting in the queue", {"type": "string"}),
+                    query("skills", "the hypothetical caller's skills, name:level,...", {"type": "string"},
+                          "english:5,billing:3")],
+        responses={200: json_response("Each agent's verdict", _EXPLANATION),
+                   400: error_response("skills not written name:level,..."), **ACD_REFUSALS}),
+}

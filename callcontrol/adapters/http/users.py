@@ -7,7 +7,23 @@ from typing import Any
 
 from aiohttp import web
 
+from callcontrol.adapters.http.acd_json import request_json
 from callcontrol.adapters.http.auth import GUARD, Route, audit_refusal, principal_of, too_many
+from callcontrol.adapters.http.openapi_parts import (
+    NULLABLE_STRING,
+    TIMESTAMP,
+    Operations,
+    Schema,
+    array_of,
+    error_response,
+    json_body,
+    json_response,
+    obj,
+    operation,
+    path_id,
+    query,
+    ref,
+)
 from callcontrol.core.audit import AuditEntry, Outcome
 from callcontrol.core.people import InvalidUser, User
 from callcontrol.core.permissions import Permission, Principal, Role
@@ -33,7 +49,7 @@ def _bad(message: str, status: int = 400, error: str = "bad_request") -> web.Res
 
 async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
-        body = await request.json()
+        body = await request_json(request)
     except ValueError:
         return _bad("the body must be JSON")
     return body if isinstance(body, dict) else _bad("the body must be a JSON object")
@@ -196,3 +212,71 @@ ROUTES = (
     Route("GET", "/api/audit", audit_log, Permission.AUDIT_READ),
     Route("POST", "/api/login", login, Permission.SIGN_IN),
 )
+
+
+_NAMES: Schema = array_of({"type": "string"})
+_ROLE: Schema = {"enum": [role.value for role in Role]}
+SCHEMAS: dict[str, Schema] = {
+    "User": obj({"name": {"type": "string"}, "role": _ROLE, "teams": _NAMES, "queues": _NAMES,
+                 "agent": NULLABLE_STRING, "password": {"type": "boolean", "description": "whether one is set"},
+                 "created_at": TIMESTAMP, "revoked_at": TIMESTAMP},
+                required=("name", "role", "teams", "queues", "agent", "password", "created_at", "revoked_at")),
+}
+_CHANGES = {"role": _ROLE, "teams": _NAMES, "queues": _NAMES, "agent": NULLABLE_STRING,
+            "password": NULLABLE_STRING}
+_USER = path_id("user", "the user's name", "admin")
+_NO_USER = error_response("No such user")
+_BAD = error_response("The body is not a JSON object, or a field has the wrong type")
+_INVALID = error_response("The user breaks a rule (name, scope, agent link)")
+OPERATIONS: Operations = {
+    ("GET", "/api/users"): operation("Every user", tag="users",
+                                     responses={200: json_response("Every user", array_of(ref("User")))}),
+    ("POST", "/api/users"): operation(
+        "Add a user; its first token is in the answer, shown once", tag="users",
+        body=json_body(obj({"name": {"type": "string"}, **_CHANGES}, required=("name", "role")), "the user",
+                       {"name": "sam", "role": "supervisor", "teams": ["sales"]}),
+        responses={201: json_response("Added", {"allOf": [ref("User"), obj({"token": {"type": "string"}},
+                                                                            required=("token",))]}),
+                   400: _BAD, 409: error_response("A user has this name"), 422: _INVALID}),
+    ("GET", "/api/users/{user}"): operation("One user", tag="users", parameters=[_USER],
+                                            responses={200: json_response("The user", ref("User")), 404: _NO_USER}),
+    ("PATCH", "/api/users/{user}"): operation(
+        "Change a user's role, scope, agent link or password", tag="users", parameters=[_USER],
+        body=json_body(obj(_CHANGES), "the fields to change", {"password": "correct horse battery staple"}),
+        responses={200: json_response("The user as changed", ref("User")), 400: _BAD, 404: _NO_USER,
+                   422: _INVALID}),
+    ("DELETE", "/api/users/{user}"): operation(
+        "Revoke a user and every token of it", tag="users", parameters=[_USER],
+        responses={200: json_response("The user, revoked", ref("User")), 404: _NO_USER}),
+    ("POST", "/api/users/{user}/tokens"): operation(
+        "A new token for the user, shown once", tag="users", parameters=[_USER],
+        body={**json_body(obj({"expires_days": {"type": "number", "exclusiveMinimum": 0, "maximum": 3650}}),
+                          "when it expires (never when left out)", {"expires_days": 30}), "required": False},
+        responses={201: json_response("The token", obj({"user": {"type": "string"}, "token": {"type": "string"},
+                                                        "expires_days": {"type": ["number", "null"]}},
+                                                       required=("user", "token", "expires_days"))),
+                   400: _BAD, 404: _NO_USER}),
+    ("GET", "/api/audit"): operation(
+        "The audit trail, newest first", tag="audit",
+        parameters=[query("actor", "who acted", {"type": "string"}), query("action", "what", {"type": "string"}),
+                    query("from", "since (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
+                    query("to", "until (ISO 8601 with a zone)", {"type": "string", "format": "date-time"}),
+                    query("limit", "at most this many", {"type": "integer", "minimum": 1,
+                                                         "maximum": MAX_AUDIT_ROWS, "default": 100})],
+        responses={200: json_response("The entries", array_of(obj({
+            "at": {"type": "string"}, "actor": {"type": "string"}, "role": NULLABLE_STRING,
+            "action": {"type": "string"}, "object_type": {"type": "string"}, "object_id": {"type": "string"},
+            "outcome": {"type": "string"}, "source": NULLABLE_STRING, "detail": {"type": "object"}}))),
+                   400: error_response("from/to not ISO 8601 with a zone, or limit out of range")}),
+    ("POST", "/api/login"): operation(
+        f"Sign in with a name and password: a token for {LOGIN_TOKEN_DAYS} day(s)", tag="users",
+        body=json_body(obj({"name": {"type": "string"}, "password": {"type": "string"}},
+                           required=("name", "password")), "the user's name and password",
+                       {"name": "admin", "password": "correct horse battery staple"}),
+        responses={201: json_response("Signed in", obj({"user": {"type": "string"}, "role": _ROLE,
+                                                        "token": {"type": "string"}, "expires_at": TIMESTAMP},
+                                                       required=("user", "role", "token", "expires_at"))),
+                   400: _BAD, 401: error_response("Wrong name or password"),
+                   429: error_response("Too many failed sign-ins: wait Retry-After seconds",
+                                       {"Retry-After": {"type": "integer"}})}),
+}

@@ -75,7 +75,7 @@ async def test_unknown_flow_is_a_json_404(api) -> None:
     for path in ("/api/flows/nope", "/api/flows/nope/graph", "/api/flows/broken"):
         response = await client.get(path)
         assert response.status == 404, path
-        assert "error" in await response.json()
+        assert (await response.json())["error"] == "not_found", path
 
 
 async def test_probes_are_unchanged(api) -> None:
@@ -125,7 +125,8 @@ async def test_graph_route_maps_render_results_to_status_codes(api, fake_graph) 
     assert response.status == 200 and await response.text() == "digraph main {}\n"
     assert response.headers["Content-Type"] == "text/vnd.graphviz; charset=utf-8"
     response = await client.get("/api/flows/main/graph")
-    assert response.status == 503 and "Graphviz" in (await response.json())["error"]
+    assert response.status == 503 and (await response.json())["error"] == "graph_unavailable"
+    assert "Graphviz" in (await response.json())["message"]
     response = await client.get("/api/flows/main/graph?format=png")
-    assert response.status == 400 and "png" in (await response.json())["error"]
+    assert response.status == 400 and "png" in (await response.json())["message"]
     assert fake_graph == [("main", "dot"), ("main", "svg"), ("main", "png")]

@@ -63,7 +63,7 @@ async def test_an_invalid_agent_gets_422_with_every_problem_and_changes_nothing(
     answer = await client.put("/api/config/agents/a3", json=body, headers=AUTH)
     assert answer.status == 422
     data = await answer.json()
-    assert data["error"] == "invalid"
+    assert data["error"] == "invalid" and data["message"] == "5 problem(s) in the definition"
     assert sorted(data["problems"]) == sorted([
         "colour: unknown key 'colour' (allowed: id, name, endpoint, teams, skills, wrap_up_s)",
         "endpoint: endpoint 'nope' is not PJSIP/<device>, the device 1-64 letters, digits, '.', '_' or '-' "

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from callcontrol.adapters.http.app import make_app
+from callcontrol.adapters.http.feed import FEED_SOCKETS
 from callcontrol.core.acd.agent_states import AgentState
 from callcontrol.core.ivr import QueueLeft
 from callcontrol.services.acd_feed import AgentChange, QueueChange, Removed
@@ -114,6 +115,15 @@ async def test_the_feed_starts_with_a_snapshot_shaped_like_the_get_routes(client
         assert snapshot["queues"] == await (await client.get("/api/queues", headers=AUTH)).json()
         assert snapshot["agents"] == await (await client.get("/api/agents", headers=AUTH)).json()
         assert [a["state"] for a in snapshot["agents"]] == ["logged_out", "available"]
+
+
+async def test_a_plain_get_of_the_feed_is_the_api_s_json_400(client, desk):
+    """Without the WebSocket handshake the feed answers like the rest of the API (not aiohttp's text) and no
+    subscription is left behind."""
+    response = await client.get("/api/feed", headers=AUTH)
+    assert response.status == 400 and response.content_type == "application/json"
+    assert (await response.json())["error"] == "not_a_websocket"
+    assert not client.app[FEED_SOCKETS]
 
 
 async def test_the_feed_sends_agent_transitions_and_queue_changes(client, desk):

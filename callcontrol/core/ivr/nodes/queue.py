@@ -84,7 +84,7 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
         else None
     recording, problem = override_from_data(raw.get("recording"))
     if problem is not None:
-        check.error((*path, "recording"), problem)
+        check.error((*path, "recording"), f"recording: {problem}")
     return QueueNode(node_id, str(queue), MappingProxyType(skills), priority,
                      int(check.number(raw, "max_wait_s", path, 5, 7200, 300, whole=True)), announcements,
                      MappingProxyType(exit_keys), check.exit(raw, "answered", path, required=False) or None,

@@ -76,3 +76,8 @@ SPAN_REASON = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")  # why a recording was paus
 
 def is_recording_id(value: object) -> bool:
     return isinstance(value, str) and RECORDING_ID.match(value) is not None
+# A directory as Asterisk sees it, where MixMonitor writes (absolute; nothing a dialplan argument would split on)
+ASTERISK_DIR = re.compile(r"^/[A-Za-z0-9_./-]{0,200}\Z")
+# A MixMonitor file as the service builds it: <asterisk dir>/YYYY/MM/DD/<recording id>.wav
+MIXMONITOR_FILE = re.compile(r"^/[A-Za-z0-9_./-]{0,200}/[0-9]{4}/[0-9]{2}/[0-9]{2}/rec_[0-9a-f]{32}\.wav\Z")
+MIXMONITOR_OPTIONS = re.compile(r"^b?(B\([0-9]{1,3}\))?i\([A-Z_]{1,32}\)\Z")  # recording_policy.mixmonitor_options

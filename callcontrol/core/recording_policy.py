@@ -80,10 +80,11 @@ def bucket_of(call_key: str) -> int:
     return int.from_bytes(digest[:8], "big") % PERCENT_BUCKETS
 
 
-def mixmonitor_options(policy: RecordingPolicy, id_variable: str) -> str:
-    """MixMonitor options: b (audio only while bridged), i(var) (the MixMonitorID), B(n) (the beep)."""
-    beep = f"B({policy.beep_every_s})" if policy.beep_every_s is not None else ""
-    return f"b{beep}i({id_variable})"
+def mixmonitor_options(policy: RecordingPolicy | None, id_variable: str, bridged_only: bool = True) -> str:
+    """MixMonitor options: b (audio only while bridged: the conversation, not the hold music), B(n) (the beep),
+    i(var) (the MixMonitorID, for mute and stop over AMI). A recording of the IVR part has no `b`."""
+    beep = f"B({policy.beep_every_s})" if policy is not None and policy.beep_every_s is not None else ""
+    return f"{'b' if bridged_only else ''}{beep}i({id_variable})"
 
 
 # ---------------------------------------------------------------- plain data <-> policy

@@ -127,3 +127,12 @@ def silent_seconds(recording: Recording) -> float:
     """How long the file holds deliberate silence (the closed paused spans)."""
     return sum((span.ended_at - span.started_at).total_seconds() for span in recording.spans
                if span.ended_at is not None)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a recording's file holds, as measured when it is finalized or verified."""
+
+    size_bytes: int
+    duration_s: float
+    sha256: str

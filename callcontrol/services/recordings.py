@@ -183,6 +183,22 @@ class CallRecorder:
         live = self._live_by_id(recording_id)
         return await self.finish(live.recording.call_id)
 
+    async def set_hold(self, recording_id: str, hold: bool) -> Recording:
+        """Legal hold on or off (a held recording is never purged); live or finished."""
+        for live in self._live.values():
+            if live.recording.id == recording_id:
+                async with live.lock:
+                    live.recording = replace(live.recording, legal_hold=hold)
+                    await self._registry.save(live.recording)
+                    return live.recording
+        recording = await self._registry.get(recording_id)
+        if recording is None:
+            raise RecordingRefused("no recording with this id")
+        recording = replace(recording, legal_hold=hold)
+        await self._registry.save(recording)
+        log.info("recording.legal_hold", recording=recording_id, legal_hold=hold)
+        return recording
+
     @asynccontextmanager
     async def secure_span(self, call_id: str, reason: str = "secure_input") -> AsyncIterator[None]:
         """Mute the call's live recording while the body runs (a flow's secure input); nothing when none."""

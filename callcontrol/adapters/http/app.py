@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -12,6 +13,9 @@ from pydantic import SecretStr
 from callcontrol.adapters.http import agents, config, feed, health, queues
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
+from callcontrol.adapters.http import recordings as recording_routes
+from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
+from callcontrol.core.acd.errors import AcdError
 from callcontrol.adapters.http.auth import GUARD, ROUTE_ACCESS, Guard, Route, authenticate
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
@@ -22,13 +26,22 @@ from callcontrol.services.ports import AcdStore
 def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView | None = None,
              acd: AcdDesk | None = None, api_token: SecretStr | None = None, acd_store: AcdStore | None = None,
              agent_pins: AgentPins | None = None, allowed_origins: Iterable[str] = (),
-             feed_limit: int = FEED_LIMIT) -> web.Application:
+             feed_limit: int = FEED_LIMIT, degraded_reasons: health.Readiness | None = None,
+             recordings: RecordingsApi | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in). `agent_pins` is the PIN check shared with the phones' login
     line (one is made when not given); `allowed_origins` the browser origins the feed's WebSocket accepts."""
     app = web.Application(middlewares=[authenticate])
     app[health.READINESS] = not_ready_reasons
+    if degraded_reasons is not None:
+        app[health.DEGRADATION] = degraded_reasons
     table: list[Route] = list(health.ROUTES)
+    if recordings is not None:
+        if acd is not None:  # a recording's scope: the teams of its queue and of its agent
+            recordings.agent_teams = lambda agent_id: _teams(acd.distributor.agent, agent_id)
+            recordings.queue_teams = lambda queue_id: _teams(acd.distributor.queue, queue_id)
+        app[RECORDINGS] = recordings
+        table += recording_routes.ROUTES
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES
@@ -55,6 +68,13 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         else:
             app.router.add_route(route.method, route.path, route.handler)
     return app
+
+
+def _teams(lookup: Callable[[str], Any], object_id: str) -> frozenset[str]:
+    try:
+        return frozenset(lookup(object_id).teams)
+    except AcdError:
+        return frozenset()
 
 
 class HttpServer:

@@ -1,5 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd (cli/acd.py), recordings
-(cli/recordings.py)."""
+"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd and recordings in modules."""
 
 from __future__ import annotations
 

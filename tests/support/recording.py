@@ -101,3 +101,18 @@ class MemoryAuditTrail:
         self.entries.append(entry)
 
 
+
+
+def rms(path: Path, start_s: float = 0.0, end_s: float | None = None) -> float:
+    """Root mean square of 16-bit mono WAV samples from start_s to end_s (0 for no samples): plain Python."""
+    import array
+    with wave.open(str(path), "rb") as audio:
+        rate = audio.getframerate()
+        assert audio.getsampwidth() == 2 and audio.getnchannels() == 1, "MixMonitor writes 16-bit mono"
+        first = max(0, int(start_s * rate))
+        last = audio.getnframes() if end_s is None else min(audio.getnframes(), int(end_s * rate))
+        if last <= first:
+            return 0.0
+        audio.setpos(first)
+        samples = array.array("h", audio.readframes(last - first))
+    return math.sqrt(sum(s * s for s in samples) / len(samples)) if samples else 0.0

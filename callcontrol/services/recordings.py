@@ -91,13 +91,17 @@ class CallRecorder:
                           override: RecordingOverride | None, agent_id: str) -> None:
         """Just before an agent is rung from the caller's session: start the call's recording when the policy
         says so (once per call; a re-offer keeps it and names the new agent)."""
-        live = self._live.get(caller.call_id)
-        if live is not None:
-            live.recording = replace(live.recording, agent=agent_id, queue=live.recording.queue or queue_id)
-            return
         policy = self._policy_of(queue_id)
         if override is not None:
             policy = override.applied_to(policy or RecordingPolicy())
+        live = self._live.get(caller.call_id)
+        if live is not None:
+            if live.recording.queue is None and policy is not None:  # the IVR's recording reaches a queue: its
+                live.recording = replace(live.recording, queue=queue_id,  # retention and listening rules apply
+                                         retention_days=policy.retention_days,
+                                         agents_may_listen=policy.agents_may_listen)
+            live.recording = replace(live.recording, agent=agent_id, queue=live.recording.queue or queue_id)
+            return
         if policy is None or not decide(policy, caller.call_id):
             return
         await self._start(channel, caller, queue_id, agent_id, policy, for_queue=True)

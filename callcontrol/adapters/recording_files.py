@@ -59,6 +59,12 @@ class RecordingDirectory:
             return None
         return FileFacts(size, _duration(path), digest.hexdigest())
 
+    def size_of(self, relative_path: str) -> int | None:
+        try:
+            return self.path_of(relative_path).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def delete(self, relative_path: str) -> bool:
         try:
             self.path_of(relative_path).unlink()

@@ -23,6 +23,8 @@ class RecordingRegistry(Protocol):
 
     async def purge_candidates(self, now: datetime, limit: int = 500) -> list[Recording]: ...
 
+    async def mark_purged(self, recording_ids: list[str], at: datetime) -> None: ...
+
 
 class RecordingFiles(Protocol):
     """The recordings directory as the service sees it (adapters/recording_files.py)."""
@@ -35,6 +37,9 @@ class RecordingFiles(Protocol):
 
     def measure(self, relative_path: str) -> FileFacts | None:
         """Size, audio duration and SHA-256 of the file; None when there is no file."""
+
+    def size_of(self, relative_path: str) -> int | None:
+        """The file's size now; None when there is no file (cheap: polled while Asterisk closes it)."""
 
     def delete(self, relative_path: str) -> bool:
         """Delete the file; True when one was deleted."""

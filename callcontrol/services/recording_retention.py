@@ -7,7 +7,7 @@ One owned periodic task (`run`, started and cancelled by runtime.py) and the sam
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 
@@ -40,18 +40,18 @@ class RecordingPurger:
         now = self._clock.now()
         done: list[Recording] = []
         while True:
-            batch = [r for r in await self._registry.purge_candidates(now, BATCH) if r.id not in
-                     {d.id for d in done}]
+            seen = {recording.id for recording in done}
+            batch = [r for r in await self._registry.purge_candidates(now, BATCH) if r.id not in seen]
             if not batch:
                 break
-            for recording in batch:
-                if not dry_run:
+            if not dry_run:
+                for recording in batch:
                     deleted = self._files.delete(recording.relative_path)
-                    await self._registry.save(replace(recording, purged_at=now))
                     log.info("recording.purged", recording=recording.id, call=recording.call_id,
                              started_at=recording.started_at.isoformat(), retention_days=recording.retention_days,
                              file_deleted=deleted)
-                done.append(recording)
+                await self._registry.mark_purged([recording.id for recording in batch], now)
+            done += batch
             if dry_run or len(batch) < BATCH:
                 break
         return PurgeReport(tuple(done), dry_run)

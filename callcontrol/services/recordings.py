@@ -29,6 +29,7 @@ from callcontrol.core.identifiers import RECORDING_ID_VARIABLE, SPAN_REASON
 from callcontrol.core.recording_policy import RecordingOverride, RecordingPolicy, decide, mixmonitor_options
 from callcontrol.core.recordings import (
     DISCARDED,
+    FileFacts,
     PAUSED,
     Recording,
     failed,
@@ -269,19 +270,19 @@ class CallRecorder:
             await self._registry.save(recording)
             return recording
 
-    async def _settled(self, relative_path: str):  # type: ignore[no-untyped-def]
+    async def _settled(self, relative_path: str) -> FileFacts | None:
         """The file's facts once its size stops changing (Asterisk's recorder thread closes it after the stop or
-        the hangup); None when no file appears."""
+        the hangup); None when no file appears. Only its size is polled; it is read and hashed once."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FILE_SETTLE_MAX_S
-        last = self._files.measure(relative_path)
+        last = self._files.size_of(relative_path)
         while loop.time() < deadline:
             await asyncio.sleep(FILE_SETTLE_S)
-            now = self._files.measure(relative_path)
-            if now == last and now is not None:
-                return now
-            last = now
-        return last
+            size = self._files.size_of(relative_path)
+            if size == last and size is not None:
+                break
+            last = size
+        return self._files.measure(relative_path)
 
     async def finish_all(self) -> None:
         """At shutdown: finalize what is still live (the calls go on in Asterisk; their files are closed)."""

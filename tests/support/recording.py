@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import struct
 import wave
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +29,10 @@ class MemoryRecordingRegistry:
 
     async def purge_candidates(self, now: datetime, limit: int = 500) -> list[Recording]:
         return sorted((r for r in self.rows.values() if r.purgeable(now)), key=lambda r: r.started_at)[:limit]
+
+    async def mark_purged(self, recording_ids: list[str], at: datetime) -> None:
+        for recording_id in recording_ids:
+            self.rows[recording_id] = replace(self.rows[recording_id], purged_at=at)
 
     async def find(self, wanted) -> list[Recording]:  # type: ignore[no-untyped-def]
         found = [r for r in self.rows.values()

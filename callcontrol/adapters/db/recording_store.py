@@ -85,6 +85,13 @@ class SqlRecordingRegistry:
                  .order_by(RecordingRow.started_at).limit(limit))
         return [recording for recording in await self._load(query) if recording.purgeable(now)]
 
+    async def mark_purged(self, recording_ids: list[str], at: datetime) -> None:
+        """One statement for a batch of purged recordings (their files are gone; the rows stay as the trace)."""
+        if recording_ids:
+            async with self._engine.begin() as conn:
+                await conn.execute(update(RecordingRow).where(RecordingRow.id.in_(recording_ids))
+                                   .values(purged_at=at))
+
     async def live(self) -> list[Recording]:
         return await self._load(select(RecordingRow).where(RecordingRow.state.in_(sorted(LIVE))))
 

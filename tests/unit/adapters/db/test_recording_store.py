@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -74,8 +73,9 @@ async def test_purge_candidates_skip_held_live_and_purged(registry: SqlRecording
     found = await registry.purge_candidates(T0 + timedelta(days=31))
     assert [r.id[-1] for r in found] == ["1"]
     assert [r.id[-1] for r in await registry.live()] == ["3"]
-    await registry.save(replace(found[0], purged_at=T0 + timedelta(days=31)))
+    await registry.mark_purged([found[0].id], T0 + timedelta(days=31))
     assert await registry.purge_candidates(T0 + timedelta(days=31)) == []
+    assert (await registry.get(found[0].id)).purged_at == T0 + timedelta(days=31)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -74,3 +74,7 @@ class FlowRecorder(Protocol):
 
 class RecordingRefused(Exception):
     """A control asked of a recording that cannot take it (not live, unknown)."""
+
+
+class RecordingControlFailed(Exception):
+    """Asterisk did not carry a mute or a stop out (AMI down, an error reply)."""

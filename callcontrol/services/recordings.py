@@ -39,6 +39,7 @@ from callcontrol.core.recordings import (
 )
 from callcontrol.services.ports import AgiChannel, CallerRef, ChannelCommandFailed, Clock
 from callcontrol.services.recording_ports import (
+    RecordingControlFailed,
     RecordingControls,
     RecordingFiles,
     RecordingRefused,
@@ -210,10 +211,14 @@ class CallRecorder:
         live = self._live.get(call_id)
         muted = False
         if live is not None and live.recording.state != PAUSED:
-            async with live.lock:
-                await self._pause(live, reason)
-                await self._registry.save(live.recording)
-                muted = live.recording.state == PAUSED
+            try:
+                async with live.lock:
+                    await self._pause(live, reason)
+                    await self._registry.save(live.recording)
+                    muted = live.recording.state == PAUSED
+            except RecordingControlFailed:  # fail closed: no secret digits into a file that could not be muted
+                log.error("recording.stopped_for_secure_input", recording=live.recording.id)
+                await self.finish(call_id)
         try:
             yield
         finally:
@@ -228,17 +233,24 @@ class CallRecorder:
                 return live
         raise RecordingRefused("no live recording with this id")
 
+    async def _mute(self, live: _Live, muted: bool) -> None:
+        try:
+            await self._controls.mute(live.recording.channel, live.recording.mixmonitor_id, muted)
+        except Exception as exc:  # noqa: BLE001 - any AMI failure: the caller of the control is told
+            log.error("recording.mute_failed", recording=live.recording.id, muted=muted, error=str(exc)[:200])
+            raise RecordingControlFailed(f"MixMonitorMute failed: {str(exc)[:200]}") from exc
+
     async def _pause(self, live: _Live, reason: str) -> None:
         if live.recording.state == PAUSED:
             return
-        await self._controls.mute(live.recording.channel, live.recording.mixmonitor_id, True)
+        await self._mute(live, True)
         live.recording = paused(live.recording, reason, self._clock.now())
         log.info("recording.paused", recording=live.recording.id, reason=reason)
 
     async def _resume(self, live: _Live) -> None:
         if live.recording.state != PAUSED:
             return
-        await self._controls.mute(live.recording.channel, live.recording.mixmonitor_id, False)
+        await self._mute(live, False)
         live.recording = resumed(live.recording, self._clock.now())
         log.info("recording.resumed", recording=live.recording.id)
 

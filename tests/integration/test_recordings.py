@@ -257,7 +257,8 @@ async def test_purge_removes_expired_recordings_and_keeps_legal_holds(start_serv
 
 async def _live_one(service: ServiceProcess) -> dict | None:
     code, body = await api(service, "GET", "/api/recordings")
-    live = [r for r in body["recordings"] if r["state"] in ("recording", "paused")] if code == 200 else []  # type: ignore[index]
+    found = body["recordings"] if code == 200 else []  # type: ignore[index]
+    live = [r for r in found if r["state"] in ("recording", "paused")]
     return live[0] if live else None
 
 

@@ -25,7 +25,7 @@ from callcontrol.core.identifiers import ACD_ID, ASTERISK_ID, is_recording_id
 from callcontrol.core.permissions import Permission, Principal, Role, allows, sees_call
 from callcontrol.core.recordings import CONTENT_TYPES, Recording, silent_seconds
 from callcontrol.services.ports import AuditTrail, Clock
-from callcontrol.services.recording_ports import RecordingRefused
+from callcontrol.services.recording_ports import RecordingControlFailed, RecordingRefused
 from callcontrol.services.recordings import CallRecorder
 
 Teams = Callable[[str], Iterable[str]]  # an agent's or a queue's teams (empty when unknown)
@@ -220,6 +220,8 @@ def _control(action: str) -> Callable[[web.Request], Any]:
                     changed = await api.recorder.stop(recording.id)
             except RecordingRefused:
                 raise _Refused(_error(409, "not_live", f"recording is {recording.state}, not live")) from None
+            except RecordingControlFailed as exc:
+                raise _Refused(_error(502, "asterisk_failed", str(exc))) from None
             except ValueError as exc:
                 raise _Refused(_error(400, "bad_request", str(exc))) from None
         except _Refused as refused:

@@ -159,3 +159,16 @@ async def test_a_full_directory_and_a_refused_mixmonitor_fail_the_recording(f: F
     f.recorder._new_id = lambda: "rec_" + "c" * 32
     await f.recorder.before_dial(MixMonitorChannel(), other, "support", None, "ada")
     assert f.recorder.problem is None  # recording again: readiness recovers
+
+
+async def test_a_mute_that_fails_stops_the_recording_before_secret_digits(f: Fixture) -> None:
+    """Fail closed: when Asterisk cannot mute, the recording is stopped and finalized before the digits."""
+    async def broken(channel, mixmonitor_id, muted):  # type: ignore[no-untyped-def]
+        raise ConnectionError("AMI down")
+    await f.recorder.start_ivr(MixMonitorChannel(), CALLER)
+    f.controls.mute = broken  # type: ignore[method-assign]
+    async with f.recorder.secure_span(CALLER.call_id):
+        assert f.recorder.live_recording(CALLER.call_id) is None
+        assert f.controls.asked[-1][0] == "stop"
+    with pytest.raises(RecordingRefused):
+        await f.recorder.pause("rec_" + "a" * 32, "api")

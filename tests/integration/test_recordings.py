@@ -250,6 +250,12 @@ async def test_purge_removes_expired_recordings_and_keeps_legal_holds(start_serv
     assert by_id[expired.id].purged_at is not None and by_id[kept.id].purged_at is None
     code, out = await service.cli("recordings", "verify")
     assert code == 0 and "1 file(s) checked, 0 problem(s)" in out, out
+    assert (await _audio(service, expired.id, {}))[0] == 410  # purged
+    async with aiohttp.ClientSession() as session:  # no token: refused before anything is looked up
+        async with session.get(f"http://127.0.0.1:{service.http_port}/api/recordings/{kept.id}/audio") as response:
+            assert response.status == 401
+    for odd in ("..%2F..%2F..%2Fetc%2Fpasswd", "rec_%00", f"{kept.id}.wav", kept.id.upper()):
+        assert (await _audio(service, odd, {}))[0] == 404, odd
 
 
 # ---------------------------------------------------------------- helpers

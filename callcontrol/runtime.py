@@ -16,11 +16,19 @@ from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.flow_watch import FlowWatcher
 from callcontrol.adapters.hangup_log import CelHangupLog
 from callcontrol.adapters.http.app import HttpServer, make_app
+from callcontrol.adapters.http.recordings import RecordingsApi
 from callcontrol.adapters.http_client import AiohttpClient
+from callcontrol.adapters.ami_recording import AmiRecordingControls
+from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
+from callcontrol.adapters.recording_files import RecordingDirectory
+from callcontrol.core.acd.errors import AcdError
+from callcontrol.core.identifiers import ASTERISK_DIR
+from callcontrol.core.recording_policy import RecordingPolicy
 from callcontrol.core.domain_events import (
     AgentStateChanged,
     CallbackBooked,
     CallbackDone,
+    ConversationStarted,
     QueueStintEnded,
     QueueStintProgressed,
 )
@@ -34,6 +42,8 @@ from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.people import People
 from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
+from callcontrol.services.recording_retention import RecordingPurger
+from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
@@ -70,6 +80,13 @@ class Service:
             reconnect_max_s=settings.ami_reconnect_max_s,
         )
         self.events = EventBus()
+        self.recording_files = RecordingDirectory(settings.recordings_dir, settings.recordings_asterisk_dir
+                                                  or str(settings.recordings_dir))
+        self.recordings = SqlRecordingRegistry(self._engine)
+        self.recorder = CallRecorder(self.recordings, self.recording_files, AmiRecordingControls(self.ami),
+                                     self.clock, self._recording_policy)
+        self.purger = RecordingPurger(self.recordings, self.recording_files, self.clock,
+                                      settings.recordings_purge_interval_s)
         self._subscribe()
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, events=self.events, fallback=DialplanQueueDesk(),
@@ -78,6 +95,8 @@ class Service:
         self.http_client = AiohttpClient()
         self.lifecycle = CallLifecycle(self.calls, self.acd, self.catalog, self.agent_pins, self.http_client,
                                        self.clock, self.store, self.acd_store, self.hangup_log)
+        self.acd.waits.recorder = self.recorder  # a queue call's recording starts before the agent's Dial
+        self.lifecycle.recorder = self.recorder  # a flow's IVR recording, its secure inputs muted
         self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -87,7 +106,10 @@ class Service:
                                         api_token=settings.api_token, acd_store=self.acd_store,
                                         agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins,
                                         people=self.people, audit=self.audit, audit_reader=self.audit,
-                                        clock=self.clock),
+                                        clock=self.clock, degraded_reasons=self.degraded_reasons,
+                                        recordings=RecordingsApi(self.recordings, self.recorder,
+                                                                 self.recording_files, self.audit,
+                                                                 self.clock)),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -101,8 +123,21 @@ class Service:
                               QueueStintEnded, inline=True)
         self.events.subscribe("transition-writer", lambda event: self.transitions.submit(event.transition),
                               AgentStateChanged)
+        self.events.subscribe("recorder-conversation", self.recorder.conversation_started, ConversationStarted,
+                              inline=True)
+        self.events.subscribe("recorder-finish", self.recorder.stint_ended, QueueStintEnded)
         self.events.subscribe("callback-writer", lambda event: self.callbacks.submit(
             ("booked" if isinstance(event, CallbackBooked) else "done", event.callback)), CallbackBooked, CallbackDone)
+
+    def _recording_policy(self, queue_id: str) -> RecordingPolicy | None:
+        try:
+            return self.acd.distributor.queue(queue_id).recording
+        except AcdError:
+            return None
+
+    def degraded_reasons(self) -> list[str]:
+        """What works less well while the service still takes calls (/readyz says degraded)."""
+        return [problem for problem in (self.recorder.problem, self.purger.problem) if problem]
 
     def not_ready_reasons(self) -> list[str]:
         reasons = []
@@ -129,6 +164,11 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order and return."""
         await self._check_database()
+        if not ASTERISK_DIR.match(self.recording_files.asterisk_root):
+            raise StartupError(f"recordings directory as Asterisk sees it "
+                               f"({self.recording_files.asterisk_root[:80]!r}) "
+                               "must be an absolute path of letters, digits, '_', '.', '-' and '/': set "
+                               "CALLCONTROL_RECORDINGS_ASTERISK_DIR")
         self.flow_watcher.reload_now()
         await self.lifecycle.take_over()
         await self.http.start()
@@ -145,6 +185,7 @@ class Service:
                 asyncio.create_task(self.transitions.run(), name="transition-writer"),
                 asyncio.create_task(self.callbacks.run(), name="callback-writer"),
                 asyncio.create_task(self.acd.run(), name="acd"),
+                asyncio.create_task(self.purger.run(), name="recording-purger"),
             ]
             await self.agi.start()
             log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",
@@ -154,6 +195,7 @@ class Service:
             log.info("service.stopping", calls_in_ivr=self.agi.active_sessions)
             await self.agi.stop(self.settings.shutdown_grace_s)
             await self.events.drain(DRAIN_TIMEOUT_S)
+            await self.recorder.finish_all()
             self.calls.flush()
             await self.writer.drain(DRAIN_TIMEOUT_S)
             await self.transitions.drain(DRAIN_TIMEOUT_S)

@@ -64,7 +64,12 @@ class Settings(BaseSettings):
     # repr=False: the URL may carry the database password; show database_url_for_display() instead.
     database_url: str = Field("sqlite+aiosqlite:///callcontrol.sqlite3", repr=False)
     migrations_dir: Path = REPO_ROOT / "migrations"
+    # Call recordings (docs/recording.md): the directory as the service sees it, and as Asterisk sees it (the
+    # sandbox's chroot path, a shared volume in production; unset: the same path). Asterisk writes the files,
+    # the service measures, serves and purges them.
     recordings_dir: Path = REPO_ROOT / "recordings"
+    recordings_asterisk_dir: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]{0,200}$")
+    recordings_purge_interval_s: float = Field(3600.0, ge=10, le=86400)  # how often expired recordings are purged
     flows_dir: Path = REPO_ROOT / "ivr_flows"
     # When set, every prompt of a flow must exist as <sounds_dir>/<language>/<name>.<any format>.
     sounds_dir: Path | None = None

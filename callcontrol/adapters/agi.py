@@ -16,7 +16,11 @@ from callcontrol.core.identifiers import (
     ESCAPE_DIGITS,
     LANGUAGE,
     MAILBOX,
+    MIXMONITOR_FILE,
+    MIXMONITOR_ID,
+    MIXMONITOR_OPTIONS,
     MOH_CLASS,
+    RECORDING_ID_VARIABLE,
     SAY_DIGITS,
     SAY_NUMBER,
     TRANSFER_DESTINATION,
@@ -232,6 +236,15 @@ class AgiConnection:
             return AgentDialled(await self._variable_after_hangup("DIALSTATUS"), caller_hung_up=True)
         result, data = await self.command("GET VARIABLE", "DIALSTATUS")
         return AgentDialled(data if result == 1 and data.isalpha() else "UNKNOWN")
+
+    async def start_mixmonitor(self, file: str, options: str) -> str | None:
+        """Start MixMonitor on this channel (the caller's, the one that persists) writing `file` (as Asterisk sees
+        it); returns its MixMonitorID (read from the i() variable), None when Asterisk gave none."""
+        _token(file, MIXMONITOR_FILE.match, "recording file")
+        _token(options, MIXMONITOR_OPTIONS.match, "MixMonitor options")
+        await self.command("EXEC", "MixMonitor", f"{file},{options}")
+        result, data = await self.command("GET VARIABLE", RECORDING_ID_VARIABLE)
+        return data if result == 1 and MIXMONITOR_ID.match(data) else None
 
     async def _variable_after_hangup(self, name: str) -> str:
         """A channel variable read on a hung-up channel (GET VARIABLE is allowed on dead channels); UNKNOWN when

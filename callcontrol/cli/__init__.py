@@ -1,4 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox, acd (cli/acd.py) and users (cli/users.py)."""
+"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd, users and recordings in modules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import structlog
 
 from callcontrol.cli.acd import acd_command
 from callcontrol.cli.users import add_users_parser, users_command
+from callcontrol.cli.recordings import add_recordings_parser, recordings_command
 from callcontrol.logs import configure_logging
 from callcontrol.settings import REPO_ROOT, Settings, SettingsError, load_settings
 
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     acd_explain.add_argument("--call", help="a waiting call's id (default: a caller entering now)")
     acd_explain.add_argument("--skills", help="the entering caller's own needs, e.g. spanish:5,billing:3")
     add_users_parser(commands)
+    add_recordings_parser(commands)
     return parser
 
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     handler = {
         "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
-        "call": _call, "acd": acd_command, "users": users_command,
+        "call": _call, "acd": acd_command, "users": users_command, "recordings": recordings_command,
     }[args.command]
     try:
         return handler(settings, args)
@@ -173,26 +175,30 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
 
 def _calls(settings: Settings, args: argparse.Namespace) -> int:
     from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
+    from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
     from callcontrol.adapters.db.store import SqlCallRecordStore
 
-    async def recent() -> list:
+    async def recent() -> tuple[list, dict]:
         engine, note = await open_for_reading(settings)
         if note:
             print(note, file=sys.stderr)
         try:
-            return await SqlCallRecordStore(engine).recent(args.limit)
+            found = await SqlCallRecordStore(engine).recent(args.limit)
+            return found, await SqlRecordingRegistry(engine).of_calls([record.call_id for record in found])
         finally:
             await engine.dispose()
 
     try:
-        records = asyncio.run(recent())
+        records, recordings = asyncio.run(recent())
     except NotReadable as exc:
         print(f"callcontrol: {exc}", file=sys.stderr)
         return 1
     for record in reversed(records):
         summary = record.summary() | {"started_at": record.started_at.isoformat(), "status": str(record.status)}
+        linked = [{"id": r.id, "state": r.state, "duration_s": r.duration_s, "legal_hold": r.legal_hold}
+                  for r in recordings.get(record.call_id, [])]  # the call record links its recordings
         if args.json:
-            print(json.dumps(summary | _queue_figures(record.queue_stints)))
+            print(json.dumps(summary | _queue_figures(record.queue_stints) | {"recordings": linked}))
         else:
             queues = "".join(f" {s.queue}:{s.outcome}({s.agent or 'no agent'}, waited "
                              f"{s.waited_s or 0:g}s, talk {s.talk_s or 0:g}s)"
@@ -200,7 +206,8 @@ def _calls(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{summary['started_at'][:19]}  {record.caller_number or '-':>12} -> {record.dialed_number:<6} "
                   f"{record.status:<6} {summary['end_reason'] or '-':<16} path={' > '.join(summary['path'])}"
                   f"{queues} cause={record.hangup_cause_text or '-'} ({summary['end_observed_by'] or '-'}) "
-                  f"{summary['duration_s'] or '-'}s")
+                  f"{summary['duration_s'] or '-'}s"
+                  + "".join(f" recording={r['id']}({r['state']})" for r in linked))
     return 0
 
 

@@ -22,7 +22,7 @@ ENDPOINT = re.compile(rf"^PJSIP/{_DEVICE}\Z")
 ENDPOINT_RULE = "PJSIP/<device>, the device 1-64 letters, digits, '.', '_' or '-' (e.g. PJSIP/agent1001)"
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 VARIABLE_VALUE = re.compile(r"^[A-Za-z0-9_.:+@-]{0,128}\Z")
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")  # flow and node ids, queue names in flows, recording policy names
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")  # flow and node ids, queue names in flows
 ACD_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")  # ACD agent and queue ids
 ACD_ID_RULE = "a lowercase identifier (a-z, 0-9, _; starting with a letter; at most 64)"
 PAUSE_REASON = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # why an agent paused: lunch, meeting, after_call
@@ -68,3 +68,21 @@ USER_NAME_RULE = "a lowercase name (a-z, 0-9, '_', '.', '-'; starting with a let
 TEAM_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # a team a supervisor's scope names (as agents' teams do)
 API_TOKEN = re.compile(r"^cc_([a-z0-9]{12})_([A-Za-z0-9_-]{43})\Z")  # cc_<public lookup id>_<secret>: a user token
 FEED_TICKET = re.compile(r"^[A-Za-z0-9_-]{32,64}\Z")  # a WebSocket feed ticket (?ticket=)
+
+
+# A recording's id: made by the service (rec_ + 32 hex digits of a random UUID), never by a caller or a request.
+# It is the file's name too (<recordings dir>/YYYY/MM/DD/<id>.wav), so an id that passes this grammar can never
+# name another file: no '/', '.', NUL or anything else a path could use.
+RECORDING_ID = re.compile(r"^rec_[0-9a-f]{32}\Z")
+RECORDING_ID_VARIABLE = "CC_RECORDING_ID"  # the channel variable MixMonitor i() stores its MixMonitorID in
+MIXMONITOR_ID = re.compile(r"^0x[0-9a-fA-F]{1,16}\Z")  # what i() gives: the audiohook's address, 0x55d0c4...
+SPAN_REASON = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")  # why a recording was paused: secure_input, payment, api
+
+
+def is_recording_id(value: object) -> bool:
+    return isinstance(value, str) and RECORDING_ID.match(value) is not None
+# A directory as Asterisk sees it, where MixMonitor writes (absolute; nothing a dialplan argument would split on)
+ASTERISK_DIR = re.compile(r"^/[A-Za-z0-9_./-]{0,200}\Z")
+# A MixMonitor file as the service builds it: <asterisk dir>/YYYY/MM/DD/<recording id>.wav
+MIXMONITOR_FILE = re.compile(r"^/[A-Za-z0-9_./-]{0,200}/[0-9]{4}/[0-9]{2}/[0-9]{2}/rec_[0-9a-f]{32}\.wav\Z")
+MIXMONITOR_OPTIONS = re.compile(r"^b?(B\([0-9]{1,3}\))?i\([A-Z_]{1,32}\)\Z")  # recording_policy.mixmonitor_options

@@ -44,6 +44,7 @@ DEFAULT_ROOT = Path(os.environ.get("CALLCONTROL_SANDBOX_ROOT", "/var/cache/callc
 
 LOG_IN_ROOT = "var/log/asterisk/messages"
 # Asterisk's hangup log (dialplan/cel_custom.conf), for the service's CALLCONTROL_ASTERISK_HANGUP_LOG
+RECORDINGS_IN_ROOT = "/var/spool/asterisk/callcontrol-recordings"  # where the sandbox's MixMonitor writes
 HANGUP_LOG_IN_ROOT = "var/log/asterisk/callcontrol-hangups.csv"
 STARTUP_OUTPUT_IN_ROOT = "var/log/asterisk/sandbox-startup.out"
 
@@ -253,6 +254,18 @@ class AsteriskSandbox:
             what=f"asterisk -rx {command!r} (is the sandbox running?)",
         )
         return result.stdout
+
+    def recordings_dir(self, name: str = "callcontrol") -> tuple[Path, str]:
+        """A recordings directory Asterisk (user asterisk, in the chroot) may write: (the path the service
+        reads it at, the path Asterisk writes it at), for CALLCONTROL_RECORDINGS_DIR and
+        CALLCONTROL_RECORDINGS_ASTERISK_DIR."""
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise ValueError("a recordings directory name is 1-64 letters, digits, _ or -")
+        inside = f"{RECORDINGS_IN_ROOT}/{name}"
+        (self.root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        subprocess.run(self._chroot("chown", "-R", "asterisk:asterisk", RECORDINGS_IN_ROOT), env=CHROOT_ENV,
+                       timeout=30, check=True, capture_output=True)
+        return self.root / inside.lstrip("/"), inside
 
     def active_channels(self) -> int:
         """Number of channels Asterisk has right now."""

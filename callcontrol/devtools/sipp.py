@@ -49,13 +49,16 @@ def free_media_port() -> int:
 def dtmf_block(digits: list[tuple[int, str]]) -> str:
     """SIPp XML for (pause_ms, digit) pairs, per sipp/caller.xml's @DTMF_BLOCK@ contract.
 
-    A pair (pause_ms, SPEAK) makes the caller talk for SPEAK_MS instead (a tone as its voice); the next
-    pause counts from the start of the talking, as for a digit.
+    A pair (pause_ms, SPEAK) makes the caller talk for SPEAK_MS instead (a tone as its voice), (pause_ms,
+    "speak:<ms>") for that long (one RTP stream: Asterisk keeps only the first of two streams that restart their
+    sequence numbers); the next pause counts from the start of the talking, as for a digit.
     """
     parts = []
     for position, (pause_ms, digit) in enumerate(digits):
         if digit == SPEAK:
             pcap = voice_pcap(SPEAK_MS)
+        elif digit.startswith(f"{SPEAK}:") and digit[len(SPEAK) + 1:].isdigit():  # speak:12000 talks 12 s
+            pcap = voice_pcap(min(int(digit[len(SPEAK) + 1:]), 120_000))
         elif len(digit) != 1 or not DTMF_DIGITS.match(digit):
             raise ValueError(f"not a DTMF digit: {digit!r}")
         else:

@@ -40,6 +40,7 @@ from callcontrol.services.event_bus import EventBus
 from callcontrol.services.prompt_player import play_script
 from callcontrol.services.ports import AgiChannel, CallerHungUp, CallerRef, Clock, QueueDesk
 from callcontrol.services.queue_announcements import WaitingExperience, announce
+from callcontrol.services.recording_ports import QueueRecorder
 from callcontrol.services.queue_waiter import Waiter, endpoint_of, ended_stint, stint_so_far
 
 log = structlog.get_logger(__name__)
@@ -68,6 +69,7 @@ class QueueWaits:
         self._carry_out = carry_out
         self._settle_device = settle_device
         self._fallback = fallback
+        self.recorder: QueueRecorder | None = None  # starts the call's recording before the agent is rung
 
     # ------------------------------------------------------------------ the QueueDesk port
 
@@ -79,7 +81,7 @@ class QueueWaits:
                 return await self._fallback.wait_in_queue(channel, request, caller)
             log.warning("acd.unknown_queue", queue=request.queue)
             return QueueLeft("no_agents")
-        waiter = Waiter(caller, request.queue, now)
+        waiter = Waiter(caller, request.queue, now, recording=request.recording)
         if self.distributor.logged_in(request.queue) == 0:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")
@@ -195,6 +197,9 @@ class QueueWaits:
             return False
         log.info("acd.ringing", call=call_id, agent=offer.agent_id, endpoint=offer.endpoint)
         self._stint_progress(waiter)
+        if self.recorder is not None:  # before the Dial, on the caller's channel: the conversation is all in it
+            await self.recorder.before_dial(channel, waiter.caller, waiter.queue_id, waiter.recording,
+                                            offer.agent_id)
         dialled = await channel.dial_agent(offer.endpoint, offer.ring_timeout_s, moh_class)
         now = self.clock.now()
         waiter.offer = None

@@ -22,6 +22,7 @@ from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.call_log import CallLog
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
+from callcontrol.services.recording_ports import FlowRecorder
 from callcontrol.services.ports import (
     AcdStore,
     AgiChannel,
@@ -53,6 +54,7 @@ class CallLifecycle:
         self.store = store
         self.acd_store = acd_store
         self.hangup_log = hangup_log
+        self.recorder: FlowRecorder | None = None  # records the IVR part (record_ivr), mutes secure inputs
 
     async def handle_call(self, request: AgiRequest, channel: AgiChannel) -> None:
         """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
@@ -98,7 +100,7 @@ class CallLifecycle:
                                     on_answered=lambda: self.calls.answered(call_id), facts=facts,
                                     http=self.http, queues=self.acd, library=library,
                                     caller=CallerRef(call_id, request.uniqueid, request.channel,
-                                                     request.caller_number))
+                                                     request.caller_number), recorder=self.recorder)
         except asyncio.CancelledError:
             self.calls.ivr_ended(call_id, EndReason.SERVICE_SHUTDOWN, _path(latest))
             raise

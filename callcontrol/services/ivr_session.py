@@ -20,6 +20,7 @@ from callcontrol.services.ports import (
     HttpLookupFailed,
     QueueDesk,
 )
+from callcontrol.services.recording_ports import FlowRecorder
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class CallIo:
     http: HttpClient | None = None
     queues: QueueDesk | None = None
     caller: CallerRef | None = None  # who the channel is, for the queue desk
+    recorder: FlowRecorder | None = None  # mutes the call's recording while a secure input is entered
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ async def run_flow(
     queues: QueueDesk | None = None,
     library: Mapping[str, ivr.Flow] | None = None,
     caller: CallerRef | None = None,
+    recorder: FlowRecorder | None = None,
 ) -> IvrResult:
     """Walk the caller through the flow until it hangs up, the caller does, or something fails.
 
@@ -87,11 +90,13 @@ async def run_flow(
     live = _LiveQueues(queues, {queue for each in (flow, *(library or {}).values()) for queue in each.allow.queues}) \
         if queues is not None else None
     step = ivr.start(flow, clock.now(), facts, library, live)
-    io = CallIo(channel, http, queues, caller)
+    io = CallIo(channel, http, queues, caller, recorder if caller is not None else None)
     error: str | None = None
     try:
         await channel.answer()
         on_answered()
+        if flow.record_ivr and io.recorder is not None and caller is not None:
+            await io.recorder.start_ivr(channel, caller)
         while step.effect is not None:
             on_step(step.state)
             outcome = await _perform(step.effect, io)
@@ -104,6 +109,9 @@ async def run_flow(
     except asyncio.CancelledError:
         on_step(ivr.finish(step.state, "shutdown", clock.now()).state)
         raise
+    finally:
+        if io.recorder is not None and caller is not None:
+            await io.recorder.flow_ended(caller.call_id)
     on_step(step.state)
     assert step.state.end is not None
     if step.state.end in _ENDS_THE_CALL:
@@ -144,8 +152,13 @@ async def _collect_digit(effect: ivr.CollectDigit, io: CallIo) -> ivr.Outcome:
 
 
 async def _collect_digits(effect: ivr.CollectDigits, io: CallIo) -> ivr.Outcome:
-    digits = await io.channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
-                                          effect.inter_digit_timeout_ms, effect.terminator)
+    if effect.secure and io.recorder is not None and io.caller is not None:
+        async with io.recorder.secure_span(io.caller.call_id):  # the file holds silence while they are keyed
+            digits = await io.channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
+                                                     effect.inter_digit_timeout_ms, effect.terminator)
+    else:
+        digits = await io.channel.collect_digits(effect.prompts, effect.max_digits, effect.timeout_ms,
+                                                 effect.inter_digit_timeout_ms, effect.terminator)
     return ivr.DigitsEntered(digits) if digits else ivr.NoInput()
 
 

@@ -87,6 +87,9 @@ class AgiChannel(Protocol):
 
     async def hangup(self) -> None: ...
 
+    async def start_mixmonitor(self, file: str, options: str) -> str | None:
+        """MixMonitor on this channel into `file` (as Asterisk sees it); its MixMonitorID, None if not given."""
+
 
 @dataclass(frozen=True)
 class CallerRef:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from callcontrol.core.recording_policy import RecordingOverride
 from callcontrol.core.acd.errors import UnknownAgent
 from callcontrol.core.acd.model import BookedCallback
 from callcontrol.core.acd.outcomes import Offer
@@ -38,6 +39,7 @@ class Waiter:
     answered_by: str | None = None  # the agent on the call with this caller (DialEnd ANSWER)
     caller_hung_up: bool = False  # the caller ended the conversation with the agent
     timed_out: bool = False
+    recording: RecordingOverride | None = None  # the flow's change to the queue's recording policy
 
 
 def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | None) -> QueueStint:

@@ -1,6 +1,6 @@
 """People: users, their team and queue scopes, their API tokens (hashed), and the audit trail.
 
-Revision ID: 0007
+Revision ID: 0007_people
 Revises: 0006_call_interactions
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0007_people"
 down_revision = "0006_call_interactions"
 branch_labels = None
 depends_on = None

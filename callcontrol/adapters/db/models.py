@@ -158,7 +158,7 @@ class AcdQueueRow(Base):
     announce_estimated_wait: Mapped[bool] = mapped_column(Boolean)
     announce_every_s: Mapped[float] = mapped_column(Float)
     periodic_prompts: Mapped[list[str]] = mapped_column(JSON)  # sound names in playing order
-    recording: Mapped[str | None] = mapped_column(String(64))  # recording policy hook (unused until recording)
+    recording: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the recording policy; null: not recorded
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -189,6 +189,45 @@ class AcdCallbackRow(Base):
     arrived_at: Mapped[datetime] = mapped_column(UtcDateTime)
     priority: Mapped[int | None] = mapped_column(Integer)
     skills: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class RecordingRow(Base):
+    """One call recording (callcontrol.core.recordings.Recording); its file is <recordings dir>/<relative path>."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_started_at", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # identifiers.RECORDING_ID
+    call_id: Mapped[str] = mapped_column(String(64), index=True)  # the call record's call_id (no FK: see 0008)
+    channel: Mapped[str] = mapped_column(String(128))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent: Mapped[str | None] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    mixmonitor_id: Mapped[str | None] = mapped_column(String(32))
+    retention_days: Mapped[int] = mapped_column(Integer)
+    agents_may_listen: Mapped[bool] = mapped_column(Boolean)
+    legal_hold: Mapped[bool] = mapped_column(Boolean)
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    problem: Mapped[str | None] = mapped_column(String(200))
+
+
+class RecordingSpanRow(Base):
+    """A paused span of a recording: the file holds silence from started_at to ended_at, for `reason`."""
+
+    __tablename__ = "recording_spans"
+
+    recording_id: Mapped[str] = mapped_column(String(40), ForeignKey("recordings.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(String(32))
 
 
 from callcontrol.adapters.db import people_rows  # noqa: E402  (users, tokens, audit: in their own module)

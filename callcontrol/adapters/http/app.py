@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -15,6 +16,9 @@ from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_PERMISSION, Guard, NoAuditTrail, Route, authenticate
 from callcontrol.adapters.http.errors import json_errors
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
+from callcontrol.adapters.http import recordings as recording_routes
+from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
+from callcontrol.core.acd.errors import AcdError
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
@@ -31,7 +35,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              agent_pins: AgentPins | None = None, allowed_origins: Iterable[str] = (),
              feed_limit: int = FEED_LIMIT, people: People | None = None, audit: AuditTrail | None = None,
              audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
-             clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S) -> web.Application:
+             clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S,
+             degraded_reasons: health.Readiness | None = None,
+             recordings: RecordingsApi | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -40,6 +46,14 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
     app = web.Application(middlewares=[json_errors, authenticate])
     app[health.READINESS] = not_ready_reasons
     table: list[Route] = [*health.ROUTES, *openapi.ROUTES]
+    if degraded_reasons is not None:
+        app[health.DEGRADATION] = degraded_reasons
+    if recordings is not None:
+        if acd is not None:  # a recording's scope: the teams of its queue and of its agent
+            recordings.agent_teams = lambda agent_id: _teams(acd.view.agent, agent_id)
+            recordings.queue_teams = lambda queue_id: _teams(acd.view.queue, queue_id)
+        app[RECORDINGS] = recordings
+        table += recording_routes.ROUTES
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES
@@ -85,6 +99,13 @@ def route_table(app: web.Application) -> dict[tuple[str, str], str]:
     needs = app[ROUTE_PERMISSION]
     return {(route.method, route.resource.canonical): needs[route.handler].value  # type: ignore[union-attr]
             for route in app.router.routes() if route.method != "HEAD" and route.resource is not None}
+
+
+def _teams(lookup: Callable[[str], Any], object_id: str) -> frozenset[str]:
+    try:
+        return frozenset(lookup(object_id).teams)
+    except AcdError:
+        return frozenset()
 
 
 class HttpServer:

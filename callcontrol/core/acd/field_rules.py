@@ -10,7 +10,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from callcontrol.core.identifiers import IDENTIFIER, MOH_CLASS, is_sound_name
+from callcontrol.core.recording_policy import RecordingPolicy, policy_from_data
+from callcontrol.core.identifiers import MOH_CLASS, is_sound_name
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
@@ -95,9 +96,10 @@ def moh_class_problem(value: object) -> str | None:
 
 
 def recording_problem(value: object) -> str | None:
-    if value is None or (isinstance(value, str) and IDENTIFIER.match(value)):
+    """A queue's recording policy as the model holds it: a RecordingPolicy or None (not recorded)."""
+    if value is None or isinstance(value, RecordingPolicy):
         return None
-    return f"{value!r} must be a recording policy name (a lowercase identifier)"
+    return policy_from_data(value)[1] or "must be a recording policy"
 
 
 def sound_name_problem(value: object) -> str | None:

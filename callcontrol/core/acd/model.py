@@ -9,6 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Union
 
+from callcontrol.core.recording_policy import RecordingPolicy
 from callcontrol.core.acd.field_rules import (
     AGENT_WRAP_UP,
     ESCALATION_AFTER,
@@ -118,9 +119,8 @@ class Queue:
 
     While callers wait they hear the music-on-hold class `moh_class`; every `announce_every_s` seconds the
     wait is interrupted by their position (`announce_position`), the estimated wait (`announce_estimated_wait`)
-    and the next of the `periodic_prompts` (Asterisk sound names, played in turn). `recording` is the hook of
-    the call recording policy: the name of a policy (a lowercase identifier) the queue's calls are recorded
-    under, or None; nothing uses it until call recording exists.
+    and the next of the `periodic_prompts` (Asterisk sound names, played in turn). `recording` is the queue's
+    call recording policy (core/recording_policy.py; None: not recorded).
     """
 
     id: str
@@ -145,7 +145,7 @@ class Queue:
     announce_estimated_wait: bool = False  # tell waiting callers the estimated wait
     announce_every_s: float = 60.0  # how often announcements and periodic prompts interrupt the music (15-600)
     periodic_prompts: tuple[str, ...] = ()  # Asterisk sound names played in turn, one per announcement
-    recording: str | None = None  # recording policy hook: a policy name (lowercase identifier), None: not recorded
+    recording: RecordingPolicy | None = None  # the call recording policy; None: not recorded
 
     def __post_init__(self) -> None:
         _require_text(self.id, "queue id")

@@ -21,7 +21,6 @@ from callcontrol.core.acd.field_rules import (
     flag_problem,
     level_problem,
     moh_class_problem,
-    recording_problem,
     sound_name_problem,
     text_problem,
 )
@@ -38,6 +37,7 @@ from callcontrol.core.acd.model import (
     escalation_problems,
     strategy_problem,
 )
+from callcontrol.core.recording_policy import policy_from_data, policy_to_data
 from callcontrol.core.identifiers import ACD_ID, ACD_ID_RULE, endpoint_problem
 from callcontrol.core.ivr import Problem
 
@@ -102,6 +102,8 @@ def queue_to_data(queue: Queue) -> dict[str, Any]:
             value = [rule_to_data(rule) for rule in value]
         elif name == "strategy":
             value = str(value)
+        elif name == "recording":
+            value = policy_to_data(value)
         elif isinstance(value, float):
             value = _number_out(value)
         data[name] = value
@@ -233,7 +235,9 @@ def _queue(item: dict[str, Any], path: DocPath, queue_id: str | None, targets: s
         values[name] = read.value(name, flag_problem)
     values["moh_class"] = read.value("moh_class", moh_class_problem)
     values["periodic_prompts"] = tuple(read.sound_names("periodic_prompts"))
-    values["recording"] = read.value("recording", recording_problem)
+    policy, problem = policy_from_data(item.get("recording"))
+    read.check("recording", problem, "recording:")
+    values["recording"] = policy
     values["teams"] = frozenset(read.names("teams"))
     values["escalations"] = read.escalations(values["preferred_skills"], targets)
     if queue_id is None or len(problems) > before:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Union
 
+from callcontrol.core.recording_policy import RecordingOverride
 from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds
 
 # ---------------------------------------------------------------- effects
@@ -95,6 +96,7 @@ class Enqueue:
     announcements: QueueAnnouncements
     exit_keys: frozenset[str]
     callback: Callback | None = None  # offered only while its schedule is open (decided on entering the node)
+    recording: RecordingOverride | None = None  # what the flow changes in the queue's recording policy
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class Flow:
     languages: tuple[str, ...] = ("en",)
     timezone: str = "UTC"
     allow: Allow = field(default_factory=Allow)
+    record_ivr: bool = False  # the caller's recording starts with the flow, not at the agent's answer
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from callcontrol.core.ivr.nodes.subflows import ReturnNode
 
 _TOP_KEYS = {"id": True, "numbers": False, "start": True, "nodes": True, "description": False, "language": False,
              "languages": False, "timezone": False, "allow": False, "schedules": False,
+             "record_ivr": False,  # record the IVR part too (docs/recording.md)
              "tests": False}  # tests: flow test cases, read by the flow test runner, not by the engine
 _COMMON = {"type": True, "description": False}
 
@@ -87,9 +88,12 @@ def build_flow(data: Any, *, source: str, version: str) -> tuple[Flow | None, li
         check.error(("numbers",), f"a flow with return nodes ({', '.join(returns)}) is a subflow: it cannot answer "
                                   "numbers, since a caller reaching 'return' would have no flow to go back to")
 
+    record_ivr = data.get("record_ivr", False)
+    if not isinstance(record_ivr, bool):
+        check.error(("record_ivr",), "must be true or false")
     if any(p.severity == "error" for p in check.problems):
         return None, check.problems
-    flow = Flow(id=str(flow_id), version=version, source=source, numbers=tuple(numbers), start=str(start),
+    flow = Flow(record_ivr=record_ivr is True, id=str(flow_id), version=version, source=source, numbers=tuple(numbers), start=str(start),
                 nodes=MappingProxyType(nodes), language=language, languages=languages, timezone=timezone,
                 allow=allow)
     return flow, check.problems

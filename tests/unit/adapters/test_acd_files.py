@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from callcontrol.core.recording_policy import RecordingPolicy
+
 from callcontrol.adapters.acd_files import dump_acd_yaml, load_acd_file, load_acd_text
 from callcontrol.adapters.flow_files import LocatedProblem
 from callcontrol.core.acd.model import AddTeam, Agent, EscalationRule, Overflow, Queue, RelaxSkill, Strategy
@@ -90,7 +92,7 @@ queues:
     announce_estimated_wait: true
     announce_every_s: 45.5
     periodic_prompts: [queue-periodic-announce, custom/promo]
-    recording: gold_calls
+    recording: {mode: percent, percent: 50, beep_every_s: 15, retention_days: 30, agents_may_listen: true}
   - id: plain
 """
 
@@ -103,14 +105,16 @@ def test_music_announcements_and_recording_hook_read_and_round_trip() -> None:
     support, plain = config.queues
     assert support == Queue("support", "support", moh_class="acme-jazz", announce_position=True,
                             announce_estimated_wait=True, announce_every_s=45.5,
-                            periodic_prompts=("queue-periodic-announce", "custom/promo"), recording="gold_calls")
+                            periodic_prompts=("queue-periodic-announce", "custom/promo"),
+                            recording=RecordingPolicy("percent", 50, 15, 30, True))
     assert plain == Queue("plain", "plain")
     assert (plain.moh_class, plain.announce_position, plain.announce_estimated_wait, plain.announce_every_s,
             plain.periodic_prompts, plain.recording) == ("default", False, False, 60.0, (), None)
     text = dump_acd_yaml([], config.queues)
     assert ("    moh_class: acme-jazz\n    announce_position: true\n    announce_estimated_wait: true\n"
             "    announce_every_s: 45.5\n    periodic_prompts:\n      - queue-periodic-announce\n"
-            "      - custom/promo\n    recording: gold_calls\n") in text
+            "      - custom/promo\n    recording:\n      mode: percent\n      percent: 50\n      beep_every_s: 15\n"
+            "      retention_days: 30\n      agents_may_listen: true\n") in text
     assert "    periodic_prompts: []\n    recording: null\n" in text  # the plain queue
     again, problems = load_acd_text(text.encode(), "export.yaml")
     assert problems == [] and again is not None
@@ -149,12 +153,13 @@ def test_each_invalid_waiting_field_is_a_problem_at_its_line() -> None:
         "(e.g. queue-periodic-announce or custom/welcome)",
         "w.yaml:7:63: error: queue support: periodic_prompts: '../etc/passwd' is not an Asterisk sound name "
         "(e.g. queue-periodic-announce or custom/welcome)",
-        "w.yaml:8:5: error: queue support: recording 'Gold' must be a recording policy name (a lowercase "
-        "identifier)",
+        "w.yaml:8:5: error: queue support: recording: 'Gold': a recording policy is now a mapping {mode: "
+        "always|never|percent|on_demand, percent, beep_every_s, retention_days, agents_may_listen}, not a policy name",
         "w.yaml:10:5: error: queue sales: moh_class '' must be a music-on-hold class: 1-64 letters, digits, _ or -",
         "w.yaml:11:5: error: queue sales: announce_every_s must be between 15 and 600, not 601",
         "w.yaml:12:5: error: queue sales: periodic_prompts must be a list of sound names",
-        "w.yaml:13:5: error: queue sales: recording 7 must be a recording policy name (a lowercase identifier)",
+        "w.yaml:13:5: error: queue sales: recording: must be a mapping {mode, percent, beep_every_s, retention_days, "
+        "agents_may_listen}",
     ]
 
 

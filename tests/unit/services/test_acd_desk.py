@@ -551,3 +551,26 @@ async def test_the_desk_publishes_the_moments_of_a_call_in_order_to_a_queued_sub
         "QueueStintEnded"]
     assert {event.call_id for event in heard} == {"call-key-1"}
     assert heard[-1].stint.outcome == "answered" and heard[-1].stint.agent == "a1"
+
+
+async def test_the_recorder_is_asked_before_each_dial_with_the_flows_override(desk):
+    """Each ring of an agent is preceded by the recorder's before_dial (on the caller's session), with the queue,
+    the flow's recording override and the agent being rung; a re-offer asks again (the recorder keeps one)."""
+    from callcontrol.core.recording_policy import RecordingOverride
+
+    asked: list[tuple] = []
+
+    class Recorder:
+        async def before_dial(self, channel, caller_ref, queue_id, override, agent_id):  # type: ignore[no-untyped-def]
+            asked.append((caller_ref.call_id, queue_id, override, agent_id, list(channel.dialled)))
+
+    desk.waits.recorder = Recorder()
+    desk.login("a1")
+    desk.login("a2")
+    channel, ref = caller(desk, "c1", {"PJSIP/a1": ["NOANSWER"], "PJSIP/a2": ["ANSWER"]})
+    wanted = request(max_wait_s=10)
+    from dataclasses import replace
+    wanted = replace(wanted, recording=RecordingOverride(mode="always"))
+    assert await desk.wait_in_queue(channel, wanted, ref) == QueueLeft("answered")
+    assert asked == [("c1", "sales", RecordingOverride(mode="always"), "a1", []),
+                     ("c1", "sales", RecordingOverride(mode="always"), "a2", ["PJSIP/a1"])]

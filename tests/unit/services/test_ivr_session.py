@@ -209,3 +209,58 @@ async def test_a_caller_who_hung_up_on_the_agent_gets_no_more_commands_and_the_p
                             queues=AnsweringDesk(caller_hung_up=True), caller=object())
     assert result.reason is EndReason.AGENT_ANSWERED and steps(result.path) == [("sales", "answered", None)]
     assert channel.log[-1] == ("set", "CALLCONTROL_DONE", "1")  # refused: the channel is gone
+
+
+class LoggedRecorder:
+    """The FlowRecorder port: logs what the walk asked of it, and what the channel did meanwhile."""
+
+    def __init__(self, channel: object) -> None:
+        self.log: list[str] = []
+        self._channel = channel
+
+    async def start_ivr(self, channel, caller) -> None:  # type: ignore[no-untyped-def]
+        self.log.append(f"start {caller.call_id}")
+
+    def secure_span(self, call_id: str, reason: str = "secure_input"):  # type: ignore[no-untyped-def]
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def span():  # type: ignore[no-untyped-def]
+            self.log.append(f"mute {reason}")
+            yield
+            self.log.append(f"unmute after {len(self._channel.entries)} entries left")
+        return span()
+
+    async def flow_ended(self, call_id: str) -> None:
+        self.log.append(f"ended {call_id}")
+
+
+RECORDED_FLOW = """\
+id: pay
+numbers: ["7000"]
+record_ivr: RECORD
+start: card
+nodes:
+  card: {type: input, prompts: [beep], variable: card, max_digits: 4, secure: SECURE, next: bye, exhausted: bye}
+  bye: {type: hangup, prompts: [vm-goodbye]}
+"""
+
+
+@pytest.mark.parametrize(("record", "secure", "expected"), [
+    ("true", "true", ["start c.1", "mute secure_input", "unmute after 0 entries left", "ended c.1"]),
+    ("false", "true", ["mute secure_input", "unmute after 0 entries left", "ended c.1"]),
+    ("true", "false", ["start c.1", "ended c.1"]),
+])
+async def test_record_ivr_starts_the_recording_and_a_secure_input_is_muted_while_keyed(record, secure,
+                                                                                       expected) -> None:
+    from callcontrol.adapters.flow_files import load_flow_text
+    from callcontrol.services.ports import CallerRef
+    from tests.support.agi_channel import KeyedPhone
+    flow, problems = load_flow_text(RECORDED_FLOW.replace("RECORD", record).replace("SECURE", secure).encode(),
+                                    "pay.yaml")
+    assert flow is not None, problems
+    channel = KeyedPhone(["1234"])
+    recorder = LoggedRecorder(channel)
+    await run_flow(flow, channel, TickingClock(), caller=CallerRef("c.1", "c.1", "PJSIP/c-1", "1555"),
+                   recorder=recorder)
+    assert recorder.log == expected

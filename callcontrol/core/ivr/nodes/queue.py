@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from callcontrol.core.acd.caller_prompts import AnnouncementSounds, CallbackSounds, sounds_from
+from callcontrol.core.recording_policy import RecordingOverride, override_from_data
 from callcontrol.core.identifiers import CALLBACK_NUMBERS, IDENTIFIER
 from callcontrol.core.ivr.checker import DocumentPath, FlowChecker, FlowContext
 from callcontrol.core.ivr.effects import Callback, Enqueue, Outcome, QueueAnnouncements, QueueLeft
@@ -53,6 +54,7 @@ class QueueNode:
     timeout: str
     no_agents: str
     callback: CallbackOption | None = None
+    recording: RecordingOverride | None = None  # overrides part of the queue's recording policy
 
 
 def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: DocumentPath, prompts: tuple[str, ...],
@@ -80,10 +82,14 @@ def build(check: FlowChecker, node_id: str, raw: Mapping[str, Any], path: Docume
         exit_keys[digit] = check.exit(raw_keys, digit, (*path, "exit_keys"))
     callback = _callback(check, raw["callback"], (*path, "callback"), context, exit_keys) if "callback" in raw \
         else None
+    recording, problem = override_from_data(raw.get("recording"))
+    if problem is not None:
+        check.error((*path, "recording"), f"recording: {problem}")
     return QueueNode(node_id, str(queue), MappingProxyType(skills), priority,
                      int(check.number(raw, "max_wait_s", path, 5, 7200, 300, whole=True)), announcements,
                      MappingProxyType(exit_keys), check.exit(raw, "answered", path, required=False) or None,
-                     check.exit(raw, "timeout", path), check.exit(raw, "no_agents", path), callback)
+                     check.exit(raw, "timeout", path), check.exit(raw, "no_agents", path), callback,
+                     recording)
 
 
 def _callback(check: FlowChecker, raw: Any, path: DocumentPath, context: FlowContext,
@@ -153,7 +159,7 @@ def enter(walk: Walk, node: QueueNode, state: IvrState, now: datetime) -> Transi
     return Step(state, Enqueue(node.queue, node.skills, node.priority, node.max_wait_s, node.announcements,
                                frozenset(node.exit_keys),
                                Callback(callback.key, callback.numbers, callback.sounds) if callback and offered
-                               else None))
+                               else None, node.recording))
 
 
 def advance(walk: Walk, node: QueueNode, state: IvrState, outcome: Outcome, now: datetime) -> Transition:
@@ -201,5 +207,5 @@ def _sounds_set(path: DocumentPath, sounds: Any, defaults: Any) -> list[tuple[Do
 KIND = NodeKind(
     "queue", QueueNode,
     {"queue": True, "skills": False, "priority": False, "max_wait_s": True, "announce": False, "exit_keys": False,
-     "callback": False, "answered": False, "timeout": True, "no_agents": True},
+     "callback": False, "recording": False, "answered": False, "timeout": True, "no_agents": True},
     build, enter, exits, advance, extra_prompts=announcement_prompts)

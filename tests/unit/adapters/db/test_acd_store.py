@@ -25,6 +25,7 @@ from callcontrol.core.acd.model import (
     RelaxSkill,
     Strategy,
 )
+from callcontrol.core.recording_policy import RecordingPolicy, policy_to_data
 from callcontrol.services.ports import AcdStore
 
 # the per-backend databases of the call-record store tests (SQLite always, PostgreSQL when reachable)
@@ -60,7 +61,8 @@ def sales(**changes: object) -> Queue:
         strategy=Strategy.FEWEST_CALLS, priority=2, weight=1.5, ring_timeout_s=12.5, wrap_up_s=10, max_wait_s=600,
         max_length=20, service_level_s=30, callback_allowed=True, short_abandon_s=4, teams=frozenset({"sales"}),
         expected_handle_s=240, moh_class="acme-jazz", announce_position=True, announce_estimated_wait=True,
-        announce_every_s=45.5, periodic_prompts=("queue-periodic-announce", "custom/promo"), recording="gold_calls",
+        announce_every_s=45.5, periodic_prompts=("queue-periodic-announce", "custom/promo"),
+        recording=RecordingPolicy("always", beep_every_s=15),
         escalations=(EscalationRule(30, RelaxSkill("english", 1)), EscalationRule(45, DropPreferred("billing")),
                      EscalationRule(60, AddTeam("support")), EscalationRule(120, Overflow("support"))))
     return Queue(**(values | changes))  # type: ignore[arg-type]
@@ -98,7 +100,8 @@ async def test_music_announcements_and_recording_hook_are_stored(store: SqlAcdSt
         row = (await conn.execute(select(AcdQueueRow.__table__).where(AcdQueueRow.id == "sales"))).one()
     assert (row.moh_class, row.announce_position, row.announce_estimated_wait, row.announce_every_s,
             row.periodic_prompts, row.recording) == ("acme-jazz", True, True, 45.5,
-                                                     ["queue-periodic-announce", "custom/promo"], "gold_calls")
+                                                     ["queue-periodic-announce", "custom/promo"],
+                                                     policy_to_data(RecordingPolicy("always", beep_every_s=15)))
     loaded = {queue.id: queue for queue in (await store.load_config())[1]}
     assert loaded["sales"].periodic_prompts == ("queue-periodic-announce", "custom/promo")
     plain = loaded["support"]

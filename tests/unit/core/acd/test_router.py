@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from callcontrol.core.recording_policy import RecordingPolicy
+
 from callcontrol.core.acd import errors
 from callcontrol.core.acd.agent_states import AgentState, Cause
 from callcontrol.core.acd.model import (
@@ -492,12 +494,12 @@ def test_config_errors() -> None:
     ({"announce_every_s": float("nan")}, "announce_every_s must be a number, not nan"),
     ({"periodic_prompts": ("ok", "../etc/passwd")}, "periodic_prompts: '../etc/passwd' is not an Asterisk sound"),
     ({"periodic_prompts": "queue-periodic-announce"}, "periodic_prompts must be a list of sound names"),
-    ({"recording": "Gold"}, "recording 'Gold' must be a recording policy name"),
-    ({"recording": ""}, "recording '' must be a recording policy name"),
+    ({"recording": "gold-calls"}, "a recording policy is now a mapping"),
+    ({"recording": {"mode": "sometimes"}}, "mode 'sometimes' is not one of always, never, percent, on_demand"),
 ])
 def test_waiting_experience_config_errors(changes: dict[str, object], message: str) -> None:
     """Music class, announcement switches and frequency (15-600 s), periodic prompts (sound names) and the
-    recording policy name (a lowercase identifier) are validated."""
+    recording policy (a mapping; an old policy name is refused with a clear message) are validated."""
     with pytest.raises(InvalidConfig, match=re.escape(message)):
         queue(**changes)
 
@@ -509,8 +511,8 @@ def test_waiting_experience_defaults_and_prompts_as_a_tuple() -> None:
     assert (q.moh_class, q.announce_position, q.announce_estimated_wait, q.announce_every_s, q.periodic_prompts,
             q.recording) == ("default", False, False, 60.0, (), None)
     q = queue(moh_class="acme-jazz", announce_every_s=15, periodic_prompts=["b-prompt", "custom/a"],
-              recording="gold-calls")
-    assert q.periodic_prompts == ("b-prompt", "custom/a") and q.recording == "gold-calls"
+              recording=RecordingPolicy("always", beep_every_s=15))
+    assert q.periodic_prompts == ("b-prompt", "custom/a") and q.recording == RecordingPolicy("always", 0, 15)
     assert queue(announce_every_s=600).announce_every_s == 600
 
 

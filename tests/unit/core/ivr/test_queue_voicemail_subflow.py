@@ -301,3 +301,14 @@ def test_the_sounds_a_node_sets_are_checked_against_the_sounds_directory_like_pr
     text = CALLBACK_FLOW.replace('next: booked}', 'next: booked, sounds: {booked: [custom/thanks]}}')
     flow, _ = build(text)
     assert (("nodes", "q", "callback", "sounds", "booked", 0), "custom/thanks") in ivr.prompt_references(flow)
+
+
+def test_a_queue_node_overrides_its_queues_recording_policy() -> None:
+    """`recording: {mode, percent, beep_every_s}` on a queue node rides on the Enqueue effect; a bad one is located."""
+    from callcontrol.core.recording_policy import RecordingOverride
+    flow, problems = build(QUEUE_FLOW.replace("    priority: 4\n",
+                                              "    priority: 4\n    recording: {mode: percent, percent: 50}\n"))
+    assert flow is not None, problems
+    assert ivr.start(flow, NOW, FACTS).effect.recording == RecordingOverride("percent", 50)
+    flow, problems = build(QUEUE_FLOW.replace("    priority: 4\n", "    priority: 4\n    recording: {mode: loud}\n"))
+    assert flow is None and any("recording" in p and "mode 'loud' is not one of" in p for p in problems), problems

@@ -1,5 +1,6 @@
 """Fakes for the recorder's ports: an in-memory registry, AMI controls that log what they were asked, a channel
-that "records" like MixMonitor (a real WAV file in the test's directory), an in-memory audit trail."""
+that "records" like MixMonitor (a real WAV file in the test's directory), an in-memory audit trail, and the
+recordings routes' parts built from them (memory_recordings_api)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from callcontrol.adapters.http.recordings import RecordingsApi
+from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.audit import AuditEntry
 from callcontrol.core.recordings import LIVE, Recording
+from callcontrol.services.ports import Clock
+from callcontrol.services.recordings import CallRecorder
 
 
 class MemoryRecordingRegistry:
@@ -105,6 +110,12 @@ class MemoryAuditTrail:
         self.entries.append(entry)
 
 
+def memory_recordings_api(root: Path, clock: Clock, audit: MemoryAuditTrail | None = None) -> RecordingsApi:
+    """What the recordings routes work with: an in-memory registry and audit trail, files under `root` (as the
+    service and Asterisk both see them), AMI controls that only log. make_app gives it the ACD's teams."""
+    registry, files = MemoryRecordingRegistry(), RecordingDirectory(root, str(root))
+    return RecordingsApi(registry, CallRecorder(registry, files, LoggedControls(), clock, lambda queue_id: None),
+                         files, audit if audit is not None else MemoryAuditTrail(), clock)
 
 
 def rms(path: Path, start_s: float = 0.0, end_s: float | None = None) -> float:

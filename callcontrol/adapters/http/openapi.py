@@ -3,7 +3,7 @@
 Each route module declares OPERATIONS (and the SCHEMAS they name) next to its ROUTES, with openapi_parts.py's
 helpers; DESCRIBED_MODULES lists those modules. document() walks the route table an app serves: every route's
 operation, its security requirement and 401/403/429 answers from its access (what the middleware checks), the
-shared error schema. tests/unit/adapters/test_openapi.py fails when a route has no description or a description
+shared error schema. tests/unit/adapters/acd_api/test_openapi.py fails when a route has no description or a description
 no route, so a new route module goes into DESCRIBED_MODULES and every new route gets its OPERATIONS entry.
 """
 
@@ -16,7 +16,17 @@ from typing import Any
 
 from aiohttp import web
 
-from callcontrol.adapters.http import acd_json, agents, config, feed, flows, health, queues, users
+from callcontrol.adapters.http import (
+    acd_json,
+    agents,
+    config,
+    feed,
+    flows,
+    health,
+    queues,
+    recordings_described,
+    users,
+)
 from callcontrol.adapters.http.auth import BASIC_CHALLENGE, Route
 from callcontrol.adapters.http.openapi_parts import (
     ERROR_SCHEMA,
@@ -52,7 +62,8 @@ OPERATIONS: Operations = {
         description="Only the routes this service serves; the same token as the rest of the API.",
         responses={200: json_response("The OpenAPI document", {"type": "object"})}),
 }
-DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users)
+DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
+                                             recordings_described)  # recordings.py's, kept apart for length
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:
@@ -131,7 +142,8 @@ def document(table: Sequence[Route]) -> dict[str, Any]:
         "openapi": OPENAPI_VERSION,
         "info": {"title": "callcontrol", "version": _version(),
                  "description": "The HTTP API of callcontrol serve: probes, IVR flows, the ACD's live state, its "
-                                "configuration and the live feed. Errors are JSON {error, message}.",
+                                "configuration, the live feed, people and the audit trail, and call recordings. "
+                                "Errors are JSON {error, message}.",
                  "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"}},
         "paths": paths,
         "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -19,16 +20,18 @@ from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.people import People
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
+from tests.support.recording import memory_recordings_api
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
 
 
 @pytest.fixture
-def whole_api(desk: AcdDesk, store: SqlAcdStore) -> web.Application:
+def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Application:
     """The app with every part the service mounts: the probes, the flows, the ACD and its configuration, the
-    people API and the audit trail (their store is never reached here)."""
+    people API and the audit trail (their store is never reached here), the recordings."""
     return make_app(lambda: [], flows=FlowCatalog(), acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
-                    people=People(object(), SettableClock(T0)), audit_reader=object())  # type: ignore[arg-type]
+                    people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
+                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)))
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -12,6 +14,7 @@ from callcontrol.services.people import People
 from tests.support.clock import T0, SettableClock
 from tests.support.paths import REPO
 from tests.support.pbx import FakePbx
+from tests.support.recording import memory_recordings_api
 
 DOC = REPO / "docs" / "people.md"
 
@@ -37,11 +40,12 @@ class _Store:  # the app is only built, never called: no store is reached
     pass
 
 
-def full_app() -> web.Application:
+def full_app(recordings_dir: Path) -> web.Application:
     desk = AcdDesk((), (), FakePbx(), SettableClock(T0))
     people = People(_Store(), SettableClock(T0))  # type: ignore[arg-type]
     return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
-                    people=people, audit_reader=_Store())  # type: ignore[arg-type]
+                    people=people, audit_reader=_Store(),  # type: ignore[arg-type]
+                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)))
 
 
 class _Flows:
@@ -53,6 +57,6 @@ def test_the_permission_table_is_the_code() -> None:
     assert permission_table() in DOC.read_text(), f"docs/people.md needs this table:\n{permission_table()}"
 
 
-def test_the_route_table_is_the_code() -> None:
-    table = every_route(full_app())
+def test_the_route_table_is_the_code(tmp_path: Path) -> None:
+    table = every_route(full_app(tmp_path))
     assert table in DOC.read_text(), f"docs/people.md needs this table:\n{table}"

@@ -1,35 +1,38 @@
 """/api/recordings: list, show, listen/download (streamed, HTTP Range), pause/resume/stop a live one, legal hold.
 
-Every request acts as `principal_of(request)`; the route's permission (core/permissions.py) is checked first
-(403), then the recording's scope through its queue and agent (404 out of scope: nothing leaks that it exists).
-An agent reaches only its own recordings, and hears them only where the queue allows it (agents_may_listen).
-Every listen and download, every control and every refusal goes to the AuditTrail port. No request parameter is
-ever a path: an id must match identifiers.RECORDING_ID (anything else, traversal and NUL included, is 404) and
-the file is found from the registry's row.
+The middleware (auth.py) has checked the route's Permission (core/permissions.py) and audited any refusal before a
+handler here runs; a handler checks the recording's scope through its queue and agent (404 out of scope: nothing
+leaks that it exists). An agent reaches only its own recordings, and hears them only where the queue allows it
+(agents_may_listen). Every listen and download, every control and every refusal here goes to the AuditTrail
+port. No request parameter is ever a path: an id must match identifiers.RECORDING_ID (anything else, traversal
+and NUL included, is 404) and the file is found from the registry's row. The OpenAPI description of these
+routes is recordings_described.py.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from callcontrol.adapters.db.recording_store import RecordingFilter
+from callcontrol.adapters.http.acd_json import request_json
 from callcontrol.adapters.http.auth import Route, principal_of
 from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.audit import AuditEntry, Outcome
 from callcontrol.core.identifiers import ACD_ID, ASTERISK_ID, is_recording_id
-from callcontrol.core.permissions import Permission, Principal, Role, allows, sees_call
+from callcontrol.core.permissions import Permission, Principal, Role, sees_call
 from callcontrol.core.recordings import CONTENT_TYPES, Recording, silent_seconds
 from callcontrol.services.ports import AuditTrail, Clock
 from callcontrol.services.recording_ports import RecordingControlFailed, RecordingRefused
 from callcontrol.services.recordings import CallRecorder
 
 Teams = Callable[[str], Iterable[str]]  # an agent's or a queue's teams (empty when unknown)
-MAX_LIMIT = 1000
+MAX_LIMIT = 1000  # the most recordings one list answers
 
 
 @dataclass
@@ -76,13 +79,11 @@ class _Refused(Exception):
         self.response = response
 
 
-async def _audit(request: web.Request, principal: Principal | None, action: str, object_id: str,
-                 outcome: Outcome, **detail: object) -> None:
+async def _audit(request: web.Request, principal: Principal, action: str, object_id: str, outcome: Outcome,
+                 **detail: object) -> None:
     api = request.app[RECORDINGS]
-    await api.audit.record(AuditEntry(api.clock.now(), principal.user if principal else "anonymous", action,
-                                      "recording", object_id[:64], outcome,
-                                      role=principal.role.value if principal else None, source=request.remote,
-                                      detail=detail))
+    await api.audit.record(AuditEntry(api.clock.now(), principal.user, action, "recording", object_id[:64], outcome,
+                                      role=principal.role.value, source=request.remote, detail=detail))
 
 
 def _in_scope(api: RecordingsApi, principal: Principal, recording: Recording, listen: bool) -> bool:
@@ -93,18 +94,12 @@ def _in_scope(api: RecordingsApi, principal: Principal, recording: Recording, li
     return sees_call(principal, queues, agents)
 
 
-async def _authorized(request: web.Request, permission: Permission, action: str, listen: bool = False
-                      ) -> tuple[Principal, Recording]:
-    """The principal and the recording the path names, or _Refused (audited) with the answer to give."""
+async def _authorized(request: web.Request, action: str, listen: bool = False) -> tuple[Principal, Recording]:
+    """The principal and the recording the path names, or _Refused (audited) with the 404 to give. The route's
+    permission was checked by the middleware (its refusals are audited there)."""
     api = request.app[RECORDINGS]
+    principal = principal_of(request)
     raw_id = request.match_info.get("recording_id", "")
-    try:
-        principal: Principal | None = principal_of(request)
-    except LookupError:
-        principal = None
-    if principal is None or not allows(principal, permission):
-        await _audit(request, principal, action, raw_id, Outcome.DENIED, reason="permission")
-        raise _Refused(_error(403, "forbidden", f"needs the {permission.value} permission"))
     recording = await api.registry.get(raw_id) if is_recording_id(raw_id) else None
     if recording is None or not _in_scope(api, principal, recording, listen):
         await _audit(request, principal, action, raw_id if is_recording_id(raw_id) else "(invalid id)",
@@ -129,27 +124,20 @@ def _filter(query: Any) -> RecordingFilter | str:
         if key in query:
             try:
                 moment = datetime.fromisoformat(query[key])
-            except ValueError:
+                if moment.tzinfo is None:
+                    return f"{key} must carry its UTC offset"
+                values[field_name] = moment.astimezone(UTC)
+            except (ValueError, OverflowError):  # not a time, or one that is outside the years UTC can hold
                 return f"{key} must be an ISO 8601 time with its offset (2026-12-02T09:00:00+00:00)"
-            if moment.tzinfo is None:
-                return f"{key} must carry its UTC offset"
-            values[field_name] = moment
     if "limit" in query:
-        if not query["limit"].isdigit() or not 1 <= int(query["limit"]) <= MAX_LIMIT:
+        if not re.fullmatch(r"[0-9]{1,4}", query["limit"]) or not 1 <= int(query["limit"]) <= MAX_LIMIT:
             return f"limit must be a whole number from 1 to {MAX_LIMIT}"
         values["limit"] = int(query["limit"])
     return RecordingFilter(**values)
 
 
 async def list_recordings(request: web.Request) -> web.Response:
-    api = request.app[RECORDINGS]
-    try:
-        principal: Principal | None = principal_of(request)
-    except LookupError:
-        principal = None
-    if principal is None or not allows(principal, Permission.RECORDINGS_LIST):
-        await _audit(request, principal, "recording.list", "*", Outcome.DENIED, reason="permission")
-        return _error(403, "forbidden", f"needs the {Permission.RECORDINGS_LIST.value} permission")
+    api, principal = request.app[RECORDINGS], principal_of(request)
     wanted = _filter(request.query)
     if isinstance(wanted, str):
         return _error(400, "bad_request", wanted)
@@ -159,7 +147,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 async def show_recording(request: web.Request) -> web.Response:
     try:
-        _, recording = await _authorized(request, Permission.RECORDINGS_LIST, "recording.show")
+        _, recording = await _authorized(request, "recording.show")
     except _Refused as refused:
         return refused.response
     return web.json_response(recording_json(recording))
@@ -171,7 +159,7 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
     download = request.query.get("download") == "1"
     action = "recording.download" if download else "recording.listen"
     try:
-        principal, recording = await _authorized(request, Permission.RECORDINGS_LISTEN, action, listen=True)
+        principal, recording = await _authorized(request, action, listen=True)
     except _Refused as refused:
         return refused.response
     api = request.app[RECORDINGS]
@@ -194,7 +182,7 @@ async def recording_audio(request: web.Request) -> web.StreamResponse:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = await request_json(request) if request.can_read_body else {}
     except ValueError:
         raise _Refused(_error(400, "bad_request", "the body must be JSON")) from None
     if not isinstance(body, dict):
@@ -206,7 +194,7 @@ def _control(action: str) -> Callable[[web.Request], Any]:
     async def handle(request: web.Request) -> web.Response:
         api = request.app[RECORDINGS]
         try:
-            principal, recording = await _authorized(request, Permission.RECORDINGS_CONTROL, f"recording.{action}")
+            principal, recording = await _authorized(request, f"recording.{action}")
             body = await _body(request)
             reason = body.get("reason", "api")
             if action == "pause" and not isinstance(reason, str):
@@ -236,7 +224,7 @@ async def set_hold(request: web.Request) -> web.Response:
     """PUT {"legal_hold": true|false}: a held recording is never purged."""
     api = request.app[RECORDINGS]
     try:
-        principal, recording = await _authorized(request, Permission.RECORDINGS_MANAGE, "recording.hold")
+        principal, recording = await _authorized(request, "recording.hold")
         body = await _body(request)
     except _Refused as refused:
         return refused.response
@@ -245,7 +233,10 @@ async def set_hold(request: web.Request) -> web.Response:
         return _error(400, "bad_request", 'needs {"legal_hold": true} or {"legal_hold": false}')
     if recording.purged_at is not None:
         return _error(409, "purged", "the recording was purged")
-    changed = await api.recorder.set_hold(recording.id, hold)
+    try:
+        changed = await api.recorder.set_hold(recording.id, hold)
+    except RecordingRefused:  # gone since it was read
+        return _not_found()
     await _audit(request, principal, "recording.hold", recording.id, Outcome.ALLOWED, legal_hold=hold)
     return web.json_response(recording_json(changed))
 

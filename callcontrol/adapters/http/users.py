@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -162,10 +162,13 @@ async def audit_log(request: web.Request) -> web.Response:
     try:
         since, until = (datetime.fromisoformat(query[key]) if key in query else None for key in ("from", "to"))
         limit = int(query.get("limit", "100"))
-    except ValueError:
+        if any(value is not None and value.tzinfo is None for value in (since, until)) \
+                or not 0 < limit <= MAX_AUDIT_ROWS:
+            return _bad(f"from and to need a time zone (e.g. 2026-12-02T09:00:00+00:00); limit is 1 to "
+                        f"{MAX_AUDIT_ROWS}")
+        since, until = (value.astimezone(UTC) if value is not None else None for value in (since, until))
+    except (ValueError, OverflowError):  # OverflowError: a time whose UTC falls outside the years datetime holds
         return _bad("from and to are ISO 8601 times with a zone, limit a number")
-    if any(value is not None and value.tzinfo is None for value in (since, until)) or not 0 < limit <= MAX_AUDIT_ROWS:
-        return _bad(f"from and to need a time zone (e.g. 2026-12-02T09:00:00+00:00); limit is 1 to {MAX_AUDIT_ROWS}")
     entries = await request.app[AUDIT_READER].entries(query.get("actor"), query.get("action"), since, until, limit)
     return web.json_response([{"at": entry.at.isoformat(), "actor": entry.actor, "role": entry.role,
                                "action": entry.action, "object_type": entry.object_type, "object_id": entry.object_id,

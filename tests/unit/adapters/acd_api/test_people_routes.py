@@ -206,6 +206,7 @@ async def test_the_admin_manages_users_and_reads_the_audit_trail(world):
     trail = await (await client.get("/api/audit?actor=root&action=user.add", headers=admin)).json()
     assert [(e["action"], e["object_id"], e["outcome"]) for e in trail] == [("user.add", "sam", "allowed")]
     assert (await client.get("/api/audit?from=yesterday", headers=admin)).status == 400
+    assert (await client.get("/api/audit?from=0001-01-01T00:00:00%2B01:00", headers=admin)).status == 400  # no UTC
 
 
 async def test_the_feed_takes_a_single_use_ticket_and_shows_only_what_is_in_scope(world):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import shutil
 import sys
@@ -32,9 +33,11 @@ def add_recordings_parser(commands: Any) -> None:
 
 def recordings_command(settings: Settings, args: argparse.Namespace) -> int:
     """0 done (verify: every file matches), 1 a problem (a mismatch, an unknown id, an unreadable database)."""
+    from callcontrol.adapters.db.people_store import SqlAuditTrail
     from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
     from callcontrol.adapters.db.recording_store import RecordingFilter, SqlRecordingRegistry
     from callcontrol.adapters.recording_files import RecordingDirectory
+    from callcontrol.core.audit import AuditEntry, Outcome
     from callcontrol.core.identifiers import is_recording_id
     from callcontrol.services.ports import SystemClock
     from callcontrol.services.recording_retention import RecordingPurger
@@ -67,6 +70,9 @@ def recordings_command(settings: Settings, args: argparse.Namespace) -> int:
                     return 1
                 shutil.copy2(source, args.directory / f"{recording.id}.{recording.format}")
                 (args.directory / f"{recording.id}.json").write_text(json.dumps(_row(recording), indent=2))
+                await SqlAuditTrail(engine).record(AuditEntry(  # an export is a download: audited like the API's
+                    datetime.now(UTC), f"cli:{_os_user()}", "recording.export", "recording", recording.id,
+                    Outcome.ALLOWED, source="cli", detail={"directory": str(args.directory)[:200]}))
                 print(args.directory / f"{recording.id}.{recording.format}")
                 return 0
             if args.recordings_command == "verify":
@@ -85,6 +91,14 @@ def recordings_command(settings: Settings, args: argparse.Namespace) -> int:
     except NotReadable as exc:
         print(f"callcontrol recordings: {exc}", file=sys.stderr)
         return 1
+
+
+def _os_user() -> str:
+    """Who ran the command, as the system names them (the audit trail's actor: cli:<name>)."""
+    try:
+        return getpass.getuser()[:40]
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "unknown"
 
 
 async def _verify(registry: Any, files: Any) -> int:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from callcontrol.adapters.db.people_store import SqlAuditTrail
 from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
 from callcontrol.adapters.db.schema import upgrade
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
@@ -60,6 +62,14 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RecordingDir
     return files, rows
 
 
+async def _audit_entries() -> list:
+    engine = make_engine(os.environ["CALLCONTROL_DATABASE_URL"])
+    try:
+        return await SqlAuditTrail(engine).entries()
+    finally:
+        await engine.dispose()
+
+
 def test_list_verify_export_purge_and_calls_recent(setup, tmp_path: Path, capsys) -> None:
     files, (expired, held) = setup
     assert main(["recordings", "list"]) == 0
@@ -74,6 +84,9 @@ def test_list_verify_export_purge_and_calls_recent(setup, tmp_path: Path, capsys
     assert (tmp_path / "out" / f"{expired.id}.wav").read_bytes() == files.path_of(expired.relative_path).read_bytes()
     assert json.loads((tmp_path / "out" / f"{expired.id}.json").read_text())["sha256"] == expired.sha256
     assert main(["recordings", "export", "../../etc/passwd", str(tmp_path / "out")]) == 1
+    (exported,) = asyncio.run(_audit_entries())  # the export is audited; the refused one exported nothing
+    assert exported.action == "recording.export" and exported.object_id == expired.id
+    assert exported.actor.startswith("cli:") and exported.source == "cli"
     capsys.readouterr()
     assert main(["recordings", "purge", "--dry-run"]) == 0
     assert f"would purge {expired.id}" in capsys.readouterr().out

@@ -1,8 +1,9 @@
 """schemathesis against `callcontrol serve` as a real process: every operation of the served OpenAPI document.
 
-The service runs on a migrated SQLite file with the sandbox's ACD configuration (acd/sandbox.yaml) and the
-repository's flows; AMI points at a closed port, so it is up but not ready, which the API does not need (no
-Asterisk, no sandbox lock). Requests are generated from the document it serves at /api/openapi.json:
+The service runs on a migrated SQLite file with the sandbox's ACD configuration (acd/sandbox.yaml), the
+repository's flows and one finished recording (row and file: the id the document's examples name); AMI points at
+a closed port, so it is up but not ready, which the API does not need (no Asterisk, no sandbox lock). Requests
+are generated from the document it serves at /api/openapi.json:
 - with the token, each operation's answers: never a 5xx (but a probe's 503 while not ready, which is described),
   and status code, content type, headers and body as described;
 - without credentials or with a wrong token, no 2xx on any operation but the two probes.
@@ -20,6 +21,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -36,10 +38,15 @@ from schemathesis.checks import (
 )
 from schemathesis.schemas import APIOperation
 
+from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
+from callcontrol.adapters.db.store import make_engine
 from callcontrol.adapters.http.openapi import DESCRIBED
+from callcontrol.adapters.http.recordings_described import EXAMPLE_ID
+from callcontrol.core.recordings import COMPLETE, Recording
 from callcontrol.devtools.sipp import free_port
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.paths import REPO
+from tests.support.recording import write_wav
 from tests.support.service_process import ServiceProcess, closed_port
 
 EXAMPLES = 6  # per operation and test; with the explicit examples of the document first
@@ -59,10 +66,12 @@ class LiveService:
     """`callcontrol serve` started once for the module (a plain subprocess: the tests here are synchronous)."""
 
     def __init__(self, tmp: Path) -> None:
+        self.recordings = tmp / "recordings"
         self.service = ServiceProcess(
             f"sqlite+aiosqlite:///{tmp / 'calls.sqlite3'}", "s3cret-s3cret", ami_port=closed_port(),
             extra_env={"CALLCONTROL_API_TOKEN": TOKEN, "CALLCONTROL_AGI_PORT": str(free_port()),
-                       "CALLCONTROL_FLOWS_DIR": str(REPO / "ivr_flows")})
+                       "CALLCONTROL_FLOWS_DIR": str(REPO / "ivr_flows"),
+                       "CALLCONTROL_RECORDINGS_DIR": str(self.recordings)})
         self.base_url = f"http://127.0.0.1:{self.service.http_port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -70,6 +79,7 @@ class LiveService:
         for args in (("db", "upgrade"), ("acd", "import", str(REPO / "acd" / "sandbox.yaml"), "--replace")):
             code, out = asyncio.run(self.service.cli(*args))
             assert code == 0, out
+        asyncio.run(self.register_example_recording())
         added = subprocess.run([sys.executable, "-m", "callcontrol", "users", "add", "admin", "--role", "admin",
                                 "--password-stdin"], env=self.service.env(), input=f"{PASSWORD}\n".encode(),
                                capture_output=True, timeout=60)
@@ -82,6 +92,20 @@ class LiveService:
             assert self.process.poll() is None, f"serve exited:\n{self.service.log_tail()}"
             assert time.monotonic() < deadline, f"serve not up in 30 s:\n{self.service.log_tail()}"
             time.sleep(0.2)
+
+    async def register_example_recording(self) -> None:
+        """The recording the document's examples name (EXAMPLE_ID), as the recorder leaves a finished one: its row
+        (ada's call in the sales queue, today, complete) and its WAV file under CALLCONTROL_RECORDINGS_DIR."""
+        started = datetime.now(UTC) - timedelta(minutes=5)
+        example = Recording(EXAMPLE_ID, "1764666000.1", "PJSIP/caller-00000001", "sales", "ada", started, 30,
+                            agents_may_listen=True, state=COMPLETE, ended_at=started + timedelta(seconds=2),
+                            duration_s=2.0)
+        write_wav(self.recordings / example.relative_path, 2.0)
+        engine = make_engine(self.service.database_url)
+        try:
+            await SqlRecordingRegistry(engine).save(example)
+        finally:
+            await engine.dispose()
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes]:
         return self.request(path, headers, method)[:2]
@@ -141,7 +165,9 @@ def in_order(operation: tuple[str, str]) -> tuple[int, int, str]:
 
 
 OPERATIONS = sorted(DESCRIBED, key=in_order)  # the whole API: the unit tests keep DESCRIBED equal to the routes
-NO_SUCCESS = {("GET", "/api/feed"), ("GET", "/readyz")}  # a plain GET of a WebSocket; a service with no AMI
+NO_SUCCESS = {("GET", "/api/feed"), ("GET", "/readyz"),  # a plain GET of a WebSocket; a service with no AMI
+              # a live recording needs a live call (Asterisk): the finished example answers 409 not_live
+              *(("POST", f"/api/recordings/{{recording_id}}/{action}") for action in ("pause", "resume", "stop"))}
 
 
 def each_request(operation: APIOperation, send: Callable[[schemathesis.Case], None]) -> None:

@@ -256,6 +256,28 @@ async def test_purge_removes_expired_recordings_and_keeps_legal_holds(start_serv
             assert response.status == 401
     for odd in ("..%2F..%2F..%2Fetc%2Fpasswd", "rec_%00", f"{kept.id}.wav", kept.id.upper()):
         assert (await _audio(service, odd, {}))[0] == 404, odd
+    await _each_user_hears_what_its_scope_allows(service, kept)
+
+
+async def _each_user_hears_what_its_scope_allows(service: ServiceProcess, kept: Recording) -> None:
+    """Real users (`callcontrol users add`, their bearer tokens) on ada's recording in the queue rec (team sales,
+    agents may listen): ada and a sales supervisor hear it; another team's supervisor and another agent get 404,
+    a reporting user 403; each attempt is in the audit trail."""
+    expected = {"ada": (200, "recording.listen", "allowed"), "sue": (200, "recording.listen", "allowed"),
+                "sam": (404, "recording.listen", "denied"), "bob": (404, "recording.listen", "denied"),
+                "rita": (403, "auth.forbidden", "denied")}
+    for name, flags in (("ada", ["--role", "agent", "--agent", "ada"]), ("sue", ["--role", "supervisor", "--team",
+                        "sales"]), ("sam", ["--role", "supervisor", "--team", "support"]),
+                        ("bob", ["--role", "agent", "--agent", "bob"]), ("rita", ["--role", "reporting"])):
+        code, out = await service.cli("users", "add", name, *flags)
+        assert code == 0, out
+        status, _ = await _audio(service, kept.id, {}, token=out.strip().splitlines()[-1])
+        assert status == expected[name][0], (name, status)
+    code, trail = await api(service, "GET", "/api/audit?limit=1000")
+    assert code == 200
+    seen = {(e["actor"], e["action"], e["outcome"]) for e in trail if e["object_id"] == kept.id}  # type: ignore
+    assert {(name, action, outcome) for name, (_, action, outcome) in expected.items()} <= seen, seen
+    assert ("anonymous", "auth.unauthenticated", "denied") in seen, seen
 
 
 # ---------------------------------------------------------------- helpers
@@ -306,9 +328,10 @@ def _loudness(path: Path) -> list[float]:
     return [rms(path, index / 4, (index + 1) / 4) for index in range(int(seconds * 4))]
 
 
-async def _audio(service: ServiceProcess, recording_id: str, headers: dict[str, str]) -> tuple[int, bytes]:
+async def _audio(service: ServiceProcess, recording_id: str, headers: dict[str, str],
+                 token: str = TOKEN) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://127.0.0.1:{service.http_port}/api/recordings/{recording_id}/audio",
-                               headers={"Authorization": f"Bearer {TOKEN}", **headers}) as response:
+                               headers={"Authorization": f"Bearer {token}", **headers}) as response:
             return response.status, await response.read()
 

@@ -42,6 +42,7 @@ from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.people import People
 from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
+from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.recording_retention import RecordingPurger
 from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
@@ -97,7 +98,8 @@ class Service:
                                        self.clock, self.store, self.acd_store, self.hangup_log)
         self.acd.waits.recorder = self.recorder  # a queue call's recording starts before the agent's Dial
         self.lifecycle.recorder = self.recorder  # a flow's IVR recording, its secure inputs muted
-        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd))
+        self.recording_recovery = OpenRecordingRecovery(self.recorder, self.recordings)  # the last run's open ones
+        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
@@ -186,6 +188,7 @@ class Service:
                 asyncio.create_task(self.callbacks.run(), name="callback-writer"),
                 asyncio.create_task(self.acd.run(), name="acd"),
                 asyncio.create_task(self.purger.run(), name="recording-purger"),
+                asyncio.create_task(self.recording_recovery.run(), name="recording-recovery"),
             ]
             await self.agi.start()
             log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",

@@ -20,6 +20,7 @@ from callcontrol.core.events import (
 )
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.call_lifecycle import CallLifecycle
+from callcontrol.services.recording_recovery import OpenRecordingRecovery
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +28,13 @@ Message = TypeVar("Message")
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
-def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk) -> dict[type, tuple[Handler, ...]]:
-    """Who hears each AMI event, in this order."""
+def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None
+               ) -> dict[type, tuple[Handler, ...]]:
+    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync)."""
     calls = lifecycle.calls
+    recovery: dict[type, tuple[Handler, ...]] = {
+        ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
+    } if recordings is not None else {}
 
     async def resync_calls(snapshot: ChannelsSnapshot) -> None:  # calls it finds gone take their end from the log
         calls.apply(snapshot, await lifecycle.hangups_of(calls.gone_in(snapshot)))
@@ -40,8 +45,8 @@ def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk) -> dict[type, tuple[Handl
         ChannelCreated: (acd.channel_changed,),
         ChannelAnswered: (calls.apply,),
         ChannelHangupRequested: (calls.apply,),
-        ChannelHungUp: (calls.apply, acd.channel_changed),
-        ChannelsSnapshot: (resync_calls, acd.channels_resynced),
+        ChannelHungUp: (calls.apply, acd.channel_changed, *recovery.get(ChannelHungUp, ())),
+        ChannelsSnapshot: (resync_calls, acd.channels_resynced, *recovery.get(ChannelsSnapshot, ())),
     }
 
 

@@ -87,6 +87,16 @@ class CallRecorder:
         live = self._live.get(call_id)
         return live.recording if live is not None else None
 
+    def owns(self, recording_id: str) -> bool:
+        """True when this run follows the recording (it started it, or adopted it after a restart)."""
+        return any(live.recording.id == recording_id for live in self._live.values())
+
+    def adopt(self, recording: Recording) -> None:
+        """A recording a previous run left live: followed from now on, so `finish` measures and finalizes it. What
+        its file holds decides its state (complete, empty, missing): nobody here saw whether an agent answered."""
+        self._live.setdefault(recording.call_id, _Live(recording, for_queue=recording.queue is not None,
+                                                       conversation=True))
+
     # ------------------------------------------------------------------ starting
 
     async def before_dial(self, channel: AgiChannel, caller: CallerRef, queue_id: str,

@@ -129,3 +129,11 @@ async def service_with_flow(sandbox: AsteriskSandbox, ami_secret: str, sqlite_ur
     yield start
     for service in started:
         assert await service.stop() == 0, service.log_tail()
+
+
+@pytest.fixture
+def recordings_env(sandbox: AsteriskSandbox) -> tuple[Path, dict[str, str]]:
+    """A recordings directory in the sandbox's chroot: where the service reads it, and its variables."""
+    seen_by_service, seen_by_asterisk = sandbox.recordings_dir(f"it-{secrets.token_hex(4)}")
+    return seen_by_service, {"CALLCONTROL_RECORDINGS_DIR": str(seen_by_service),
+                             "CALLCONTROL_RECORDINGS_ASTERISK_DIR": seen_by_asterisk}

@@ -57,12 +57,6 @@ def _desk_files(tmp_path: Path) -> Path:
     return flows
 
 
-async def _kill_9(service: ServiceProcess) -> None:
-    assert service.process is not None and service.process.returncode is None
-    service.process.kill()  # SIGKILL: no shutdown, no drain, nothing written after this instant
-    await service.process.wait()
-
-
 def _hangup_at(observer: AmiObserver, uniqueid: str | None = None, channel_prefix: str | None = None) -> datetime:
     """When Asterisk hung this channel up: its AMI Hangup event's own Timestamp (manager.conf timestampevents)."""
     for event in observer.seen:
@@ -103,7 +97,7 @@ async def test_caller_in_the_menu_keeps_its_path_and_asterisks_end_after_a_kill_
         async with AmiObserver(ami_secret) as observer:
             call = asyncio.create_task(place_call("15550901", digits=[(2800, "1")], timeout_s=40))
             await asyncio.sleep(4.0)  # greeting, the menu, '1' at ~2.8 s; the sales prompt plays when it dies
-            await _kill_9(first)
+            await first.kill_9()
             result = await call
             assert result.returncode == 0, result.output  # the fallback announced "no service" and hung up
             await asyncio.sleep(2.0)  # the restart is well after the call's end
@@ -143,7 +137,7 @@ async def test_conversation_with_an_agent_keeps_its_stint_and_the_agents_counter
                 await eventually(lambda: _logged(first, "acd.answered"), 15, what="ada answered")
                 answered = time.monotonic()
                 await asyncio.sleep(1.5)
-                await _kill_9(first)
+                await first.kill_9()
                 result, phone = await asyncio.gather(call, ada)
             finally:
                 ada.cancel()
@@ -197,7 +191,7 @@ async def test_a_conversation_still_going_on_after_the_restart_is_followed_live_
                 call = asyncio.create_task(place_call("15550903", number="5002", timeout_s=40))
                 await eventually(lambda: _logged(first, "acd.answered"), 15, what="ada answered")
                 await asyncio.sleep(1.0)
-                await _kill_9(first)
+                await first.kill_9()
                 second = await _service(sandbox, ami_secret, sqlite_url, flows).start()
                 (open_record,) = await records.all()
                 assert open_record.status is CallStatus.ACTIVE  # still talking: not closed at the restart

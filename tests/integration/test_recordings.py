@@ -8,7 +8,6 @@ path inside the chroot (CALLCONTROL_RECORDINGS_DIR / CALLCONTROL_RECORDINGS_ASTE
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,13 +20,13 @@ from callcontrol.adapters.db.recording_store import RecordingFilter, SqlRecordin
 from callcontrol.adapters.db.store import make_engine
 from callcontrol.core.recording_policy import RecordingPolicy, decide
 from callcontrol.core.recordings import Recording
-from callcontrol.devtools.sipp import SPEAK, SippRun, place_call, start_agent
+from callcontrol.devtools.sipp import place_call
 from tests.support.polling import eventually
+from tests.support.recorded_calls import final_recording, registered, talking_call
 from tests.support.recording import rms
 from tests.support.service_process import Records, ServiceProcess
 
 TOKEN = "test-token-0123456789"
-ADA_PORT = 5101
 SILENT = 50.0  # RMS of 16-bit samples below which a stretch counts as silence (the tone is ~5000)
 ACD = """\
 agents:
@@ -63,13 +62,6 @@ nodes:
 
 
 @pytest.fixture
-def recordings_env(sandbox) -> tuple[Path, dict[str, str]]:
-    seen_by_service, seen_by_asterisk = sandbox.recordings_dir(f"it-{secrets.token_hex(4)}")
-    return seen_by_service, {"CALLCONTROL_RECORDINGS_DIR": str(seen_by_service),
-                             "CALLCONTROL_RECORDINGS_ASTERISK_DIR": seen_by_asterisk}
-
-
-@pytest.fixture
 async def start_service(sandbox, ami_secret, sqlite_url, tmp_path: Path, recordings_env):
     started: list[ServiceProcess] = []
 
@@ -98,30 +90,6 @@ async def api(service: ServiceProcess, method: str, path: str, body: dict | None
             return response.status, await response.json()
 
 
-async def registered(sqlite_url: str, **wanted: str) -> list[Recording]:
-    engine = make_engine(sqlite_url)
-    try:
-        return await SqlRecordingRegistry(engine).find(RecordingFilter(**wanted))
-    finally:
-        await engine.dispose()
-
-
-async def talking_call(caller: str, talk_ms: int, agent_talk_ms: int, hangup_after_ms: int | None = None
-                       ) -> tuple[SippRun, SippRun]:
-    """A caller who talks (a tone, one RTP stream) for talk_ms from 0.5 s; ada answers after 0.5 s of ringing
-    and hangs up after agent_talk_ms. MixMonitor writes a frame for each frame of media: a phone sends RTP all
-    the time (no silence suppression), so the caller's voice is what keeps the file's clock."""
-    phone = await start_agent(ADA_PORT, 500, agent_talk_ms, timeout_s=60)
-    try:
-        speech = [(500, f"{SPEAK}:{talk_ms}")]
-        return tuple(await asyncio.gather(  # type: ignore[return-value]
-            place_call(caller, number="5002", digits=speech, hangup_after_ms=hangup_after_ms, timeout_s=60),
-            phone))
-    finally:
-        phone.cancel()
-        await asyncio.gather(phone, return_exceptions=True)
-
-
 def file_of(root: Path, recording: Recording) -> Path:
     return root / recording.relative_path
 
@@ -143,7 +111,7 @@ async def test_a_recorded_queue_call_holds_the_conversation_and_an_api_pause_is_
     assert caller.returncode == 0 and agent.returncode == 0, (caller.output, agent.output)
     (record,) = await records.ended(1)
     (stint,) = record.queue_stints
-    rec = await eventually(lambda: _final(sqlite_url, record.call_id), 15, 0.2, what="the recording finalized")
+    rec = await eventually(lambda: final_recording(sqlite_url, record.call_id), 15, 0.2, what="the recording finalized")
     path = file_of(recordings_env[0], rec)
     assert rec.state == "complete" and path.is_file() and rec.size_bytes == path.stat().st_size, rec
     assert len(rec.sha256 or "") == 64 and rec.agent == "ada" and rec.queue == "rec"
@@ -173,7 +141,7 @@ async def test_a_secure_input_is_silent_in_an_ivr_recording(start_service, sqlit
                               timeout_s=60)
     assert caller.returncode == 0, caller.output
     (record,) = await records.ended(1)
-    rec = await eventually(lambda: _final(sqlite_url, record.call_id), 15, 0.2, what="the recording finalized")
+    rec = await eventually(lambda: final_recording(sqlite_url, record.call_id), 15, 0.2, what="the recording finalized")
     assert rec.state == "complete" and rec.queue is None and rec.agent is None, rec
     (span,) = rec.spans
     assert span.reason == "secure_input" and span.ended_at is not None
@@ -201,7 +169,7 @@ async def test_stop_on_demand_ends_the_recording_and_the_call_goes_on(start_serv
     assert caller.returncode == 0 and agent.returncode == 0, (caller.output, agent.output)
     (record,) = await records.ended(1)
     (stint,) = record.queue_stints
-    rec = await _final(sqlite_url, record.call_id)
+    rec = await final_recording(sqlite_url, record.call_id)
     assert rec is not None and rec.state == "complete" and 1.0 < (rec.duration_s or 0) < 4.0, rec
     assert stint.talk_s is not None and stint.talk_s > 6, stint  # the conversation went on after the stop
     assert (await api(service, "POST", f"/api/recordings/{rec.id}/pause", {"reason": "api"}))[0] == 409
@@ -293,11 +261,6 @@ async def _live_one(service: ServiceProcess) -> dict | None:
 async def _answered(service: ServiceProcess) -> bool:
     code, body = await api(service, "GET", "/api/agents/ada")
     return code == 200 and body.get("state") == "on_call"  # type: ignore[union-attr]
-
-
-async def _final(sqlite_url: str, call_id: str) -> Recording | None:
-    found = [r for r in await registered(sqlite_url, call_id=call_id) if not r.live]
-    return found[0] if found else None
 
 
 async def _completes(sqlite_url: str, count: int) -> list[Recording] | None:

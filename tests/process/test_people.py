@@ -24,6 +24,7 @@ from callcontrol.services.login_attempts import LOGIN_POLICY
 from callcontrol.services.people import TOKEN_CACHE_S
 from tests.support.backends import PG
 from tests.support.polling import eventually
+from tests.support.recorded_calls import add_user
 from tests.support.service_process import ServiceProcess, closed_port
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"
@@ -75,12 +76,6 @@ async def _healthy(service: ServiceProcess) -> bool:
                 return response.status == 200
     except aiohttp.ClientError:
         return False
-
-
-async def add_user(service: ServiceProcess, *args: str) -> str:
-    code, out = await service.cli("users", "add", *args)
-    assert code == 0, out
-    return out.strip().splitlines()[-1]
 
 
 async def test_people_and_permissions_through_the_real_service(service: ServiceProcess) -> None:

@@ -104,6 +104,12 @@ class ServiceProcess:
             await self.process.wait()
             raise AssertionError(f"service ignored SIGTERM for {timeout}s\n{self.log_tail()}")
 
+    async def kill_9(self) -> None:
+        """SIGKILL: no shutdown, no drain, nothing written after this instant."""
+        assert self.process is not None and self.process.returncode is None
+        self.process.kill()
+        await self.process.wait()
+
     def log_lines(self) -> list[dict]:
         lines = []
         for raw in self.log_path.read_text(errors="replace").splitlines():

@@ -19,12 +19,16 @@ from callcontrol.adapters.http.app import HttpServer, make_app
 from callcontrol.adapters.http.recordings import RecordingsApi
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.adapters.ami_recording import AmiRecordingControls
+from callcontrol.adapters.ami_supervision import AmiSupervisorPhones
+from callcontrol.adapters.http.scope import AcdScope
 from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
 from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import ASTERISK_DIR
+from callcontrol.core.permissions import Principal
 from callcontrol.core.recording_policy import RecordingPolicy
 from callcontrol.core.domain_events import (
+    AgentAnswered,
     AgentStateChanged,
     CallbackBooked,
     CallbackDone,
@@ -33,6 +37,7 @@ from callcontrol.core.domain_events import (
     QueueStintProgressed,
 )
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_calls import AgentCall, AgentCallTracker
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ami_routing import AmiRouting, ami_routes
 from callcontrol.services.call_lifecycle import CallLifecycle
@@ -45,6 +50,7 @@ from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.recording_retention import RecordingPurger
 from callcontrol.services.recordings import CallRecorder
+from callcontrol.services.supervision import Supervision
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
@@ -99,11 +105,18 @@ class Service:
         self.acd.waits.recorder = self.recorder  # a queue call's recording starts before the agent's Dial
         self.lifecycle.recorder = self.recorder  # a flow's IVR recording, its secure inputs muted
         self.recording_recovery = OpenRecordingRecovery(self.recorder, self.recordings)  # the last run's open ones
-        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery))
+        self.audit = SqlAuditTrail(self._engine)  # the AuditTrail every audited act is written to
+        self.agent_calls = AgentCallTracker()  # the agents' channels in conversation: what supervision joins
+        self.events.subscribe("agent-calls", self.agent_calls.agent_answered, AgentAnswered, inline=True)
+        self.scope = AcdScope(self.acd.view)
+        self.supervision = Supervision(AmiSupervisorPhones(self.ami), self.agent_calls, self.audit, self.clock,
+                                       self._sees_call, lambda user: settings.supervisor_phones.get(user, ()),
+                                       audit_reader=self.audit, ring_timeout_s=settings.supervision_ring_timeout_s)
+        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery,
+                                                 self.agent_calls, self.supervision))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
-        self.audit = SqlAuditTrail(self._engine)  # the AuditTrail every audited act is written to
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
                                         api_token=settings.api_token, acd_store=self.acd_store,
                                         agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins,
@@ -111,7 +124,8 @@ class Service:
                                         clock=self.clock, degraded_reasons=self.degraded_reasons,
                                         recordings=RecordingsApi(self.recordings, self.recorder,
                                                                  self.recording_files, self.audit,
-                                                                 self.clock)),
+                                                                 self.clock),
+                                        supervision=self.supervision),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -136,6 +150,9 @@ class Service:
             return self.acd.distributor.queue(queue_id).recording
         except AcdError:
             return None
+
+    def _sees_call(self, principal: Principal, call: AgentCall) -> bool:
+        return self.scope.sees_call(principal, [call.queue_id] if call.queue_id else [], [call.agent_id])
 
     def degraded_reasons(self) -> list[str]:
         """What works less well while the service still takes calls (/readyz says degraded)."""
@@ -189,6 +206,7 @@ class Service:
                 asyncio.create_task(self.acd.run(), name="acd"),
                 asyncio.create_task(self.purger.run(), name="recording-purger"),
                 asyncio.create_task(self.recording_recovery.run(), name="recording-recovery"),
+                asyncio.create_task(self.supervision.run(), name="supervision"),
             ]
             await self.agi.start()
             log.info("service.started", agi=f"{self.settings.agi_host}:{self.agi.port}",
@@ -199,6 +217,7 @@ class Service:
             await self.agi.stop(self.settings.shutdown_grace_s)
             await self.events.drain(DRAIN_TIMEOUT_S)
             await self.recorder.finish_all()
+            await self.supervision.drain()
             self.calls.flush()
             await self.writer.drain(DRAIN_TIMEOUT_S)
             await self.transitions.drain(DRAIN_TIMEOUT_S)

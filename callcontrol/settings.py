@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from callcontrol.core.identifiers import ENDPOINT, USER_NAME
+
 ENV_PREFIX = "CALLCONTROL_"
 CONFIG_FILE_ENV = "CALLCONTROL_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +80,11 @@ class Settings(BaseSettings):
     # calls that ended meanwhile get their real end time and cause. Unset: those ends are the resync's time.
     asterisk_hangup_log: Path | None = None
 
+    # Live supervision (docs/supervision.md): the phones the admin allows each supervisor (and admin) user to be
+    # rung on, "user=PJSIP/device[|PJSIP/device2],user2=..."; the first is the default. How long a phone rings.
+    supervisor_phones: Annotated[dict[str, tuple[str, ...]], NoDecode] = Field(default_factory=dict)
+    supervision_ring_timeout_s: float = Field(20.0, ge=2, le=120)
+
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -90,6 +97,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("supervisor_phones", mode="before")
+    @classmethod
+    def _phones(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        phones: dict[str, tuple[str, ...]] = {}
+        for pair in filter(None, (part.strip() for part in value.split(","))):
+            user, _, endpoints = pair.partition("=")
+            found = tuple(e.strip() for e in endpoints.split("|") if e.strip())
+            if not USER_NAME.match(user.strip()) or not found or not all(ENDPOINT.match(e) for e in found):
+                raise ValueError(f"{pair[:80]!r}: write user=PJSIP/device[|PJSIP/device2], pairs separated by commas")
+            phones[user.strip()] = found
+        return phones
 
     @field_validator("database_url")
     @classmethod

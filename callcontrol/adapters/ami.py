@@ -37,6 +37,11 @@ from callcontrol.core.events import (
     ChannelsSnapshot,
     DeviceStateChanged,
     DialEnded,
+    KeyReceived,
+    OriginateFailed,
+    SpyStarted,
+    SpyStopped,
+    SupervisionEvent,
 )
 from callcontrol.core.identifiers import ASTERISK_ID, CHANNEL_NAME, ENDPOINT, WAKE_DIGIT
 from callcontrol.services.ports import CallerHungUp
@@ -324,14 +329,14 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
         return fallback
 
 
-def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | None:
+def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | SupervisionEvent | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
     name = message.get("Event", "")
     if name == "DialEnd":
         return DialEnded(message.get("Uniqueid", ""), message.get("DestChannel", ""), message.get("DialStatus", ""),
-                         _timestamp(message, now))
+                         _timestamp(message, now), message.get("DestUniqueid", ""))
     if name == "Newchannel":
         return ChannelCreated(message.get("Uniqueid", ""), message.get("Channel", ""), _timestamp(message, now))
     if name == "DeviceStateChange":
@@ -351,6 +356,15 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
         if cause.isdigit() and int(cause):
             return ChannelHangupRequested(message.get("Uniqueid", ""), int(cause), _timestamp(message, now))
         return None
+    if name == "ChanSpyStart":
+        return SpyStarted(message.get("SpyerUniqueid", ""), message.get("SpyeeUniqueid", ""),
+                          message.get("SpyeeChannel", ""), _timestamp(message, now))
+    if name == "ChanSpyStop":
+        return SpyStopped(message.get("SpyerUniqueid", ""), _timestamp(message, now))
+    if name == "DTMFEnd" and message.get("Direction") == "Received":
+        return KeyReceived(message.get("Uniqueid", ""), message.get("Digit", ""), _timestamp(message, now))
+    if name == "OriginateResponse" and message.get("Response") == "Failure":
+        return OriginateFailed(message.get("ActionID", ""), message.get("Reason", ""), _timestamp(message, now))
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

@@ -67,6 +67,7 @@ class DialEnded:
     callee_channel: str
     status: str
     at: datetime
+    callee_uniqueid: str = ""  # the agent's channel (what supervision spies on)
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,42 @@ class DeviceStateChanged:
 
 
 AcdEvent = Union[DialEnded, DeviceStateChanged, ChannelCreated]
+
+
+@dataclass(frozen=True)
+class SpyStarted:
+    """ChanSpy joined a supervisor's channel (the spyer) to the channel it spies on (AMI ChanSpyStart)."""
+
+    spyer_uniqueid: str
+    spyee_uniqueid: str
+    spyee_channel: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SpyStopped:
+    """ChanSpy let go (AMI ChanSpyStop; the spyee may be missing when it is already gone)."""
+
+    spyer_uniqueid: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class KeyReceived:
+    """A DTMF key a channel received (AMI DTMFEnd, Direction Received): a supervisor's mode key."""
+
+    uniqueid: str
+    key: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OriginateFailed:
+    """An Originate of ours could not ring its phone (AMI OriginateResponse: Failure), by the ActionID we gave it."""
+
+    action_id: str
+    reason: str
+    at: datetime
+
+
+SupervisionEvent = Union[SpyStarted, SpyStopped, KeyReceived, OriginateFailed]

@@ -17,10 +17,16 @@ from callcontrol.core.events import (
     ChannelsSnapshot,
     DeviceStateChanged,
     DialEnded,
+    KeyReceived,
+    OriginateFailed,
+    SpyStarted,
+    SpyStopped,
 )
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_calls import AgentCallTracker
 from callcontrol.services.call_lifecycle import CallLifecycle
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
+from callcontrol.services.supervision import Supervision
 
 log = structlog.get_logger(__name__)
 
@@ -28,25 +34,42 @@ Message = TypeVar("Message")
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
-def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None
+def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None,
+               agent_calls: AgentCallTracker | None = None, supervision: Supervision | None = None
                ) -> dict[type, tuple[Handler, ...]]:
-    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync)."""
+    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync;
+    `agent_calls` and `supervision`: the agents' channels in conversation and the sessions spying on them)."""
     calls = lifecycle.calls
     recovery: dict[type, tuple[Handler, ...]] = {
         ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
     } if recordings is not None else {}
+    tracked: dict[type, tuple[Handler, ...]] = {
+        DialEnded: (agent_calls.dial_ended,), ChannelHungUp: (agent_calls.channel_hung_up,),
+        ChannelsSnapshot: (agent_calls.channels_resynced,),
+    } if agent_calls is not None else {}
+    supervised: dict[type, tuple[Handler, ...]] = {
+        ChannelAnswered: (supervision.channel_answered,), ChannelHungUp: (supervision.channel_hung_up,),
+        ChannelsSnapshot: (supervision.channels_resynced,), SpyStarted: (supervision.spy_started,),
+        SpyStopped: (supervision.spy_stopped,), KeyReceived: (supervision.key_received,),
+        OriginateFailed: (supervision.originate_failed,),
+    } if supervision is not None else {}
+
+    def also(event_type: type) -> tuple[Handler, ...]:
+        return (*recovery.get(event_type, ()), *tracked.get(event_type, ()), *supervised.get(event_type, ()))
 
     async def resync_calls(snapshot: ChannelsSnapshot) -> None:  # calls it finds gone take their end from the log
         calls.apply(snapshot, await lifecycle.hangups_of(calls.gone_in(snapshot)))
 
     return {
-        DialEnded: (acd.apply,),
+        DialEnded: (acd.apply, *also(DialEnded)),
         DeviceStateChanged: (acd.apply,),
         ChannelCreated: (acd.channel_changed,),
-        ChannelAnswered: (calls.apply,),
+        ChannelAnswered: (calls.apply, *also(ChannelAnswered)),
         ChannelHangupRequested: (calls.apply,),
-        ChannelHungUp: (calls.apply, acd.channel_changed, *recovery.get(ChannelHungUp, ())),
-        ChannelsSnapshot: (resync_calls, acd.channels_resynced, *recovery.get(ChannelsSnapshot, ())),
+        # the agent-call tracker before supervision: a session whose target is gone knows it at its own Hangup
+        ChannelHungUp: (calls.apply, acd.channel_changed, *also(ChannelHungUp)),
+        ChannelsSnapshot: (resync_calls, acd.channels_resynced, *also(ChannelsSnapshot)),
+        **{event_type: also(event_type) for event_type in (SpyStarted, SpyStopped, KeyReceived, OriginateFailed)},
     }
 
 

@@ -15,12 +15,16 @@ from pydantic import SecretStr
 from callcontrol.adapters.db.acd_store import SqlAcdStore
 from callcontrol.adapters.http import health, openapi
 from callcontrol.adapters.http.app import ROUTE_TABLE, make_app
+from callcontrol.adapters.http.auth import NoAuditTrail
+from callcontrol.services.agent_calls import AgentCallTracker
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.people import People
+from callcontrol.services.supervision import Supervision
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.recording import memory_recordings_api
+from tests.support.supervision import RecordedPhones
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
 
@@ -31,7 +35,9 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
     people API and the audit trail (their store is never reached here), the recordings."""
     return make_app(lambda: [], flows=FlowCatalog(), acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
                     people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)))
+                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)),
+                    supervision=Supervision(RecordedPhones(), AgentCallTracker(), NoAuditTrail(), SettableClock(T0),
+                                            lambda principal, call: True, lambda user: ()))
 
 
 @pytest.fixture

@@ -157,7 +157,8 @@ class Supervision:
                       expected=session.target_uniqueid)
             await self._phones.hang_up(session.spyer_uniqueid)
             return
-        self._update(session.spy_started(event.at), "supervision.joined")
+        self._update(session.spy_started(event.at), "supervision.joined",
+                     detail={"spyee_uniqueid": event.spyee_uniqueid, "spyee_channel": event.spyee_channel})
 
     def spy_stopped(self, event: SpyStopped) -> None:
         session = self._of_spyer(event.spyer_uniqueid)

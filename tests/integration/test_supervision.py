@@ -1,0 +1,184 @@
+"""Live supervision over real calls: SIPp callers in an ACD queue, real agent and supervisor phones, the sandbox
+Asterisk 22's ChanSpy, users made with the real `callcontrol users add`, the audit trail read from the database.
+
+ada is PJSIP/agent1001; ed is PJSIP/agent10011, whose channel names start with ada's device name: ChanSpy must
+join ada's channel and never ed's (the name-prefix trap), which the spyee of ChanSpyStart shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from callcontrol.core.audit import Outcome
+from callcontrol.devtools.sipp import SPEAK, place_call, start_agent
+from tests.support.polling import eventually
+from tests.support.recorded_calls import add_user, audit_entries
+from tests.support.service_process import ServiceProcess
+
+BOOTSTRAP = "bootstrap-admin-token-0123456789"
+ADA_PORT, ED_PORT, SUPERVISOR1_PORT, SUPERVISOR2_PORT = 5101, 5122, 5120, 5121
+ACD = """\
+agents:
+  - {id: ada, name: Ada, endpoint: PJSIP/agent1001, teams: [sales]}
+  - {id: ed, name: Ed, endpoint: PJSIP/agent10011, teams: [sales]}
+queues:
+  - {id: sales, name: Sales, ring_timeout_s: 5, max_wait_s: 60, teams: [sales]}
+"""
+FLOW = """\
+id: sales
+numbers: ["5002"]
+allow: {queues: [sales]}
+start: q
+nodes:
+  q: {type: queue, queue: sales, max_wait_s: 30, timeout: bye, no_agents: bye}
+  bye: {type: hangup, prompts: [vm-goodbye]}
+"""
+
+
+@pytest.fixture
+async def service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "sales.yaml").write_text(FLOW)
+    (tmp_path / "acd.yaml").write_text(ACD)
+    service = ServiceProcess(sqlite_url, ami_secret, extra_env={
+        "CALLCONTROL_FLOWS_DIR": str(flows), "CALLCONTROL_API_TOKEN": BOOTSTRAP,
+        "CALLCONTROL_SUPERVISOR_PHONES": "sup.sales=PJSIP/supervisor1|PJSIP/supervisor2,"
+                                         "sup.support=PJSIP/supervisor2,ada=PJSIP/supervisor2",
+        "CALLCONTROL_SUPERVISION_RING_TIMEOUT_S": "3"})
+    await service.start(acd_config=tmp_path / "acd.yaml")
+    yield service
+    assert await service.stop() == 0, service.log_tail()
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, service: ServiceProcess, token: str) -> None:
+        self.session, self.base, self.token = session, f"http://127.0.0.1:{service.http_port}", token
+
+    async def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list]:
+        async with self.session.request(method, self.base + path, json=body,
+                                        headers={"Authorization": f"Bearer {self.token}"}) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text else {}
+
+
+def caller_channel_uniqueid(sandbox, caller: str) -> str | None:
+    """The uniqueid (the call id) of the trunk channel calling from `caller`, from Asterisk's channel list."""
+    for line in sandbox.cli("core show channels concise").splitlines():
+        fields = line.split("!")
+        if len(fields) > 13 and fields[0].startswith("PJSIP/trunk-") and fields[7] == caller:
+            return fields[-1].strip()
+    return None
+
+
+async def talking(sandbox, caller: str, agent_port: int, seconds: float):
+    """A caller in the queue talking with the agent phone on agent_port for about `seconds`; (call id, tasks)."""
+    phone = await start_agent(agent_port, 300, int(seconds * 1000), timeout_s=seconds + 30)
+    call = asyncio.create_task(place_call(caller, number="5002", digits=[(500, f"{SPEAK}:{int(seconds * 1000)}")],
+                                          timeout_s=seconds + 30))
+    call_id = await eventually(lambda: caller_channel_uniqueid(sandbox, caller), 10, 0.2, what="caller channel")
+    return call_id, (call, phone)
+
+
+async def session_state(api: Api, session_id: str, **wanted: object) -> dict:
+    async def check():
+        code, body = await api.call("GET", f"/api/supervision/{session_id}")
+        return body if code == 200 and all(body.get(k) == v for k, v in wanted.items()) else None
+    return await eventually(check, 15, 0.2, what=f"session {session_id} {wanted}")
+
+
+async def test_listen_whisper_barge_on_the_exact_agent_channel_audited_with_every_refusal(
+        service: ServiceProcess, sandbox, sqlite_url: str, no_channels_left) -> None:
+    tokens = {name: await add_user(service, name, *args) for name, args in {
+        "sup.sales": ("--role", "supervisor", "--team", "sales"),
+        "sup.support": ("--role", "supervisor", "--team", "support"),
+        "ada": ("--role", "agent", "--agent", "ada")}.items()}
+    async with aiohttp.ClientSession() as http:
+        admin, sales, support, ada = (Api(http, service, token) for token in
+                                      (BOOTSTRAP, tokens["sup.sales"], tokens["sup.support"], tokens["ada"]))
+        assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+        ada_call, ada_tasks = await talking(sandbox, "15550701", ADA_PORT, 24)
+        await asyncio.sleep(1.5)  # ada answers after 0.3 s; then ed takes the next caller
+        assert (await admin.call("POST", "/api/agents/ed/login", {}))[0] == 200
+        ed_call, ed_tasks = await talking(sandbox, "15550702", ED_PORT, 22)
+        await asyncio.sleep(1.5)
+
+        # refused: another team's supervisor (404, as for no call), an agent (403), a phone not allowed (400)
+        assert (await support.call("POST", f"/api/calls/{ada_call}/supervise", {"mode": "listen"}))[0] == 404
+        assert (await ada.call("POST", f"/api/calls/{ada_call}/supervise", {"mode": "listen"}))[0] == 403
+        code, body = await sales.call("POST", f"/api/calls/{ada_call}/supervise",
+                                      {"mode": "listen", "endpoint": "PJSIP/agent1002"})
+        assert code == 400 and body["error"] == "endpoint_not_allowed", body
+        assert (await sales.call("POST", "/api/calls/1.999/supervise", {"mode": "listen"}))[0] == 404
+        assert (await sales.call("POST", f"/api/calls/{ada_call}/supervise", {"mode": "shout"}))[0] == 400
+
+        supervisor = await start_agent(SUPERVISOR1_PORT, 300, 0, timeout_s=60)
+        code, started = await sales.call("POST", f"/api/calls/{ada_call}/supervise", {"mode": "listen"})
+        assert code == 201 and started["state"] == "ringing" and started["agent"] == "ada", started
+        session_id = started["id"]
+        active = await session_state(sales, session_id, state="active")
+        assert active["mode"] == "listen" and active["call_id"] == ada_call
+        assert (await support.call("GET", f"/api/supervision/{session_id}"))[0] == 404  # not theirs
+        assert (await support.call("PATCH", f"/api/supervision/{session_id}", {"mode": "barge"}))[0] == 404
+
+        code, body = await sales.call("PATCH", f"/api/supervision/{session_id}", {"mode": "whisper"})
+        assert code == 202, body
+        await session_state(sales, session_id, mode="whisper")
+        assert (await sales.call("PATCH", f"/api/supervision/{session_id}", {"mode": "barge"}))[0] == 202
+        barged = await session_state(sales, session_id, mode="barge")
+        assert [(c["from"], c["to"], c["by"]) for c in barged["mode_changes"]] == [
+            ("listen", "whisper", "api:sup.sales"), ("whisper", "barge", "api:sup.sales")]
+        assert (await sales.call("DELETE", f"/api/supervision/{session_id}"))[0] == 202
+        ended = await session_state(sales, session_id, state="ended")
+        assert ended["end_reason"] == "ended_by_request" and ended["duration_s"] > 0, ended
+        assert (await supervisor).returncode == 0
+
+        # a supervisor phone that rings and is never answered
+        unanswered = await start_agent(SUPERVISOR2_PORT, 20_000, 0, timeout_s=30)
+        code, third = await sales.call("POST", f"/api/calls/{ed_call}/supervise",
+                                       {"mode": "whisper", "endpoint": "PJSIP/supervisor2"})
+        assert code == 201, third
+        ended = await session_state(sales, third["id"], state="ended")
+        assert ended["end_reason"] == "not_answered" and ended["started_at"] is None, ended
+        unanswered.cancel()
+        await asyncio.gather(unanswered, return_exceptions=True)
+
+        # the agent's call ends first: the session ends with it
+        supervisor = await start_agent(SUPERVISOR1_PORT, 300, 0, timeout_s=60)
+        code, second = await sales.call("POST", f"/api/calls/{ada_call}/supervise", {"mode": "listen"})
+        assert code == 201, second
+        await session_state(sales, second["id"], state="active")
+        caller_run, agent_run = await asyncio.gather(*ada_tasks)
+        assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+        ended = await session_state(sales, second["id"], state="ended")
+        assert ended["end_reason"] == "agent_call_ended", ended
+        assert (await supervisor).returncode == 0
+
+        caller_run, agent_run = await asyncio.gather(*ed_tasks)
+        assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+
+        code, audit = await admin.call("GET", "/api/audit?action=supervision.end")
+        assert code == 200 and isinstance(audit, list) and len(audit) == 3, audit
+
+    await asyncio.sleep(0.5)
+    entries = await audit_entries(sqlite_url)
+    mine = [e for e in entries if e.action.startswith("supervision.")]
+    denied = {(e.actor, e.object_id) for e in mine if e.outcome is Outcome.DENIED}
+    assert denied == {("sup.support", ada_call), ("sup.sales", ada_call), ("sup.sales", "1.999")}, denied
+    assert ("ada", "auth.forbidden") in {(e.actor, e.action) for e in entries}
+    joined = [e for e in mine if e.action == "supervision.joined"]
+    assert len(joined) == 2 and all(e.detail["spyee_uniqueid"] == e.detail["target_uniqueid"] for e in joined)
+    assert all(e.detail["spyee_channel"].startswith("PJSIP/agent1001-") for e in joined), joined  # never ed's
+    assert ed_call not in {e.detail["call_id"] for e in joined}
+    changes = [e for e in mine if e.action == "supervision.mode_change"]
+    assert [(e.detail["from"], e.detail["to"]) for e in reversed(changes)] == [("listen", "whisper"),
+                                                                              ("whisper", "barge")]
+    ends = {e.detail["session"]: e.detail for e in mine if e.action == "supervision.end"}
+    assert {detail["end_reason"] for detail in ends.values()} == {"ended_by_request", "agent_call_ended",
+                                                                  "not_answered"}
+    assert ends[session_id]["mode_changes"][1]["to"] == "barge" and ends[session_id]["duration_s"] > 0

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from callcontrol.core.audit import Outcome
-from callcontrol.devtools.sipp import SPEAK, place_call, start_agent
+from callcontrol.devtools.sipp import SPEAK, agent_scenario, place_call, run_sipp, scenario, start_agent, start_phone
 from tests.support.polling import eventually
 from tests.support.recorded_calls import add_user, audit_entries
+from tests.support.rtp_phone import RtpPhone, with_media_port
 from tests.support.service_process import ServiceProcess
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"
@@ -182,3 +184,67 @@ async def test_listen_whisper_barge_on_the_exact_agent_channel_audited_with_ever
     assert {detail["end_reason"] for detail in ends.values()} == {"ended_by_request", "agent_call_ended",
                                                                   "not_answered"}
     assert ends[session_id]["mode_changes"][1]["to"] == "barge" and ends[session_id]["duration_s"] > 0
+
+
+CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ = 440, 700, 1000  # each phone's voice
+HEARD, UNHEARD = 1000.0, 150.0  # a tone's amplitude (of 8000 sent) that is heard, and the most that is not
+
+
+async def test_who_hears_the_supervisor_listen_nobody_whisper_the_agent_barge_both(
+        service: ServiceProcess, sandbox, tmp_path: Path, no_channels_left) -> None:
+    """Each phone talks with its own tone; what each one receives is measured per tone, in each mode."""
+    token = await add_user(service, "sup.sales", "--role", "supervisor", "--team", "sales")
+    logs = {name: tmp_path / f"{name}.log" for name in ("caller", "agent", "supervisor")}
+    caller, agent, supervisor = [await RtpPhone(hz, logs[name]).open() for name, hz in
+                                 (("caller", CALLER_HZ), ("agent", AGENT_HZ), ("supervisor", SUPERVISOR_HZ))]
+    heard: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as http:
+        admin, sales = Api(http, service, BOOTSTRAP), Api(http, service, token)
+        assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+        agent_phone = await start_phone(with_media_port(agent_scenario(300, 16_000), agent.port), ADA_PORT,
+                                        timeout_s=60, message_log=logs["agent"])
+        calling = asyncio.create_task(run_sipp(with_media_port(scenario([]), caller.port), "5002", "15550711",
+                                               timeout_s=60, message_log=logs["caller"]))
+        talking = [asyncio.create_task(caller.talk(19)), asyncio.create_task(agent.talk(17))]
+        try:
+            call_id = await eventually(lambda: caller_channel_uniqueid(sandbox, "15550711"), 10, 0.2, what="caller")
+            await eventually(lambda: agent.heard, 10, 0.1, what="the agent hears the caller")
+            supervisor_phone = await start_phone(with_media_port(agent_scenario(300, 0), supervisor.port),
+                                                 SUPERVISOR1_PORT, timeout_s=60, message_log=logs["supervisor"])
+            code, session = await sales.call("POST", f"/api/calls/{call_id}/supervise", {"mode": "listen"})
+            assert code == 201, session
+            talking.append(asyncio.create_task(supervisor.talk(12)))
+            await session_state(sales, session["id"], state="active")
+            for mode in ("listen", "whisper", "barge"):
+                if mode != "listen":
+                    assert (await sales.call("PATCH", f"/api/supervision/{session['id']}", {"mode": mode}))[0] == 202
+                    await session_state(sales, session["id"], mode=mode)
+                await asyncio.sleep(0.8)  # the mode's audio settles
+                since = time.monotonic()
+                await asyncio.sleep(1.5)
+                until = time.monotonic()
+                heard[mode] = {
+                    "supervisor<-caller": supervisor.amplitude_of(CALLER_HZ, since, until),
+                    "supervisor<-agent": supervisor.amplitude_of(AGENT_HZ, since, until),
+                    "agent<-supervisor": agent.amplitude_of(SUPERVISOR_HZ, since, until),
+                    "caller<-supervisor": caller.amplitude_of(SUPERVISOR_HZ, since, until),
+                    "agent<-caller": agent.amplitude_of(CALLER_HZ, since, until),
+                    "caller<-agent": caller.amplitude_of(AGENT_HZ, since, until)}
+            print("tone amplitudes heard (of 8000 sent):", json.dumps(heard, indent=1))
+            assert (await sales.call("DELETE", f"/api/supervision/{session['id']}"))[0] == 202
+            await session_state(sales, session["id"], state="ended")
+            assert (await supervisor_phone).returncode == 0
+            caller_run, agent_run = await asyncio.gather(calling, agent_phone)
+            assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+        finally:
+            for task in talking:
+                task.cancel()
+            await asyncio.gather(*talking, return_exceptions=True)
+            for phone in (caller, agent, supervisor):
+                phone.close()
+    for mode, amplitudes in heard.items():  # the conversation goes on, and the supervisor hears both sides
+        assert min(amplitudes[k] for k in ("agent<-caller", "caller<-agent", "supervisor<-caller",
+                                           "supervisor<-agent")) > HEARD, (mode, amplitudes)
+    assert heard["listen"]["agent<-supervisor"] < UNHEARD and heard["listen"]["caller<-supervisor"] < UNHEARD, heard
+    assert heard["whisper"]["agent<-supervisor"] > HEARD and heard["whisper"]["caller<-supervisor"] < UNHEARD, heard
+    assert heard["barge"]["agent<-supervisor"] > HEARD and heard["barge"]["caller<-supervisor"] > HEARD, heard

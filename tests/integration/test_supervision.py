@@ -19,7 +19,7 @@ from callcontrol.core.audit import Outcome
 from callcontrol.devtools.sipp import SPEAK, agent_scenario, place_call, run_sipp, scenario, start_agent, start_phone
 from tests.support.polling import eventually
 from tests.support.recorded_calls import add_user, audit_entries
-from tests.support.rtp_phone import RtpPhone, with_media_port
+from callcontrol.devtools.rtp_phone import RtpPhone, with_media_port
 from tests.support.service_process import ServiceProcess
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"

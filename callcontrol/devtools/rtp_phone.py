@@ -1,4 +1,4 @@
-"""A phone's media end for audio tests: SIPp does the SIP, this socket sends a tone and keeps what it hears.
+"""A phone's media end for audio tests and benchmarks: SIPp does the SIP; this socket sends a tone, keeps what it hears.
 
 The SIPp scenario's SDP names this socket's port instead of SIPp's media port, so Asterisk's RTP for that phone
 comes here. Asterisk's own RTP address is read from the SDP it sent (SIPp's message log). What was heard is

@@ -42,17 +42,22 @@ nodes:
 """
 
 
-@pytest.fixture
-async def service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+def _service(ami_secret: str, sqlite_url: str, tmp_path: Path) -> ServiceProcess:
     flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "sales.yaml").write_text(FLOW)
-    (tmp_path / "acd.yaml").write_text(ACD)
-    service = ServiceProcess(sqlite_url, ami_secret, extra_env={
+    if not flows.exists():
+        flows.mkdir()
+        (flows / "sales.yaml").write_text(FLOW)
+        (tmp_path / "acd.yaml").write_text(ACD)
+    return ServiceProcess(sqlite_url, ami_secret, extra_env={
         "CALLCONTROL_FLOWS_DIR": str(flows), "CALLCONTROL_API_TOKEN": BOOTSTRAP,
         "CALLCONTROL_SUPERVISOR_PHONES": "sup.sales=PJSIP/supervisor1|PJSIP/supervisor2,"
                                          "sup.support=PJSIP/supervisor2,ada=PJSIP/supervisor2",
         "CALLCONTROL_SUPERVISION_RING_TIMEOUT_S": "3"})
+
+
+@pytest.fixture
+async def service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+    service = _service(ami_secret, sqlite_url, tmp_path)
     await service.start(acd_config=tmp_path / "acd.yaml")
     yield service
     assert await service.stop() == 0, service.log_tail()
@@ -248,3 +253,54 @@ async def test_who_hears_the_supervisor_listen_nobody_whisper_the_agent_barge_bo
     assert heard["listen"]["agent<-supervisor"] < UNHEARD and heard["listen"]["caller<-supervisor"] < UNHEARD, heard
     assert heard["whisper"]["agent<-supervisor"] > HEARD and heard["whisper"]["caller<-supervisor"] < UNHEARD, heard
     assert heard["barge"]["agent<-supervisor"] > HEARD and heard["barge"]["caller<-supervisor"] > HEARD, heard
+
+
+async def test_a_restart_mid_session_adopts_the_live_session_and_closes_the_one_that_ended_meanwhile(
+        sandbox, ami_secret: str, sqlite_url: str, tmp_path: Path, no_channels_left) -> None:
+    """kill -9 of the service during two sessions on one real call: one supervisor stays on the line, the other
+    hangs up while the service is down. The restarted service finds both in the audit trail and Asterisk."""
+    first = await _service(ami_secret, sqlite_url, tmp_path).start(acd_config=tmp_path / "acd.yaml")
+    second: ServiceProcess | None = None
+    token = await add_user(first, "sup.sales", "--role", "supervisor", "--team", "sales")
+    try:
+        async with aiohttp.ClientSession() as http:
+            admin, sales = Api(http, first, BOOTSTRAP), Api(http, first, token)
+            assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+            call_id, call_tasks = await talking(sandbox, "15550721", ADA_PORT, 20)
+            await asyncio.sleep(1.5)
+            staying = await start_agent(SUPERVISOR1_PORT, 300, 0, timeout_s=60)
+            leaving = await start_agent(SUPERVISOR2_PORT, 300, 5000, timeout_s=60)  # hangs up 5 s after answering
+            code, kept = await sales.call("POST", f"/api/calls/{call_id}/supervise", {"mode": "listen"})
+            assert code == 201, kept
+            code, gone = await sales.call("POST", f"/api/calls/{call_id}/supervise",
+                                          {"mode": "listen", "endpoint": "PJSIP/supervisor2"})
+            assert code == 201, gone
+            await session_state(sales, kept["id"], state="active")
+            await session_state(sales, gone["id"], state="active")
+            assert (await sales.call("PATCH", f"/api/supervision/{kept['id']}", {"mode": "whisper"}))[0] == 202
+            await session_state(sales, kept["id"], mode="whisper")
+            await asyncio.sleep(0.5)  # the audit entries are written
+            await first.kill_9()
+            assert (await leaving).returncode == 0  # the second supervisor hangs up while nobody watches
+
+            second = await _service(ami_secret, sqlite_url, tmp_path).start()
+            sales = Api(http, second, token)
+            adopted = await session_state(sales, kept["id"], state="active")
+            assert adopted["mode"] == "whisper" and adopted["agent"] == "ada", adopted
+            closed = await session_state(sales, gone["id"], state="ended")  # closed from the trail at the restart
+            assert closed["end_reason"] == "ended_while_service_down", closed
+            assert (await sales.call("PATCH", f"/api/supervision/{kept['id']}", {"mode": "barge"}))[0] == 202
+            await session_state(sales, kept["id"], mode="barge")
+            assert (await sales.call("DELETE", f"/api/supervision/{kept['id']}"))[0] == 202
+            ended = await session_state(sales, kept["id"], state="ended")
+            assert ended["end_reason"] == "ended_by_request", ended
+            assert (await staying).returncode == 0
+            caller_run, agent_run = await asyncio.gather(*call_tasks)
+            assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+    finally:
+        if second is not None:
+            assert await second.stop() == 0, second.log_tail()
+    ends = {e.detail["session"]: e.detail for e in await audit_entries(sqlite_url) if e.action == "supervision.end"}
+    assert ends[gone["id"]]["end_reason"] == "ended_while_service_down" and ends[gone["id"]]["recovered"], ends
+    assert ends[kept["id"]]["end_reason"] == "ended_by_request"
+    assert [(c["from"], c["to"]) for c in ends[kept["id"]]["mode_changes"]] == [("whisper", "barge")], ends

@@ -45,12 +45,14 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.recording_retention import RecordingPurger
 from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.supervision import Supervision
+from callcontrol.services.supervisor_phone import SupervisorLine
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.settings import Settings
 
@@ -117,10 +119,18 @@ class Service:
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
+        self.login_attempts = LoginAttempts()  # one limit for passwords (the API) and phone PINs (supervision line)
+        phones = settings.supervisor_phones
+        self.supervisor_line = SupervisorLine(
+            self.supervision, self.agent_calls, self.people, self.login_attempts, self.clock,
+            lambda device: tuple(user for user, own in phones.items() if device in own),
+            lambda: {agent_id: self.acd.view.agent(agent_id).endpoint for agent_id in self.acd.view.agent_ids()})
+        self.lifecycle.supervisor_line = self.supervisor_line.answer
         self.http = HttpServer(make_app(self.not_ready_reasons, flows=self.catalog, acd=self.acd,
                                         api_token=settings.api_token, acd_store=self.acd_store,
                                         agent_pins=self.agent_pins, allowed_origins=settings.http_allowed_origins,
                                         people=self.people, audit=self.audit, audit_reader=self.audit,
+                                        login_attempts=self.login_attempts,
                                         clock=self.clock, degraded_reasons=self.degraded_reasons,
                                         recordings=RecordingsApi(self.recordings, self.recorder,
                                                                  self.recording_files, self.audit,

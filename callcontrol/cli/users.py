@@ -37,6 +37,8 @@ def _scope_arguments(parser: argparse.ArgumentParser, required_role: bool) -> No
     parser.add_argument("--agent", help="the ACD agent an agent user is")
     parser.add_argument("--password-stdin", action="store_true",
                         help="read a password (12 characters at least) from standard input, for POST /api/login")
+    parser.add_argument("--phone-pin-stdin", action="store_true",
+                        help="read a phone PIN (4-12 digits) from standard input: the supervision line's (*71)")
 
 
 def users_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -48,7 +50,11 @@ def users_command(settings: Settings, args: argparse.Namespace) -> int:
     from callcontrol.services.people import People
     from callcontrol.services.ports import SystemClock
 
+    if getattr(args, "password_stdin", False) and getattr(args, "phone_pin_stdin", False):
+        print("callcontrol users: give --password-stdin or --phone-pin-stdin, not both", file=sys.stderr)
+        return 2
     password = _read_password() if getattr(args, "password_stdin", False) else None
+    phone_pin = _read_password("phone PIN: ") if getattr(args, "phone_pin_stdin", False) else None
 
     async def run() -> int:
         engine = make_engine(settings.database_url)
@@ -59,14 +65,15 @@ def users_command(settings: Settings, args: argparse.Namespace) -> int:
                 return 1
             people, audit = People(SqlPeopleStore(engine), SystemClock()), SqlAuditTrail(engine)
             role = Role(args.role) if getattr(args, "role", None) else None
-            return await _run(people, audit, args, role, password)
+            return await _run(people, audit, args, role, password, phone_pin)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
 
 
-async def _run(people, audit, args: argparse.Namespace, role, password: str | None) -> int:  # noqa: ANN001
+async def _run(people, audit, args: argparse.Namespace, role, password: str | None,  # noqa: ANN001
+               phone_pin: str | None = None) -> int:
     from callcontrol.adapters.http.users import user_data
     from callcontrol.core.audit import AuditEntry, Outcome
     from callcontrol.core.people import InvalidUser
@@ -87,8 +94,12 @@ async def _run(people, audit, args: argparse.Namespace, role, password: str | No
         if command == "add":
             user, token = await people.add_user(args.name, role, teams or frozenset(), queues or frozenset(),
                                                 args.agent, password)
+            if phone_pin is not None:
+                await people.set_phone_pin(user.name, phone_pin)
             print(f"added {user.name} ({user.role.value}); its API token, shown only now:\n{token}")
         elif command == "set":
+            if phone_pin is not None:
+                await people.set_phone_pin(args.name, phone_pin)
             user = await people.set_user(args.name, role, teams, queues, args.agent, password)
             print(f"changed {user.name}: {user.role.value}")
         elif command == "revoke":
@@ -110,9 +121,9 @@ async def _run(people, audit, args: argparse.Namespace, role, password: str | No
     return 0
 
 
-def _read_password() -> str:
+def _read_password(prompt: str = "password: ") -> str:
     if sys.stdin.isatty():
         import getpass
 
-        return getpass.getpass("password: ")
+        return getpass.getpass(prompt)
     return sys.stdin.readline().rstrip("\r\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 IVR_SCRIPT = "ivr"
 AGENT_LOGIN_SCRIPT = "agent-login"  # the agents' feature code (dialplan [agents-out])
 CALLBACK_SCRIPT = "callback"  # an agent answered a booked callback (dialplan [callcontrol-callback])
+SUPERVISE_SCRIPT = "supervise"  # a supervisor's own phone on the supervision line (dialplan [supervisors-out])
 
 
 class CallLifecycle:
@@ -55,6 +57,8 @@ class CallLifecycle:
         self.acd_store = acd_store
         self.hangup_log = hangup_log
         self.recorder: FlowRecorder | None = None  # records the IVR part (record_ivr), mutes secure inputs
+        # the supervision line (services/supervisor_phone.py): (channel, device, uniqueid) -> what happened
+        self.supervisor_line: Callable[[AgiChannel, str, str], Awaitable[str]] | None = None
 
     async def handle_call(self, request: AgiRequest, channel: AgiChannel) -> None:
         """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
@@ -63,6 +67,13 @@ class CallLifecycle:
                 device = device_of(request.channel)
                 outcome = await agent_login_line(channel, device, self.acd, self.agent_pins)
                 log.info("agent_phone.call_ended", device=device[:64], outcome=outcome)
+            return
+        if request.script == SUPERVISE_SCRIPT and self.supervisor_line is not None \
+                and ASTERISK_ID.match(request.uniqueid):
+            with structlog.contextvars.bound_contextvars(call_id=request.uniqueid):
+                device = device_of(request.channel)
+                outcome = await self.supervisor_line(channel, device, request.uniqueid)
+                log.info("supervisor_phone.call_ended", device=device[:64], outcome=outcome)
             return
         if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)) \
                 and ASTERISK_ID.match(request.uniqueid):

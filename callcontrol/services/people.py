@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from callcontrol.core.identifiers import AGENT_PIN
 from callcontrol.core.people import StoredToken, TokenParts, User, digest_matches, parse_token, token_digest
 from callcontrol.core.permissions import Principal, Role
 from callcontrol.services.ports import Clock, PeopleStore, UnknownUser
@@ -54,6 +55,12 @@ class Passwords:
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
         return self._hasher.hash(password)
+
+    def hash_pin(self, pin: str) -> str:
+        """An argon2id hash of a phone PIN (ValueError unless it is 4 to 12 digits)."""
+        if not AGENT_PIN.match(pin):
+            raise ValueError("a phone PIN is 4 to 12 digits")
+        return self._hasher.hash(pin)
 
     def matches(self, password: str, stored: str | None) -> bool:
         """True when the password is the one hashed; always does the argon2 work, even with nothing stored."""
@@ -102,6 +109,17 @@ class People:
         await self.store.update_user(changed)
         self._forget(name)
         return changed
+
+    async def set_phone_pin(self, name: str, pin: str) -> None:
+        """The PIN the user keys in on the supervision line of its phone; UnknownUser, ValueError."""
+        user = await self.store.user(name)
+        if user is None or user.revoked_at is not None:
+            raise UnknownUser(f"no user {name} (or it is revoked)")
+        await self.store.set_phone_pin_hash(name, await asyncio.to_thread(self.passwords.hash_pin, pin))
+
+    async def phone_pin_matches(self, name: str, pin: str) -> bool:
+        """Whether `pin` is the user's phone PIN (the argon2 work is done even when it has none)."""
+        return await asyncio.to_thread(self.passwords.matches, pin, await self.store.phone_pin_hash(name))
 
     async def revoke(self, name: str) -> bool:
         """Revoke the user and its tokens now; False when there is no such user."""

@@ -30,7 +30,7 @@ from callcontrol.core.events import (
 )
 from callcontrol.core.identifiers import ENDPOINT
 from callcontrol.core.permissions import Permission, Principal, Role, allows
-from callcontrol.core.supervision import SESSION_ID, Mode, Session, State, spyer_uniqueid
+from callcontrol.core.supervision import SESSION_ID, SPYER_UNIQUEID, Mode, Session, State, spyer_uniqueid
 from callcontrol.services.agent_calls import AgentCall, AgentCallTracker
 from callcontrol.services.ports import AuditReader, AuditTrail, Clock
 
@@ -84,10 +84,32 @@ class Supervision:
     async def start(self, principal: Principal, call_id: str, mode: Mode, endpoint: str | None,
                     source: str | None = None) -> Session:
         """Ring the supervisor's phone and join it to the call's agent channel in `mode`."""
-        call = self._calls.agent_call(call_id)
+        session = await self._open(principal, call_id, mode, endpoint, source, None)
+        self._by_action[self._phones.originate_action_id(session.id)] = session.id
+        try:
+            await self._phones.ring(session.id, session.endpoint, mode, session.target_uniqueid,
+                                    session.spyer_uniqueid, self.ring_timeout_s, session.agent_id)
+        except Exception as exc:
+            self._update(session.originate_failed(self._clock.now()), detail={"error": str(exc)[:200]})
+            raise SupervisionRefused(502, "pbx_failed", f"could not ring {session.endpoint}: {exc}") from None
+        log.info("supervision.ringing", session=session.id, supervisor=principal.user, agent=session.agent_id,
+                 call=call_id, mode=mode.value, endpoint=session.endpoint)
+        return session
+
+    async def start_on_phone(self, principal: Principal, call_id: str, device: str, spyer_uniqueid: str,
+                             source: str) -> Session:
+        """The supervision line: the supervisor's phone is on the line already (its channel, `spyer_uniqueid`);
+        the same checks as start(), then the line hands the channel to [cc-supervise] in listen mode."""
+        if not SPYER_UNIQUEID.match(spyer_uniqueid):
+            raise SupervisionRefused(400, "bad_channel", "not a channel's uniqueid")
+        return await self._open(principal, call_id, Mode.LISTEN, device, source, spyer_uniqueid)
+
+    async def _open(self, principal: Principal, call_id: str, mode: Mode, endpoint: str | None, source: str | None,
+                    on_the_line: str | None) -> Session:
+        call = self._calls.agent_call(call_id) if call_id else None
         refusal = self._refusal(principal, call, endpoint)
         if refusal is not None:
-            await self._audit_now(principal, "supervision.start", call_id, Outcome.DENIED, source,
+            await self._audit_now(principal, "supervision.start", call_id or "(none)", Outcome.DENIED, source,
                                   {"mode": mode.value, "reason": refusal.code})
             raise refusal
         assert call is not None
@@ -95,18 +117,11 @@ class Supervision:
         session_id = f"sup_{secrets.token_hex(8)}"
         now = self._clock.now()
         session = Session(session_id, principal.user, phone, call.call_id, call.agent_id, call.queue_id,
-                          call.uniqueid, call.channel, spyer_uniqueid(session_id, int(now.timestamp())), mode, now)
+                          call.uniqueid, call.channel, on_the_line or spyer_uniqueid(session_id, int(now.timestamp())),
+                          mode, now, phone_answered=on_the_line is not None)
         self._track(session)
-        self._by_action[self._phones.originate_action_id(session_id)] = session_id
-        await self._audit_now(principal, "supervision.start", call_id, Outcome.ALLOWED, source, self._facts(session))
-        try:
-            await self._phones.ring(session_id, phone, mode, call.uniqueid, session.spyer_uniqueid,
-                                    self.ring_timeout_s, call.agent_id)
-        except Exception as exc:
-            self._update(session.originate_failed(self._clock.now()), detail={"error": str(exc)[:200]})
-            raise SupervisionRefused(502, "pbx_failed", f"could not ring {phone}: {exc}") from None
-        log.info("supervision.ringing", session=session_id, supervisor=principal.user, agent=call.agent_id,
-                 call=call_id, mode=mode.value, endpoint=phone)
+        await self._audit_now(principal, "supervision.start", call.call_id, Outcome.ALLOWED, source,
+                              {**self._facts(session), "via": "phone" if on_the_line else "api"})
         return session
 
     async def change_mode(self, principal: Principal, session_id: str, mode: Mode) -> Session:

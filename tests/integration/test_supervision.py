@@ -16,7 +16,16 @@ import aiohttp
 import pytest
 
 from callcontrol.core.audit import Outcome
-from callcontrol.devtools.sipp import SPEAK, agent_scenario, place_call, run_sipp, scenario, start_agent, start_phone
+from callcontrol.devtools.sipp import (
+    SPEAK,
+    agent_scenario,
+    place_agent_call,
+    place_call,
+    run_sipp,
+    scenario,
+    start_agent,
+    start_phone,
+)
 from tests.support.polling import eventually
 from tests.support.recorded_calls import add_user, audit_entries
 from callcontrol.devtools.rtp_phone import RtpPhone, with_media_port
@@ -84,10 +93,11 @@ def caller_channel_uniqueid(sandbox, caller: str) -> str | None:
 
 
 async def talking(sandbox, caller: str, agent_port: int, seconds: float):
-    """A caller in the queue talking with the agent phone on agent_port for about `seconds`; (call id, tasks)."""
-    phone = await start_agent(agent_port, 300, int(seconds * 1000), timeout_s=seconds + 30)
+    """A caller in the queue talking with the agent phone on agent_port, hanging up after `seconds` (the agent
+    answers after 0.3 s and waits for Asterisk's BYE); (call id, tasks)."""
+    phone = await start_agent(agent_port, 300, 0, timeout_s=seconds + 30)
     call = asyncio.create_task(place_call(caller, number="5002", digits=[(500, f"{SPEAK}:{int(seconds * 1000)}")],
-                                          timeout_s=seconds + 30))
+                                          hangup_after_ms=int(seconds * 1000), timeout_s=seconds + 30))
     call_id = await eventually(lambda: caller_channel_uniqueid(sandbox, caller), 10, 0.2, what="caller channel")
     return call_id, (call, phone)
 
@@ -304,3 +314,48 @@ async def test_a_restart_mid_session_adopts_the_live_session_and_closes_the_one_
     assert ends[gone["id"]]["end_reason"] == "ended_while_service_down" and ends[gone["id"]]["recovered"], ends
     assert ends[kept["id"]]["end_reason"] == "ended_by_request"
     assert [(c["from"], c["to"]) for c in ends[kept["id"]]["mode_changes"]] == [("whisper", "barge")], ends
+
+
+def keys(text: str, first_ms: int) -> list[tuple[int, str]]:
+    """Keys pressed one after the other (400 ms apart), the first `first_ms` after the previous one."""
+    return [(first_ms if index == 0 else 400, key) for index, key in enumerate(text)]
+
+
+async def test_the_supervision_line_with_a_pin_and_the_agents_number_listens_then_whispers_by_key(
+        service: ServiceProcess, sandbox, sqlite_url: str, no_channels_left) -> None:
+    """*71 from the supervisor's own phone: a wrong PIN, the right one, an agent number that only shares a prefix
+    with ada's (100), ada's (1001); then the supervisor presses 5 to whisper and hangs up. A supervisor of another
+    team gets nothing for the same keys."""
+    token = await add_user(service, "sup.sales", "--role", "supervisor", "--team", "sales")
+    code, out = await service.cli("users", "set", "sup.sales", "--phone-pin-stdin", stdin="4321\n")
+    assert code == 0, out
+    code, out = await service.cli("users", "add", "sup.support", "--role", "supervisor", "--team", "support",
+                                  "--phone-pin-stdin", stdin="8765\n")
+    assert code == 0, out
+    async with aiohttp.ClientSession() as http:
+        admin, sales = Api(http, service, BOOTSTRAP), Api(http, service, token)
+        assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+        call_id, call_tasks = await talking(sandbox, "15550731", ADA_PORT, 36)
+        await asyncio.sleep(1.5)
+        refused = await place_agent_call("supervisor2", "*71", keys("8765#", 1000) + keys("1001#", 1500),
+                                         hangup_after_ms=1500, timeout_s=30)  # sup.support's phone: not its team
+        assert refused.returncode == 0, refused.output
+        line = await place_agent_call("supervisor1", "*71",
+                                      keys("1111#", 1200) + keys("4321#", 2500) + keys("100#", 1300)
+                                      + keys("1001#", 5500) + keys("5", 2500), hangup_after_ms=2000, timeout_s=40)
+        assert line.returncode == 0, line.output
+        code, listed = await sales.call("GET", "/api/supervision?all=1")
+        sessions = [s for s in listed["sessions"] if s["call_id"] == call_id]
+        assert len(sessions) == 1, listed
+        session = await session_state(sales, sessions[0]["id"], state="ended")
+        assert session["endpoint"] == "PJSIP/supervisor1" and session["agent"] == "ada", session
+        assert session["end_reason"] == "supervisor_hung_up" and session["mode"] == "whisper", session
+        assert [(c["from"], c["to"], c["by"]) for c in session["mode_changes"]] == [("listen", "whisper", "phone")]
+        caller_run, agent_run = await asyncio.gather(*call_tasks)
+        assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+    await asyncio.sleep(0.5)
+    starts = [e for e in await audit_entries(sqlite_url) if e.action == "supervision.start"]
+    assert {(e.actor, e.outcome, e.detail.get("reason")) for e in starts} == {
+        ("sup.support", Outcome.DENIED, "unknown_call"), ("sup.sales", Outcome.DENIED, "unknown_call"),
+        ("sup.sales", Outcome.ALLOWED, None)}, starts
+    assert [e.detail["via"] for e in starts if e.outcome is Outcome.ALLOWED] == ["phone"]

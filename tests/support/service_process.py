@@ -55,11 +55,12 @@ class ServiceProcess:
         env.update(self.extra_env)
         return env
 
-    async def cli(self, *args: str) -> tuple[int, str]:
+    async def cli(self, *args: str, stdin: str | None = None) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "callcontrol", *args, env=self.env(),
+            stdin=asyncio.subprocess.PIPE if stdin is not None else None,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        out, _ = await proc.communicate()
+        out, _ = await proc.communicate(stdin.encode() if stdin is not None else None)
         return proc.returncode or 0, out.decode()
 
     async def start(self, wait_ready: bool = True, acd_config: Path | None = None) -> ServiceProcess:

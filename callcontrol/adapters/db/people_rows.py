@@ -20,6 +20,7 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(String(64))
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    phone_pin_hash: Mapped[str | None] = mapped_column(String(200))  # argon2; the supervision line's PIN
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

@@ -66,10 +66,22 @@ class SqlPeopleStore:
                 UserRow.name == name, UserRow.revoked_at.is_(None)))).first()
         return row[0] if row is not None else None
 
+    async def set_phone_pin_hash(self, name: str, pin_hash: str | None) -> None:
+        async with self._engine.begin() as conn:
+            done = await conn.execute(update(UserRow).where(UserRow.name == name).values(phone_pin_hash=pin_hash))
+            if done.rowcount == 0:
+                raise UnknownUser(f"no user {name}")
+
+    async def phone_pin_hash(self, name: str) -> str | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(UserRow.phone_pin_hash).where(
+                UserRow.name == name, UserRow.revoked_at.is_(None)))).first()
+        return row[0] if row is not None else None
+
     async def revoke_user(self, name: str, at: datetime) -> bool:
         async with self._engine.begin() as conn:
             done = await conn.execute(update(UserRow).where(UserRow.name == name).values(
-                revoked_at=at, password_hash=None))
+                revoked_at=at, password_hash=None, phone_pin_hash=None))
             await conn.execute(update(ApiTokenRow).where(ApiTokenRow.user == name, ApiTokenRow.revoked_at.is_(None))
                                .values(revoked_at=at))
         return done.rowcount > 0

@@ -40,6 +40,7 @@ RING_TIMEOUT_S = 20.0
 RINGING_GRACE_S = 10.0  # a session still ringing this long after its ring timeout ends as not answered
 ADOPT_WINDOW = timedelta(hours=12)  # how far back the audit trail is read for sessions left open by a restart
 KEEP_ENDED = 200  # ended sessions kept in memory for GET /api/supervision/{id}
+EXPIRY_CHECK_S = 1.0  # how often, when nothing is being written, ringing sessions are checked for expiry
 
 
 class SupervisorPhones(Protocol):
@@ -117,7 +118,13 @@ class Supervision:
         if mode is session.mode:
             return session
         self._sessions[session_id] = session = session.mode_requested(mode, principal.user)
-        await self._phones.set_mode(session.spyer_uniqueid, mode)
+        try:
+            await self._phones.set_mode(session.spyer_uniqueid, mode)
+        except Exception as exc:  # the channel went meanwhile (its Hangup ends the session), or AMI is down
+            current = self._sessions.get(session_id, session)
+            if current.pending_mode is mode:
+                self._sessions[session_id] = replace(current, pending_mode=None, pending_by="")
+            raise SupervisionRefused(502, "pbx_failed", f"could not change the mode: {exc}"[:300]) from None
         return session
 
     async def end(self, principal: Principal, session_id: str) -> Session:
@@ -211,7 +218,7 @@ class Supervision:
         """Write the audit entries in order and end sessions whose phone never answered; until cancelled."""
         while True:
             try:
-                entry = await asyncio.wait_for(self._writes.get(), 1.0)
+                entry = await asyncio.wait_for(self._writes.get(), EXPIRY_CHECK_S)
             except TimeoutError:
                 self._expire_ringing()
                 continue
@@ -281,6 +288,7 @@ class Supervision:
             self._writes.put_nowait(self._entry(session, action, actor or session.supervisor, detail or {}))
         if not session.live:
             self._by_spyer.pop(session.spyer_uniqueid, None)
+            self._by_action.pop(self._phones.originate_action_id(session.id), None)  # a late failure finds nothing
             log.info("supervision.ended", session=session.id, supervisor=session.supervisor, agent=session.agent_id,
                      call=session.call_id, reason=session.end_reason.value if session.end_reason else None,
                      duration_s=session.duration_s, mode=session.mode.value, mode_changes=len(session.changes))

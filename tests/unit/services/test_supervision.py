@@ -30,6 +30,8 @@ from tests.support.supervision import MemoryAuditLog, RecordedPhones
 
 ADA_CALL, ADA_LEG, ADA_CHANNEL = "1764650000.1", "1764650000.2", "PJSIP/agent1001-0000002a"
 ED_CALL, ED_LEG, ED_CHANNEL = "1764650000.3", "1764650000.4", "PJSIP/agent10011-0000002b"
+BO_CALL, BO_LEG, BO_CHANNEL = "1764650000.5", "1764650000.6", "PJSIP/agent1003-0000002c"
+CY_CALL, CY_LEG, CY_CHANNEL = "1764650000.7", "1764650000.8", "PJSIP/agent1004-0000002d"
 SALES = Principal("sup.sales", Role.SUPERVISOR, teams={"sales"})
 SUPPORT = Principal("sup.support", Role.SUPERVISOR, teams={"support"})
 NO_PHONE = Principal("sup.nophone", Role.SUPERVISOR, teams={"sales"})
@@ -363,50 +365,60 @@ async def test_a_resync_ends_the_sessions_whose_channel_asterisk_no_longer_has(d
         (gone.id, "ended_while_service_down", 62.0)]  # joined at +2 s, the resync at +64 s
 
 
-async def test_a_restart_adopts_the_open_session_asterisk_still_has_and_closes_the_others() -> None:
+async def test_a_restart_adopts_the_open_sessions_asterisk_still_has_and_closes_the_others() -> None:
     earlier = Desk()
     earlier.talking()
     earlier.talking(ED_CALL, ED_LEG, ED_CHANNEL, agent="ed")
-    earlier.talking("1764650000.5", "1764650000.6", "PJSIP/agent1003-0000002c", agent="bo")
+    earlier.talking(BO_CALL, BO_LEG, BO_CHANNEL, agent="bo")
+    earlier.talking(CY_CALL, CY_LEG, CY_CHANNEL, agent="cy", queue="support")
     live = await earlier.joined()
+    earlier.later(1)
     await earlier.supervision.change_mode(SALES, live.id, Mode.WHISPER)
     earlier.supervision.key_received(KeyReceived(live.spyer_uniqueid, "5", earlier.clock.now()))
     lost = await earlier.joined(call_id=ED_CALL, leg=ED_LEG, channel=ED_CHANNEL, endpoint="PJSIP/supervisor2")
-    done = await earlier.joined(ADMIN, call_id="1764650000.5", leg="1764650000.6", channel="PJSIP/agent1003-0000002c")
+    done = await earlier.joined(ADMIN, call_id=BO_CALL, leg=BO_LEG, channel=BO_CHANNEL)
     earlier.hung_up(done.spyer_uniqueid)  # this one ended before the restart
+    other = await earlier.joined(SUPPORT, call_id=CY_CALL, leg=CY_LEG, channel=CY_CHANNEL)
     with pytest.raises(SupervisionRefused):
         await earlier.supervision.start(SUPPORT, ADA_CALL, Mode.LISTEN, None)
-    await earlier.written()  # everything the first run wrote is in the trail; then it stops (no end for two)
+    await earlier.written()  # everything the first run wrote is in the trail; then it stops (no end for three)
 
-    restarted = Desk(audit=earlier.audit)
+    restarted = Desk(audit=earlier.audit)  # a new run: nothing in memory, the agent-call tracker empty
     restarted.clock.current = earlier.clock.now() + timedelta(minutes=2)
-    first = ChannelsSnapshot(frozenset({ADA_CALL, ADA_LEG, live.spyer_uniqueid}), restarted.clock.now())
+    first = ChannelsSnapshot(frozenset({ADA_CALL, ADA_LEG, live.spyer_uniqueid, CY_CALL, CY_LEG,
+                                        other.spyer_uniqueid}), restarted.clock.now())
     await restarted.supervision.channels_resynced(first)
     adopted = restarted.supervision.session(SALES, live.id)
     assert adopted.state is State.ACTIVE and adopted.mode is Mode.WHISPER  # its last mode change
     assert (adopted.call_id, adopted.agent_id, adopted.queue_id, adopted.endpoint, adopted.target_uniqueid,
             adopted.target_channel) == (ADA_CALL, "ada", "sales", "PJSIP/supervisor1", ADA_LEG, ADA_CHANNEL)
-    closed = restarted.supervision.session(SALES, lost.id)
-    assert closed.end_reason is EndReason.ENDED_WHILE_DOWN
+    assert adopted.started_at == T0 + timedelta(seconds=2)  # when it joined, from the trail
+    assert [(c.old, c.new, c.by) for c in adopted.changes] == [(Mode.LISTEN, Mode.WHISPER, "api:sup.sales")]
+    assert restarted.supervision.session(SALES, lost.id).end_reason is EndReason.ENDED_WHILE_DOWN
     with pytest.raises(SupervisionRefused):
         restarted.supervision.session(ADMIN, done.id)  # ended in the first run: neither adopted nor closed again
-    assert [s.id for s in restarted.supervision.sessions(ADMIN)] == [live.id]
-    restarted.talking()  # (this run's tracker learns ada's call from AMI and the ACD)
+    assert {s.id for s in restarted.supervision.sessions(ADMIN)} == {live.id, other.id}
+    assert restarted.supervision.supervisors_of(ADA_CALL) == ("sup.sales",)
+    restarted.talking(ED_CALL, ED_LEG, ED_CHANNEL, agent="ed")  # a call this run saw answered
     with pytest.raises(SupervisionRefused) as refused:  # the adopted session holds its phone
-        await restarted.supervision.start(SALES, ADA_CALL, Mode.LISTEN, "PJSIP/supervisor1")
+        await restarted.supervision.start(SALES, ED_CALL, Mode.LISTEN, "PJSIP/supervisor1")
     assert refused.value.code == "phone_busy"
 
     await restarted.supervision.channels_resynced(first)  # a later resync reads the trail no more
     restarted.supervision.key_received(KeyReceived(live.spyer_uniqueid, "6", restarted.clock.now()))
     restarted.later(30)
-    restarted.hung_up(live.spyer_uniqueid)  # the adopted session ends on its Hangup, as any other
+    restarted.hung_up(live.spyer_uniqueid)  # the supervisor hangs up (ada's call goes on)
+    restarted.hung_up(CY_LEG)  # cy's call ends first: the session with it
+    restarted.hung_up(other.spyer_uniqueid)
     ends = [e for e in await restarted.written() if e.action == "supervision.end"]
-    new_ends = ends[1:]  # the first run's own end (done) came first
-    assert [(e.detail["session"], e.detail["end_reason"], e.detail.get("recovered")) for e in new_ends] == [
-        (lost.id, "ended_while_service_down", True), (live.id, "supervisor_hung_up", None)]
-    assert new_ends[1].detail["mode_changes"][-1]["to"] == "barge"
-    changes = [e for e in await restarted.written() if e.action == "supervision.mode_change"]
-    assert [e.detail["to"] for e in changes] == ["whisper", "barge"]
+    assert [(e.detail["session"], e.detail["end_reason"], e.detail.get("recovered")) for e in ends] == [
+        (done.id, "supervisor_hung_up", None),  # the first run's own
+        (lost.id, "ended_while_service_down", True), (live.id, "supervisor_hung_up", None),
+        (other.id, "agent_call_ended", None)]
+    assert [(c["from"], c["to"], c["by"]) for c in ends[2].detail["mode_changes"]] == [
+        ("listen", "whisper", "api:sup.sales"), ("whisper", "barge", "phone")]
+    assert ends[2].detail["duration_s"] == (restarted.clock.now() - adopted.started_at).total_seconds()
+    assert ends[3].actor == "sup.support" and ends[3].detail["agent"] == "cy"
 
 
 async def test_agent_call_tracker_follows_dial_answer_agent_answered_and_hangups() -> None:

@@ -1,5 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd, users, recordings and audit in
-modules."""
+"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd, users, recordings, audit apart."""
 
 from __future__ import annotations
 

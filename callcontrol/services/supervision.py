@@ -223,24 +223,35 @@ class Supervision:
 
     async def run(self) -> None:
         """Write the audit entries in order and end sessions whose phone never answered; until cancelled."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             try:
                 entry = await asyncio.wait_for(self._writes.get(), EXPIRY_CHECK_S)
             except TimeoutError:
-                self._expire_ringing()
-                continue
-            await self._audit.record(entry)
+                entry = None
+            if entry is not None:
+                await self._audit.record(entry)
+            if loop.time() - checked >= EXPIRY_CHECK_S:  # also while entries keep coming
+                checked = loop.time()
+                await self._expire_ringing()
 
     async def drain(self) -> None:
         while not self._writes.empty():
             await self._audit.record(self._writes.get_nowait())
 
-    def _expire_ringing(self) -> None:
+    async def _expire_ringing(self) -> None:
+        """End each session not joined by its deadline, and hang its phone up: should the phone ring still, or
+        ChanSpy have joined with its ChanSpyStart missed, no one stays on a call with no session audited."""
         deadline = timedelta(seconds=self.ring_timeout_s + RINGING_GRACE_S)
         now = self._clock.now()
         for session in list(self._sessions.values()):
             if session.state is State.RINGING and now - session.requested_at > deadline:
                 self._update(session.originate_failed(now), "supervision.end", detail={"expired": True})
+                try:
+                    await self._phones.hang_up(session.spyer_uniqueid)
+                except Exception as exc:  # gone already, as expected when it never answered
+                    log.info("supervision.expired_hangup_failed", session=session.id, error=str(exc)[:200])
 
     # -- inside ------------------------------------------------------------------------------------------------
 

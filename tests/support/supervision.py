@@ -10,12 +10,14 @@ from callcontrol.core.supervision import Mode
 
 
 class RecordedPhones:
-    def __init__(self, fail_ring: Exception | None = None, fail_set_mode: Exception | None = None) -> None:
+    def __init__(self, fail_ring: Exception | None = None, fail_set_mode: Exception | None = None,
+                 fail_hang_up: Exception | None = None) -> None:
         self.rung: list[tuple[str, str, Mode, str, str]] = []
         self.modes: list[tuple[str, Mode]] = []
         self.hung_up: list[str] = []
         self.fail_ring = fail_ring
         self.fail_set_mode = fail_set_mode
+        self.fail_hang_up = fail_hang_up
 
     @staticmethod
     def originate_action_id(session_id: str) -> str:
@@ -33,6 +35,8 @@ class RecordedPhones:
         self.modes.append((spyer_uniqueid, mode))
 
     async def hang_up(self, spyer_uniqueid: str) -> None:
+        if self.fail_hang_up is not None:
+            raise self.fail_hang_up
         self.hung_up.append(spyer_uniqueid)
 
 

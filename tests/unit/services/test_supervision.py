@@ -320,17 +320,33 @@ async def test_a_session_still_ringing_after_its_ring_timeout_and_grace_ends_not
     joined = await desk.joined(call_id=ED_CALL, leg=ED_LEG, channel=ED_CHANNEL, endpoint="PJSIP/supervisor2")
     deadline = 20.0 + supervision_module.RINGING_GRACE_S
     desk.clock.current = T0 + timedelta(seconds=deadline)
-    desk.supervision._expire_ringing()
+    await desk.supervision._expire_ringing()
     assert desk.supervision.session(SALES, session.id).live  # not past it yet
     desk.later(0.5)
-    desk.supervision._expire_ringing()
+    await desk.supervision._expire_ringing()
     expired = desk.supervision.session(SALES, session.id)
     assert expired.end_reason is EndReason.NOT_ANSWERED and expired.ended_at == desk.clock.now()
     assert desk.supervision.session(SALES, joined.id).state is State.ACTIVE  # an active one never expires
+    assert desk.phones.hung_up == [session.spyer_uniqueid]  # were it still ringing, or spying unseen: hung up
     ends = [e.detail for e in await desk.written() if e.action == "supervision.end"]
     assert [(d["session"], d["end_reason"], d["expired"]) for d in ends] == [(session.id, "not_answered", True)]
-    desk.supervision._expire_ringing()
+    await desk.supervision._expire_ringing()
     assert len([e for e in await desk.written() if e.action == "supervision.end"]) == 1
+
+
+async def test_a_hang_up_asterisk_refuses_neither_fails_the_delete_nor_the_expiry() -> None:
+    desk = Desk(RecordedPhones(fail_hang_up=ConnectionError("No such channel")))
+    desk.talking()
+    desk.talking(ED_CALL, ED_LEG, ED_CHANNEL, agent="ed")
+    joined = await desk.joined()
+    asked = await desk.supervision.end(SALES, joined.id)  # the channel went meanwhile: its Hangup ends it
+    assert asked.live and asked.end_requested_by == "sup.sales"
+    desk.hung_up(joined.spyer_uniqueid)
+    assert desk.supervision.session(SALES, joined.id).end_reason is EndReason.ENDED_BY_REQUEST
+    ringing = await desk.supervision.start(SALES, ED_CALL, Mode.LISTEN, None)
+    desk.later(60)
+    await desk.supervision._expire_ringing()
+    assert desk.supervision.session(SALES, ringing.id).end_reason is EndReason.NOT_ANSWERED
 
 
 async def test_run_writes_the_queued_entries_and_expires_ringing_sessions(desk: Desk, monkeypatch) -> None:

@@ -151,12 +151,15 @@ class SippRun:
 
 
 async def run_sipp(xml: str, number: str, caller: str, *, calls: int = 1, rate: float | None = None,
-                   limit: int = 1, timeout_s: float = 60) -> SippRun:
-    """Run one SIPp process on its own UDP port; returns its exit code and success/failure counts."""
+                   limit: int = 1, timeout_s: float = 60, message_log: Path | None = None) -> SippRun:
+    """Run one SIPp process on its own UDP port; returns its exit code and success/failure counts. message_log:
+    SIPp writes every message there (see invite_times)."""
     if not DIALED_NUMBER.match(number) or not DIALED_NUMBER.match(caller):
         raise ValueError("number and caller must be dialled numbers")
     args = [SANDBOX_SIP, "-s", number, "-p", str(free_port(socket.SOCK_DGRAM)), "-key", "caller", caller,
             "-l", str(limit)]
+    if message_log is not None:
+        args += ["-trace_msg", "-message_file", str(message_log)]
     if rate is not None:
         args += ["-r", str(rate)]
     return await _run_sipp(xml, args, calls=calls, timeout_s=timeout_s)
@@ -211,6 +214,15 @@ async def start_agent(port: int, ring_ms: int, talk_ms: int, calls: int = 1, tim
     task = asyncio.create_task(run_agent(port, ring_ms, talk_ms, calls=calls, timeout_s=timeout_s,
                                          message_log=message_log))
     await _until_bound(port, task, bind_timeout_s)
+    return task
+
+
+async def start_phone(xml: str, port: int, calls: int = 1, timeout_s: float = 60,
+                      message_log: Path | None = None) -> asyncio.Task[SippRun]:
+    """A phone (UAS) running its own scenario XML on 127.0.0.1:<port>, started like start_agent."""
+    trace = ["-trace_msg", "-message_file", str(message_log)] if message_log is not None else []
+    task = asyncio.create_task(_run_sipp(xml, ["-p", str(int(port)), *trace], calls=calls, timeout_s=timeout_s))
+    await _until_bound(port, task)
     return task
 
 

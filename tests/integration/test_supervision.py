@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from callcontrol.core.audit import Outcome
-from callcontrol.devtools.sipp import SPEAK, place_call, start_agent
+from callcontrol.devtools.sipp import SPEAK, agent_scenario, place_call, run_sipp, scenario, start_agent, start_phone
 from tests.support.polling import eventually
 from tests.support.recorded_calls import add_user, audit_entries
+from callcontrol.devtools.rtp_phone import RtpPhone, with_media_port
 from tests.support.service_process import ServiceProcess
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"
@@ -40,17 +42,22 @@ nodes:
 """
 
 
-@pytest.fixture
-async def service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+def _service(ami_secret: str, sqlite_url: str, tmp_path: Path) -> ServiceProcess:
     flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "sales.yaml").write_text(FLOW)
-    (tmp_path / "acd.yaml").write_text(ACD)
-    service = ServiceProcess(sqlite_url, ami_secret, extra_env={
+    if not flows.exists():
+        flows.mkdir()
+        (flows / "sales.yaml").write_text(FLOW)
+        (tmp_path / "acd.yaml").write_text(ACD)
+    return ServiceProcess(sqlite_url, ami_secret, extra_env={
         "CALLCONTROL_FLOWS_DIR": str(flows), "CALLCONTROL_API_TOKEN": BOOTSTRAP,
         "CALLCONTROL_SUPERVISOR_PHONES": "sup.sales=PJSIP/supervisor1|PJSIP/supervisor2,"
                                          "sup.support=PJSIP/supervisor2,ada=PJSIP/supervisor2",
         "CALLCONTROL_SUPERVISION_RING_TIMEOUT_S": "3"})
+
+
+@pytest.fixture
+async def service(sandbox, ami_secret, sqlite_url, tmp_path: Path):
+    service = _service(ami_secret, sqlite_url, tmp_path)
     await service.start(acd_config=tmp_path / "acd.yaml")
     yield service
     assert await service.stop() == 0, service.log_tail()
@@ -182,3 +189,123 @@ async def test_listen_whisper_barge_on_the_exact_agent_channel_audited_with_ever
     assert {detail["end_reason"] for detail in ends.values()} == {"ended_by_request", "agent_call_ended",
                                                                   "not_answered"}
     assert ends[session_id]["mode_changes"][1]["to"] == "barge" and ends[session_id]["duration_s"] > 0
+
+
+CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ = 440, 700, 1000  # each phone's voice
+HEARD, UNHEARD = 1000.0, 150.0  # a tone's amplitude (of 8000 sent) that is heard, and the most that is not
+
+
+async def test_who_hears_the_supervisor_listen_nobody_whisper_the_agent_barge_both(
+        service: ServiceProcess, sandbox, tmp_path: Path, no_channels_left) -> None:
+    """Each phone talks with its own tone; what each one receives is measured per tone, in each mode."""
+    token = await add_user(service, "sup.sales", "--role", "supervisor", "--team", "sales")
+    logs = {name: tmp_path / f"{name}.log" for name in ("caller", "agent", "supervisor")}
+    caller, agent, supervisor = [await RtpPhone(hz, logs[name]).open() for name, hz in
+                                 (("caller", CALLER_HZ), ("agent", AGENT_HZ), ("supervisor", SUPERVISOR_HZ))]
+    heard: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as http:
+        admin, sales = Api(http, service, BOOTSTRAP), Api(http, service, token)
+        assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+        agent_phone = await start_phone(with_media_port(agent_scenario(300, 16_000), agent.port), ADA_PORT,
+                                        timeout_s=60, message_log=logs["agent"])
+        calling = asyncio.create_task(run_sipp(with_media_port(scenario([]), caller.port), "5002", "15550711",
+                                               timeout_s=60, message_log=logs["caller"]))
+        talking = [asyncio.create_task(caller.talk(19)), asyncio.create_task(agent.talk(17))]
+        try:
+            call_id = await eventually(lambda: caller_channel_uniqueid(sandbox, "15550711"), 10, 0.2, what="caller")
+            await eventually(lambda: agent.heard, 10, 0.1, what="the agent hears the caller")
+            supervisor_phone = await start_phone(with_media_port(agent_scenario(300, 0), supervisor.port),
+                                                 SUPERVISOR1_PORT, timeout_s=60, message_log=logs["supervisor"])
+            code, session = await sales.call("POST", f"/api/calls/{call_id}/supervise", {"mode": "listen"})
+            assert code == 201, session
+            talking.append(asyncio.create_task(supervisor.talk(12)))
+            await session_state(sales, session["id"], state="active")
+            for mode in ("listen", "whisper", "barge"):
+                if mode != "listen":
+                    assert (await sales.call("PATCH", f"/api/supervision/{session['id']}", {"mode": mode}))[0] == 202
+                    await session_state(sales, session["id"], mode=mode)
+                await asyncio.sleep(0.8)  # the mode's audio settles
+                since = time.monotonic()
+                await asyncio.sleep(1.5)
+                until = time.monotonic()
+                heard[mode] = {
+                    "supervisor<-caller": supervisor.amplitude_of(CALLER_HZ, since, until),
+                    "supervisor<-agent": supervisor.amplitude_of(AGENT_HZ, since, until),
+                    "agent<-supervisor": agent.amplitude_of(SUPERVISOR_HZ, since, until),
+                    "caller<-supervisor": caller.amplitude_of(SUPERVISOR_HZ, since, until),
+                    "agent<-caller": agent.amplitude_of(CALLER_HZ, since, until),
+                    "caller<-agent": caller.amplitude_of(AGENT_HZ, since, until)}
+            print("tone amplitudes heard (of 8000 sent):", json.dumps(heard, indent=1))
+            assert (await sales.call("DELETE", f"/api/supervision/{session['id']}"))[0] == 202
+            await session_state(sales, session["id"], state="ended")
+            assert (await supervisor_phone).returncode == 0
+            caller_run, agent_run = await asyncio.gather(calling, agent_phone)
+            assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+        finally:
+            for task in talking:
+                task.cancel()
+            await asyncio.gather(*talking, return_exceptions=True)
+            for phone in (caller, agent, supervisor):
+                phone.close()
+    for mode, amplitudes in heard.items():  # the conversation goes on, and the supervisor hears both sides
+        assert min(amplitudes[k] for k in ("agent<-caller", "caller<-agent", "supervisor<-caller",
+                                           "supervisor<-agent")) > HEARD, (mode, amplitudes)
+    assert heard["listen"]["agent<-supervisor"] < UNHEARD and heard["listen"]["caller<-supervisor"] < UNHEARD, heard
+    assert heard["whisper"]["agent<-supervisor"] > HEARD and heard["whisper"]["caller<-supervisor"] < UNHEARD, heard
+    assert heard["barge"]["agent<-supervisor"] > HEARD and heard["barge"]["caller<-supervisor"] > HEARD, heard
+
+
+async def test_a_restart_mid_session_adopts_the_live_session_and_closes_the_one_that_ended_meanwhile(
+        sandbox, ami_secret: str, sqlite_url: str, tmp_path: Path, no_channels_left) -> None:
+    """kill -9 of the service during two sessions on one real call: one supervisor stays on the line, the other
+    hangs up while the service is down. The restarted service finds both in the audit trail and Asterisk."""
+    first = await _service(ami_secret, sqlite_url, tmp_path).start(acd_config=tmp_path / "acd.yaml")
+    second: ServiceProcess | None = None
+    token = await add_user(first, "sup.sales", "--role", "supervisor", "--team", "sales")
+    try:
+        async with aiohttp.ClientSession() as http:
+            admin, sales = Api(http, first, BOOTSTRAP), Api(http, first, token)
+            assert (await admin.call("POST", "/api/agents/ada/login", {}))[0] == 200
+            call_id, call_tasks = await talking(sandbox, "15550721", ADA_PORT, 20)
+            await asyncio.sleep(1.5)
+            staying = await start_agent(SUPERVISOR1_PORT, 300, 0, timeout_s=60)
+            leaving = await start_agent(SUPERVISOR2_PORT, 300, 5000, timeout_s=60)  # hangs up 5 s after answering
+            code, kept = await sales.call("POST", f"/api/calls/{call_id}/supervise", {"mode": "listen"})
+            assert code == 201, kept
+            code, gone = await sales.call("POST", f"/api/calls/{call_id}/supervise",
+                                          {"mode": "listen", "endpoint": "PJSIP/supervisor2"})
+            assert code == 201, gone
+            await session_state(sales, kept["id"], state="active")
+            await session_state(sales, gone["id"], state="active")
+            assert (await sales.call("PATCH", f"/api/supervision/{kept['id']}", {"mode": "whisper"}))[0] == 202
+            await session_state(sales, kept["id"], mode="whisper")
+            await asyncio.sleep(0.5)  # the audit entries are written
+            await first.kill_9()
+            assert (await leaving).returncode == 0  # the second supervisor hangs up while nobody watches
+
+            second = await _service(ami_secret, sqlite_url, tmp_path).start()
+            sales = Api(http, second, token)
+            adopted = await session_state(sales, kept["id"], state="active")
+            assert adopted["mode"] == "whisper" and adopted["agent"] == "ada", adopted
+            closed = await session_state(sales, gone["id"], state="ended")  # closed from the trail at the restart
+            assert closed["end_reason"] == "ended_while_service_down", closed
+            assert (await sales.call("PATCH", f"/api/supervision/{kept['id']}", {"mode": "barge"}))[0] == 202
+            await session_state(sales, kept["id"], mode="barge")
+            assert (await sales.call("DELETE", f"/api/supervision/{kept['id']}"))[0] == 202
+            ended = await session_state(sales, kept["id"], state="ended")
+            assert ended["end_reason"] == "ended_by_request", ended
+            assert (await staying).returncode == 0
+            caller_run, agent_run = await asyncio.gather(*call_tasks)
+            assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
+    finally:
+        if second is not None:
+            assert await second.stop() == 0, second.log_tail()
+    ends = {e.detail["session"]: e.detail for e in await audit_entries(sqlite_url) if e.action == "supervision.end"}
+    assert ends[gone["id"]]["end_reason"] == "ended_while_service_down" and ends[gone["id"]]["recovered"], ends
+    assert ends[kept["id"]]["end_reason"] == "ended_by_request"
+    # the whole session's changes: the first run's (from the audit trail) and the restarted one's
+    assert [(c["from"], c["to"]) for c in ends[kept["id"]]["mode_changes"]] == [("listen", "whisper"),
+                                                                               ("whisper", "barge")], ends
+    assert ends[kept["id"]]["started_at"] == next(e.at for e in await audit_entries(sqlite_url)
+                                                  if e.action == "supervision.joined"
+                                                  and e.detail["session"] == kept["id"]).isoformat()

@@ -1,4 +1,4 @@
-"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd, users and recordings in modules."""
+"""The `callcontrol` command line: serve, db, flows, calls, ami, call, sandbox; acd, users, recordings, audit apart."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from callcontrol.cli.acd import acd_command
+from callcontrol.cli.audit import add_audit_parser, audit_command
 from callcontrol.cli.users import add_users_parser, users_command
 from callcontrol.cli.recordings import add_recordings_parser, recordings_command
 from callcontrol.logs import configure_logging
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     acd_explain.add_argument("--skills", help="the entering caller's own needs, e.g. spanish:5,billing:3")
     add_users_parser(commands)
     add_recordings_parser(commands)
+    add_audit_parser(commands)
     return parser
 
 
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {
         "serve": _serve, "db": _db, "flows": _flows, "calls": _calls, "ami": _ami, "sandbox": _sandbox,
         "call": _call, "acd": acd_command, "users": users_command, "recordings": recordings_command,
+        "audit": audit_command,
     }[args.command]
     try:
         return handler(settings, args)

@@ -142,11 +142,11 @@ class Session:
         """The supervisor's channel hung up: why, from what was seen before."""
         if not self.live:
             return self
-        if self.state is State.RINGING:
+        if self.end_requested_by is not None:  # DELETE came first, even while the phone still rang
+            reason = EndReason.ENDED_BY_REQUEST
+        elif self.state is State.RINGING:
             # answered but never joined: ChanSpy (option u) found no such channel and returned at once
             reason = EndReason.TARGET_GONE if self.phone_answered else EndReason.NOT_ANSWERED
-        elif self.end_requested_by is not None:
-            reason = EndReason.ENDED_BY_REQUEST
         elif target_gone:
             reason = EndReason.AGENT_CALL_ENDED
         else:
@@ -157,11 +157,15 @@ class Session:
         """Asterisk could not ring the supervisor's phone (no answer, busy, unreachable)."""
         if not self.live or self.state is not State.RINGING:
             return self
-        return replace(self, state=State.ENDED, ended_at=at, end_reason=EndReason.NOT_ANSWERED)
+        reason = EndReason.NOT_ANSWERED if self.end_requested_by is None else EndReason.ENDED_BY_REQUEST
+        return replace(self, state=State.ENDED, ended_at=at, end_reason=reason)
 
     def answered(self) -> Session:
         """The supervisor's phone answered (ChanSpy starts next, unless the agent's channel is gone)."""
         return self if not self.live else replace(self, phone_answered=True)
 
     def ended_while_down(self, at: datetime) -> Session:
+        """The service found after a restart or an AMI outage that Asterisk no longer has the session's channel."""
+        if not self.live:
+            return self
         return replace(self, state=State.ENDED, ended_at=at, end_reason=EndReason.ENDED_WHILE_DOWN)

@@ -30,7 +30,7 @@ from callcontrol.core.events import (
 )
 from callcontrol.core.identifiers import ENDPOINT
 from callcontrol.core.permissions import Permission, Principal, Role, allows
-from callcontrol.core.supervision import SESSION_ID, SPYER_UNIQUEID, Mode, Session, State, spyer_uniqueid
+from callcontrol.core.supervision import SESSION_ID, SPYER_UNIQUEID, Mode, ModeChange, Session, State, spyer_uniqueid
 from callcontrol.services.agent_calls import AgentCall, AgentCallTracker
 from callcontrol.services.ports import AuditReader, AuditTrail, Clock
 
@@ -40,6 +40,7 @@ RING_TIMEOUT_S = 20.0
 RINGING_GRACE_S = 10.0  # a session still ringing this long after its ring timeout ends as not answered
 ADOPT_WINDOW = timedelta(hours=12)  # how far back the audit trail is read for sessions left open by a restart
 KEEP_ENDED = 200  # ended sessions kept in memory for GET /api/supervision/{id}
+EXPIRY_CHECK_S = 1.0  # how often, when nothing is being written, ringing sessions are checked for expiry
 
 
 class SupervisorPhones(Protocol):
@@ -77,6 +78,8 @@ class Supervision:
         self._by_action: dict[str, str] = {}
         self._writes: asyncio.Queue[AuditEntry] = asyncio.Queue()
         self._adopted = False
+        self._adopted_ids: set[str] = set()  # sessions of an earlier run: the tracker never saw their call
+        self._targets_gone: set[str] = set()  # live sessions whose agent channel (or caller) hung up
         calls.on_call_ended(self._agent_call_ended)
 
     # -- requests (API, phone) ---------------------------------------------------------------------------------
@@ -132,7 +135,13 @@ class Supervision:
         if mode is session.mode:
             return session
         self._sessions[session_id] = session = session.mode_requested(mode, principal.user)
-        await self._phones.set_mode(session.spyer_uniqueid, mode)
+        try:
+            await self._phones.set_mode(session.spyer_uniqueid, mode)
+        except Exception as exc:  # the channel went meanwhile (its Hangup ends the session), or AMI is down
+            current = self._sessions.get(session_id, session)
+            if current.pending_mode is mode:
+                self._sessions[session_id] = replace(current, pending_mode=None, pending_by="")
+            raise SupervisionRefused(502, "pbx_failed", f"could not change the mode: {exc}"[:300]) from None
         return session
 
     async def end(self, principal: Principal, session_id: str) -> Session:
@@ -192,10 +201,14 @@ class Supervision:
                          detail={"from": change.old.value, "to": change.new.value, "by": change.by})
 
     def channel_hung_up(self, event: ChannelHungUp) -> None:
+        for live in self._sessions.values():
+            if live.live and event.uniqueid in (live.target_uniqueid, live.call_id):
+                self._targets_gone.add(live.id)
         session = self._of_spyer(event.uniqueid)
         if session is None:
             return
-        target_gone = self._calls.agent_call(session.call_id) is None
+        target_gone = session.id in self._targets_gone or (
+            session.id not in self._adopted_ids and self._calls.agent_call(session.call_id) is None)
         self._update(session.hung_up(event.at, target_gone), "supervision.end")
 
     def originate_failed(self, event: OriginateFailed) -> None:
@@ -215,6 +228,7 @@ class Supervision:
             for session in await self._left_open(snapshot.at):
                 if session.spyer_uniqueid in snapshot.uniqueids:
                     self._track(replace(session, state=State.ACTIVE))
+                    self._adopted_ids.add(session.id)
                     log.info("supervision.adopted", session=session.id)
                 else:
                     self._update(session.ended_while_down(snapshot.at), "supervision.end",
@@ -224,24 +238,35 @@ class Supervision:
 
     async def run(self) -> None:
         """Write the audit entries in order and end sessions whose phone never answered; until cancelled."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             try:
-                entry = await asyncio.wait_for(self._writes.get(), 1.0)
+                entry = await asyncio.wait_for(self._writes.get(), EXPIRY_CHECK_S)
             except TimeoutError:
-                self._expire_ringing()
-                continue
-            await self._audit.record(entry)
+                entry = None
+            if entry is not None:
+                await self._audit.record(entry)
+            if loop.time() - checked >= EXPIRY_CHECK_S:  # also while entries keep coming
+                checked = loop.time()
+                await self._expire_ringing()
 
     async def drain(self) -> None:
         while not self._writes.empty():
             await self._audit.record(self._writes.get_nowait())
 
-    def _expire_ringing(self) -> None:
+    async def _expire_ringing(self) -> None:
+        """End each session not joined by its deadline, and hang its phone up: should the phone ring still, or
+        ChanSpy have joined with its ChanSpyStart missed, no one stays on a call with no session audited."""
         deadline = timedelta(seconds=self.ring_timeout_s + RINGING_GRACE_S)
         now = self._clock.now()
         for session in list(self._sessions.values()):
             if session.state is State.RINGING and now - session.requested_at > deadline:
                 self._update(session.originate_failed(now), "supervision.end", detail={"expired": True})
+                try:
+                    await self._phones.hang_up(session.spyer_uniqueid)
+                except Exception as exc:  # gone already, as expected when it never answered
+                    log.info("supervision.expired_hangup_failed", session=session.id, error=str(exc)[:200])
 
     # -- inside ------------------------------------------------------------------------------------------------
 
@@ -296,6 +321,9 @@ class Supervision:
             self._writes.put_nowait(self._entry(session, action, actor or session.supervisor, detail or {}))
         if not session.live:
             self._by_spyer.pop(session.spyer_uniqueid, None)
+            self._by_action.pop(self._phones.originate_action_id(session.id), None)  # a late failure finds nothing
+            self._targets_gone.discard(session.id)
+            self._adopted_ids.discard(session.id)
             log.info("supervision.ended", session=session.id, supervisor=session.supervisor, agent=session.agent_id,
                      call=session.call_id, reason=session.end_reason.value if session.end_reason else None,
                      duration_s=session.duration_s, mode=session.mode.value, mode_changes=len(session.changes))
@@ -335,10 +363,18 @@ class Supervision:
         starts = await self._reader.entries(action="supervision.start", since=since, limit=10_000)
         ends = await self._reader.entries(action="supervision.end", since=since, limit=10_000)
         changes = await self._reader.entries(action="supervision.mode_change", since=since, limit=10_000)
+        joined = await self._reader.entries(action="supervision.joined", since=since, limit=10_000)
         ended = {e.detail.get("session") for e in ends}
-        last_mode: dict[object, str] = {}
-        for change in reversed(changes):  # oldest first: the last one wins
-            last_mode[change.detail.get("session")] = str(change.detail.get("to"))
+        joined_at = {e.detail.get("session"): e.at for e in joined}
+        history: dict[object, list[ModeChange]] = {}
+        for change in reversed(changes):  # oldest first: the last one is the mode now
+            facts = change.detail
+            try:
+                history.setdefault(facts.get("session"), []).append(
+                    ModeChange(change.at, Mode(str(facts.get("from"))), Mode(str(facts.get("to"))),
+                               str(facts.get("by"))))
+            except ValueError:
+                log.warning("supervision.unreadable_audit", session=str(facts.get("session"))[:40])
         found = []
         for entry in starts:
             facts = entry.detail
@@ -346,11 +382,13 @@ class Supervision:
             if entry.outcome is not Outcome.ALLOWED or session_id in ended or session_id in self._sessions:
                 continue
             try:
+                seen = tuple(history.get(session_id, ()))
                 found.append(Session(
                     str(session_id), entry.actor, str(facts["endpoint"]), entry.object_id, str(facts["agent"]),
                     facts.get("queue") and str(facts["queue"]), str(facts["target_uniqueid"]),
                     str(facts["target_channel"]), str(facts["spyer_uniqueid"]),
-                    Mode(last_mode.get(session_id, str(facts["mode"]))), entry.at, started_at=entry.at))
+                    seen[-1].new if seen else Mode(str(facts["mode"])), entry.at,
+                    started_at=joined_at.get(session_id, entry.at), changes=seen))
             except (KeyError, ValueError) as exc:
                 log.warning("supervision.unreadable_audit", session=str(session_id)[:40], error=str(exc)[:100])
         return found

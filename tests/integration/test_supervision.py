@@ -313,7 +313,12 @@ async def test_a_restart_mid_session_adopts_the_live_session_and_closes_the_one_
     ends = {e.detail["session"]: e.detail for e in await audit_entries(sqlite_url) if e.action == "supervision.end"}
     assert ends[gone["id"]]["end_reason"] == "ended_while_service_down" and ends[gone["id"]]["recovered"], ends
     assert ends[kept["id"]]["end_reason"] == "ended_by_request"
-    assert [(c["from"], c["to"]) for c in ends[kept["id"]]["mode_changes"]] == [("whisper", "barge")], ends
+    # the whole session's changes: the first run's (from the audit trail) and the restarted one's
+    assert [(c["from"], c["to"]) for c in ends[kept["id"]]["mode_changes"]] == [("listen", "whisper"),
+                                                                               ("whisper", "barge")], ends
+    assert ends[kept["id"]]["started_at"] == next(e.at for e in await audit_entries(sqlite_url)
+                                                  if e.action == "supervision.joined"
+                                                  and e.detail["session"] == kept["id"]).isoformat()
 
 
 def keys(text: str, first_ms: int) -> list[tuple[int, str]]:

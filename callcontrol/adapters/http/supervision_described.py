@@ -76,7 +76,8 @@ OPERATIONS: Operations = {
                                                  {"mode": "whisper"}),
         responses={200: json_response("The session, unchanged", _SESSION),
                    202: json_response("The session, its change asked", _SESSION), 400: _BAD_BODY,
-                   404: _NO_SESSION, 409: error_response("The session is not active (not_active)")}),
+                   404: _NO_SESSION, 409: error_response("The session is not active (not_active)"),
+                   502: error_response("Asterisk could not play the mode's key (pbx_failed)")}),
     ("DELETE", "/api/supervision/{session_id}"): operation(
         "End the session: the supervisor's phone is hung up", tag=_TAG, parameters=[_SESSION_ID],
         responses={200: json_response("The session, ended already", _SESSION),

@@ -43,9 +43,10 @@ class AcdBench:
         self.sandbox.stop()
 
 
-async def start_acd_bench(flow_yaml: str, acd_yaml: str, name: str) -> AcdBench:
+async def start_acd_bench(flow_yaml: str, acd_yaml: str, name: str,
+                          extra_env: dict[str, str] | None = None) -> AcdBench:
     """Build and start the sandbox, then the service (SQLite in a fresh directory) with this flow as its only
-    flow and this ACD configuration imported; the API takes API_TOKEN."""
+    flow and this ACD configuration imported; the API takes API_TOKEN; extra_env: more CALLCONTROL_* settings."""
     secret = secrets.token_urlsafe(24)
     sandbox = AsteriskSandbox(REPO_ROOT / "dialplan", ami_secret=secret)
     sandbox.build()
@@ -56,7 +57,7 @@ async def start_acd_bench(flow_yaml: str, acd_yaml: str, name: str) -> AcdBench:
     (workdir / "acd.yaml").write_text(acd_yaml)
     url = f"sqlite+aiosqlite:///{workdir / 'calls.sqlite3'}"
     service = ServiceProcess(url, secret, extra_env={"CALLCONTROL_FLOWS_DIR": str(workdir / "flows"),
-                                                     "CALLCONTROL_API_TOKEN": API_TOKEN})
+                                                     "CALLCONTROL_API_TOKEN": API_TOKEN, **(extra_env or {})})
     try:
         await service.start(acd_config=workdir / "acd.yaml")
     except BaseException:

@@ -8,6 +8,7 @@ judged per frequency with a Goertzel filter: the amplitude of one tone in the de
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import re
 import socket
@@ -115,3 +116,16 @@ class RtpPhone(asyncio.DatagramProtocol):
 
     def amplitude_of(self, hz: float, since: float, until: float) -> float:
         return tone_amplitude(self.samples(since, until), hz)
+
+    def first_heard(self, hz: float, since: float, threshold: float) -> float | None:
+        """When the first 20 ms frame received at or after `since` carried the `hz` tone above `threshold` (None:
+        none yet): the moment a voice starts being heard, for latency figures."""
+        for at, payload in self.heard[bisect.bisect_left(self.heard, since, key=lambda frame: frame[0]):]:
+            if tone_amplitude([ULAW_TO_LINEAR[byte] for byte in payload], hz) > threshold:
+                return at
+        return None
+
+    def frame_amplitudes(self, hz: float, since: float, until: float) -> list[float]:
+        """The `hz` tone's amplitude in each frame received between two monotonic times."""
+        return [tone_amplitude([ULAW_TO_LINEAR[byte] for byte in payload], hz)
+                for at, payload in self.heard if since <= at < until]

@@ -192,7 +192,7 @@ async def test_a_full_session_is_audited_in_order_with_its_facts(desk: Desk) -> 
     assert start == {"session": session.id, "supervisor": "sup.sales", "endpoint": "PJSIP/supervisor1",
                      "call_id": ADA_CALL, "agent": "ada", "queue": "sales", "mode": "listen", "state": "ringing",
                      "started_at": None, "ended_at": None, "end_reason": None, "duration_s": None,
-                     "target_channel": ADA_CHANNEL, "spyer_uniqueid": spyer, "target_uniqueid": ADA_LEG}
+                     "target_channel": ADA_CHANNEL, "spyer_uniqueid": spyer, "target_uniqueid": ADA_LEG, "via": "api"}
     assert joined["state"] == "active" and joined["started_at"] == (T0 + timedelta(seconds=2)).isoformat()
     assert (joined["spyee_uniqueid"], joined["spyee_channel"]) == (ADA_LEG, ADA_CHANNEL)
     assert (by_api["from"], by_api["to"], by_api["by"], by_api["mode"]) == ("listen", "whisper", "api:sup.sales",

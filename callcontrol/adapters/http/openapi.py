@@ -23,6 +23,7 @@ from callcontrol.adapters.http import (
     feed,
     flows,
     health,
+    live_calls,
     queues,
     recordings_described,
     users,
@@ -63,7 +64,7 @@ OPERATIONS: Operations = {
         responses={200: json_response("The OpenAPI document", {"type": "object"})}),
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
-                                             recordings_described)  # recordings.py's, kept apart for length
+                                             recordings_described, live_calls)  # recordings.py's, kept apart for length
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

@@ -17,6 +17,7 @@ from callcontrol.adapters.http import health, openapi
 from callcontrol.adapters.http.app import ROUTE_TABLE, make_app
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.people import People
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
@@ -31,7 +32,8 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
     people API and the audit trail (their store is never reached here), the recordings."""
     return make_app(lambda: [], flows=FlowCatalog(), acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
                     people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)))
+                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)),
+                    live_calls=LiveCalls(SettableClock(T0)))
 
 
 @pytest.fixture

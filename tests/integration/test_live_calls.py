@@ -136,6 +136,8 @@ async def test_a_real_call_is_seen_live_in_each_state_by_those_in_scope_and_gone
             assert [c["call_id"] for c in own] == [call_id] and own[0]["caller_number"] == "****0701", own
             assert own[0]["caller_masked"] and own[0]["caller_name"] is None
             assert (await support.get(f"/api/calls/{call_id}"))[0] == 404 and await support.calls() == []
+            code, printed = await service.cli("calls", "live", "--queue", "live")  # the bootstrap token: admin
+            assert code == 0 and call_id in printed and "agent=ada" in printed and CALLER in printed, printed
 
             wrap_up = await eventually(lambda: in_state("wrap_up"), 15, 0.1, what="ada wrapping the call up")
             assert wrap_up["agent"] == "ada" and wrap_up["durations_s"]["talking"] >= 3.0, wrap_up

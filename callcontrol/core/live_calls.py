@@ -100,11 +100,12 @@ class LiveCallBoard:
         return call
 
     def queued(self, call_id: str, queue: str, at: datetime) -> LiveCall | None:
-        """The caller's wait in `queue` began or moved on: waiting, unless an agent already rings or talks."""
+        """The caller's wait in `queue` began or moved on: waiting, unless an agent already rings or talks (a caller
+        queued again while its last agent wraps up is waiting: the wrap-up is that agent's, not the call's)."""
         call = self.calls.get(call_id)
         if call is None:
             return None
-        if call.state is CallState.IVR:
+        if call.state in (CallState.IVR, CallState.WRAP_UP) and not call.caller_gone:
             return self._put(call.moved_to(CallState.WAITING, at, queue=queue, agent=None))
         return self._put(replace(call, queue=queue)) if call.queue != queue else None
 
@@ -153,9 +154,10 @@ class LiveCallBoard:
         return self._put(call.moved_to(CallState.IVR, at, agent=None))
 
     def wrap_up_started(self, agent: str, call_id: str, at: datetime) -> LiveCall | None:
-        """The agent wraps the call up (its state machine's wrap_up after this call)."""
+        """The agent wraps the call up (its state machine's wrap_up after this call); not when the call has moved on
+        meanwhile (queued again, or with another agent)."""
         call = self.calls.get(call_id)
-        if call is None:
+        if call is None or call.agent not in (agent, None) or call.state in (CallState.WAITING, CallState.RINGING):
             return None
         self._wrapping[agent] = call_id
         return self._put(call.moved_to(CallState.WRAP_UP, at, agent=agent))

@@ -114,6 +114,24 @@ def test_a_wrap_up_that_ends_while_the_caller_is_still_there_puts_it_back_in_the
     assert board.ended("c1") == (None, False)
 
 
+def test_a_call_queued_again_is_waiting_whichever_comes_first_its_new_wait_or_its_last_agent_s_wrap_up():
+    """A transfer to a queue: the caller waits again; the agent it left wraps up on its own, the call is not shown
+    in wrap_up, and that wrap-up's end changes nothing."""
+    for wrap_first in (True, False):
+        board = board_with_call()
+        board.answered("c1", "ada", at(1))
+        board.conversation_ended("c1", at(5))
+        if wrap_first:
+            assert board.wrap_up_started("ada", "c1", at(5)).state is CallState.WRAP_UP
+        assert board.queued("c1", "billing", at(5)).state is CallState.WAITING
+        if not wrap_first:
+            assert board.wrap_up_started("ada", "c1", at(5)) is None
+        assert board.get("c1").queue == "billing"
+        assert board.wrap_up_ended("ada", at(8)) == (None, None) and board.get("c1").state is CallState.WAITING
+    talking_to_bob = board.answered("c1", "bob", at(9))
+    assert board.wrap_up_started("ada", "c1", at(10)) is None and board.get("c1") == talking_to_bob
+
+
 def test_recording_and_supervisors_change_only_when_they_differ():
     board = board_with_call()
     assert board.recording_changed("c1", RecordingState.NONE) is None

@@ -179,3 +179,20 @@ async def test_the_feed_sends_calls_in_scope_and_their_end_only_to_who_was_shown
         with pytest.raises(asyncio.TimeoutError):
             await ws.receive_json(timeout=0.2)  # nothing else: no other call, no end of an unseen one
         await ws.close()
+
+
+async def test_a_call_that_moves_to_another_team_s_queue_ends_for_one_feed_and_appears_on_the_other(
+        world: World) -> None:
+    async def connect(who: str):  # type: ignore[no-untyped-def]
+        ws = await world.client.ws_connect("/api/feed", headers={"Authorization": f"Bearer {world.tokens[who]}"})
+        await ws.receive_json(timeout=2)  # the snapshot
+        return ws
+
+    sue, sam = await connect("sup-a"), await connect("sup-b")
+    world.live.on_event(QueueStintProgressed(C1, QueueStint("billing", T0 + timedelta(seconds=31), "in_progress")))
+    assert await sue.receive_json(timeout=2) == {"type": "call_ended", "id": C1}
+    moved = await sam.receive_json(timeout=2)
+    assert moved["type"] == "call" and moved["call_id"] == C1 and moved["queue"] == "billing"
+    assert await world.ids("sup-a") == [] and sorted(await world.ids("sup-b")) == [C1, C2]
+    for ws in (sue, sam):
+        await ws.close()

@@ -2,8 +2,8 @@
 
 Each connection is filtered by its own principal (adapters/http/scope.py): agent changes by whether the agent is
 seen, queue changes by whether the queue is, live calls by the call's queue and agent (an agent: its own calls), and
-a removal or a call's end only for an id this connection was shown. Slow clients
-are cut off. POST /api/feed/ticket gives browsers (which cannot set headers on a WebSocket) a single-use ticket.
+a removal or a call's end only for an id this connection was shown. Slow clients are cut off. POST /api/feed/ticket
+gives browsers (which cannot set headers on a WebSocket) a single-use ticket.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open fe
 
 
 async def live_feed(request: web.Request) -> web.StreamResponse:
-    """WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope."""
+    """WebSocket: a snapshot of the queues, agents (and live calls) in scope, then one message per change in scope."""
     desk, in_scope = request.app[ACD_DESK], _InScope(request.app, principal_of(request))
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
     if not ws.can_prepare(request).ok:  # a plain GET: the API's JSON error, not aiohttp's text

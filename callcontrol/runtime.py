@@ -25,7 +25,7 @@ from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
 from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import ASTERISK_DIR
-from callcontrol.core.permissions import Principal
+from callcontrol.core.permissions import Principal, Role
 from callcontrol.core.recording_policy import RecordingPolicy
 from callcontrol.core.domain_events import (
     AgentAnswered,
@@ -45,6 +45,7 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.dialplan_queues import DialplanQueueDesk
 from callcontrol.services.event_bus import EventBus
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.live_calls import LiveCalls, RecordingStateTap
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import HangupLog, NoHangupLog, SystemClock
@@ -92,10 +93,13 @@ class Service:
         self.recording_files = RecordingDirectory(settings.recordings_dir, settings.recordings_asterisk_dir
                                                   or str(settings.recordings_dir))
         self.recordings = SqlRecordingRegistry(self._engine)
-        self.recorder = CallRecorder(self.recordings, self.recording_files, AmiRecordingControls(self.ami),
+        self.live_calls = LiveCalls(self.clock)  # the calls in progress (/api/calls, the feed's call events)
+        self.recorder = CallRecorder(RecordingStateTap(self.recordings, self.live_calls.recording_saved),
+                                     self.recording_files, AmiRecordingControls(self.ami),
                                      self.clock, self._recording_policy)
         self.purger = RecordingPurger(self.recordings, self.recording_files, self.clock,
                                       settings.recordings_purge_interval_s)
+        self.calls.events = self.events  # CallStarted, CallEnded
         self._subscribe()
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, events=self.events, fallback=DialplanQueueDesk(),
@@ -114,6 +118,7 @@ class Service:
         self.supervision = Supervision(AmiSupervisorPhones(self.ami), self.agent_calls, self.audit, self.clock,
                                        self._sees_call, lambda user: settings.supervisor_phones.get(user, ()),
                                        audit_reader=self.audit, ring_timeout_s=settings.supervision_ring_timeout_s)
+        self.supervision.watchers.append(self.live_calls.supervision_changed)  # who supervises, on /api/calls
         self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery,
                                                  self.agent_calls, self.supervision))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
@@ -135,7 +140,8 @@ class Service:
                                         recordings=RecordingsApi(self.recordings, self.recorder,
                                                                  self.recording_files, self.audit,
                                                                  self.clock),
-                                        supervision=self.supervision),
+                                        supervision=self.supervision, live_calls=self.live_calls,
+                                        caller_masked_for=[Role(role) for role in settings.mask_caller_for]),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -152,6 +158,7 @@ class Service:
         self.events.subscribe("recorder-conversation", self.recorder.conversation_started, ConversationStarted,
                               inline=True)
         self.events.subscribe("recorder-finish", self.recorder.stint_ended, QueueStintEnded)
+        self.live_calls.subscribe(self.events)
         self.events.subscribe("callback-writer", lambda event: self.callbacks.submit(
             ("booked" if isinstance(event, CallbackBooked) else "done", event.callback)), CallbackBooked, CallbackDone)
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Browser origins (scheme://host[:port], comma-separated) whose pages may open the /api/feed WebSocket; a
     # handshake carrying any other Origin is refused (403). Empty: only clients that send no Origin (not browsers).
     http_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # The live calls view (GET /api/calls, the feed's call events; docs/live-calls.md): the roles (comma-separated:
+    # supervisor, agent) that see a caller's number masked to its last 4 digits, and no caller name. The admin never.
+    mask_caller_for: Annotated[tuple[Literal["supervisor", "agent", "reporting"], ...], NoDecode] = ()
     # ACD: consecutive unanswered offers after which an agent is paused with reason "missed".
     acd_max_misses: int = Field(3, ge=1, le=100)
     # ACD: after an agent's phone refuses an offer at once (486 busy, congestion), seconds before it is offered
@@ -91,7 +94,7 @@ class Settings(BaseSettings):
     # On SIGTERM: how long calls in the IVR may go on before they are handed back to the dialplan.
     shutdown_grace_s: float = Field(5.0, ge=0, le=300)
 
-    @field_validator("http_allowed_origins", mode="before")
+    @field_validator("http_allowed_origins", "mask_caller_for", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

@@ -14,6 +14,7 @@ import structlog
 
 from callcontrol.cli.acd import acd_command
 from callcontrol.cli.audit import add_audit_parser, audit_command
+from callcontrol.cli.live_calls import add_live_parser, calls_live
 from callcontrol.cli.users import add_users_parser, users_command
 from callcontrol.cli.recordings import add_recordings_parser, recordings_command
 from callcontrol.logs import configure_logging
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     recent = calls.add_parser("recent", help="print the newest call records")
     recent.add_argument("--limit", type=int, default=10)
     recent.add_argument("--json", action="store_true")
+    add_live_parser(calls)
 
     ami = commands.add_parser("ami", help="AMI user").add_subparsers(dest="ami_command", required=True)
     ami_check = ami.add_parser("check", help="check manager.conf gives our AMI user least privilege")
@@ -177,6 +179,8 @@ def _flows(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _calls(settings: Settings, args: argparse.Namespace) -> int:
+    if args.calls_command == "live":
+        return calls_live(settings, args)
     from callcontrol.adapters.db.read_command import NotReadable, open_for_reading
     from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
     from callcontrol.adapters.db.store import SqlCallRecordStore

@@ -113,6 +113,26 @@ class QueueCallsChanged:
     call_ids: frozenset[str]
 
 
+@dataclass(frozen=True)
+class CallStarted:
+    """A call entered the service (its FastAGI session began and its record opened)."""
+
+    call_id: str
+    caller_number: str
+    caller_name: str
+    dialed_number: str
+    flow_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """A call's record closed: its IVR part is over and the caller's channel is gone."""
+
+    call_id: str
+    at: datetime
+
+
 DomainEvent = (AgentOffered | AgentAnswered | AgentMissed
                | ConversationStarted | ConversationEnded | QueueStintProgressed | QueueStintEnded
-               | CallbackBooked | CallbackDone | AgentStateChanged | QueueCallsChanged)
+               | CallbackBooked | CallbackDone | AgentStateChanged | QueueCallsChanged | CallStarted | CallEnded)

@@ -9,7 +9,8 @@ supervisor of team A never sees team B's agents, calls, recordings or feed event
   when one of its teams is; a queue when it is named, or when it accepts one of the supervisor's teams; a call
   (or a recording) when its queue or its agent is.
 - agent: its own state and its own calls; its own recordings only where the queue allows it.
-- reporting: read-only figures (queues, calls, KPIs); no agents' live state, no audio, no people.
+- reporting: read-only figures (queues, calls, KPIs); no agents' live state, no audio, no people, no live calls
+  (their counts are the queues' live figures).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Permission(Enum):
     AGENT_OPERATE = "agent.operate"  # log in/out, pause, resume an agent (an agent only itself)
     FEED_READ = "feed.read"  # the live event feed (filtered by scope)
     CALLS_READ = "calls.read"  # call records
+    CALLS_VIEW = "calls.view"  # the calls in progress (GET /api/calls, scoped: a supervisor's, an agent's own)
     CALLS_SUPERVISE = "calls.supervise"  # listen to, whisper to, barge into a live call (a supervisor: its teams')
     CONFIG_WRITE = "config.write"  # the ACD configuration (agents, queues, rules)
     CONFIG_READ = "config.read"
@@ -54,9 +56,11 @@ class Permission(Enum):
 _SUPERVISOR = frozenset({
     Permission.FLOWS_READ, Permission.QUEUES_READ, Permission.AGENTS_READ, Permission.AGENT_OPERATE,
     Permission.FEED_READ, Permission.CALLS_READ, Permission.RECORDINGS_LIST,
-    Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL, Permission.CALLS_SUPERVISE})
+    Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL, Permission.CALLS_VIEW,
+    Permission.CALLS_SUPERVISE})
 _AGENT = frozenset({
     Permission.AGENTS_READ, Permission.AGENT_OPERATE, Permission.FEED_READ, Permission.CALLS_READ,
+    Permission.CALLS_VIEW,
     Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
 _REPORTING = frozenset({Permission.QUEUES_READ, Permission.CALLS_READ, Permission.FLOWS_READ})
 

@@ -1,4 +1,4 @@
-"""The live feed of ACD changes (the API's WebSocket): agents and queues as they change, to every subscriber.
+"""The live feed of ACD changes (the API's WebSocket): agents, queues and live calls as they change, to each feed.
 
 A bus subscriber called inline (in publish()): each change is read from the Distributor at the decision that
 made it, and a feed that falls behind is cut off, never slowing the desk.
@@ -19,6 +19,7 @@ from callcontrol.core.acd.model import Call
 from callcontrol.core.acd.distributor_view import Estimate
 from callcontrol.core.acd.router import Distributor
 from callcontrol.core.domain_events import AgentStateChanged, QueueCallsChanged
+from callcontrol.core.live_calls import LiveCall
 from callcontrol.services.ports import Clock
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,21 @@ class Removed:
     id: str
 
 
-Change = AgentChange | QueueChange | Removed
+@dataclass(frozen=True)
+class CallChange:
+    """A call in progress as it is now (services/live_calls.py)."""
+
+    call: LiveCall
+
+
+@dataclass(frozen=True)
+class CallGone:
+    """A call in progress left the live view."""
+
+    call_id: str
+
+
+Change = AgentChange | QueueChange | Removed | CallChange | CallGone
 
 
 class Feed:
@@ -149,6 +164,16 @@ class LiveFeed:
 
     def removed(self, kind: str, id: str) -> None:
         self._send(Removed(kind, id))
+
+    def call_changed(self, call: LiveCall) -> None:
+        """A live call changed (the live calls view's watcher)."""
+        if self.feeds:
+            self._send(CallChange(call))
+
+    def call_ended(self, call_id: str) -> None:
+        """A live call left the view."""
+        if self.feeds:
+            self._send(CallGone(call_id))
 
     def _calls_now(self, known: Iterable[str], only: bool = False) -> dict[str, tuple[str, str | None] | None]:
         """(queue, agent ringing or None) of each call in the Distributor among the waiting callers and `known`

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason, parse_time
+from callcontrol.core.domain_events import CallEnded, CallStarted
 from callcontrol.core.events import (
     ChannelAnswered,
     ChannelEvent,
@@ -36,6 +37,12 @@ log = structlog.get_logger(__name__)
 FLUSH_INTERVAL_S = 0.5
 
 
+class Publisher(Protocol):
+    """Where the log's CallStarted and CallEnded go (the event bus)."""
+
+    def publish(self, event: object) -> None: ...
+
+
 class CallLog:
     def __init__(self, writer: RecordWriter, clock: Clock) -> None:
         self._writer = writer
@@ -48,6 +55,7 @@ class CallLog:
         self._talking_unfollowed: dict[str, CallRecord] = {}
         self.closed = 0
         self.flushes = 0
+        self.events: Publisher | None = None  # told CallStarted and CallEnded (the live calls view)
 
     @property
     def active_count(self) -> int:
@@ -83,6 +91,9 @@ class CallLog:
     def call_started(self, record: CallRecord) -> None:
         self._add(record)
         self._writer.submit(record)
+        if self.events is not None:
+            self.events.publish(CallStarted(record.call_id, record.caller_number, record.caller_name,
+                                            record.dialed_number, record.flow_id, record.started_at))
 
     def _add(self, record: CallRecord) -> None:
         replaced = self._active.get(record.call_id)
@@ -211,6 +222,8 @@ class CallLog:
         self._writer.submit(record)
         self.closed += 1
         log.info("call.ended", **record.summary())  # the one canonical line per call
+        if self.events is not None:
+            self.events.publish(CallEnded(record.call_id, record.ended_at or self._clock.now()))
 
 
 def _by_linkedid(hangups: Iterable[ChannelHungUp]) -> dict[str, list[ChannelHungUp]]:

@@ -81,6 +81,7 @@ class Supervision:
         self._adopted_ids: set[str] = set()  # sessions of an earlier run: the tracker never saw their call
         self._targets_gone: set[str] = set()  # live sessions whose agent channel (or caller) hung up
         calls.on_call_ended(self._agent_call_ended)
+        self.watchers: list[Callable[[str, tuple[str, ...]], None]] = []  # (call id, its supervisors) on a change
 
     # -- requests (API, phone) ---------------------------------------------------------------------------------
 
@@ -304,6 +305,12 @@ class Supervision:
     def _track(self, session: Session) -> None:
         self._sessions[session.id] = session
         self._by_spyer[session.spyer_uniqueid] = session.id
+        self._tell(session.call_id)
+
+    def _tell(self, call_id: str) -> None:
+        """Who supervises the call now, to each watcher (the live calls view)."""
+        for watcher in self.watchers:
+            watcher(call_id, self.supervisors_of(call_id))
 
     def _agent_call_ended(self, call_id: str) -> None:
         """The agent's call ended: ChanSpy's E option ends each session on it (its Hangup follows)."""
@@ -315,6 +322,8 @@ class Supervision:
                 detail: dict[str, object] | None = None) -> None:
         before = self._sessions.get(session.id)
         self._sessions[session.id] = session
+        if before is not None and before.live and not session.live:
+            self._tell(session.call_id)
         if action is None and before is not None and before.live and not session.live:
             action = "supervision.end"
         if action is not None:

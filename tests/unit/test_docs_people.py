@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from callcontrol.adapters.http.app import make_app, route_table
 from callcontrol.core.permissions import PERMISSIONS, Permission, Role
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.people import People
 from tests.support.clock import T0, SettableClock
 from tests.support.paths import REPO
@@ -45,7 +46,8 @@ def full_app(recordings_dir: Path) -> web.Application:
     people = People(_Store(), SettableClock(T0))  # type: ignore[arg-type]
     return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
                     people=people, audit_reader=_Store(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)))
+                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)),
+                    live_calls=LiveCalls(SettableClock(T0)))
 
 
 class _Flows:

@@ -184,3 +184,15 @@ def test_unknown_environment_variable_with_our_prefix_is_an_error(monkeypatch: p
     monkeypatch.setenv("CALLCONTROL_AMI_PROT", "5039")
     with pytest.raises(SettingsError, match="CALLCONTROL_AMI_PROT"):
         load_settings()
+
+
+def test_the_roles_that_see_callers_masked_are_a_comma_separated_list_of_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CALLCONTROL_MASK_CALLER_FOR: none by default; role names, spaces allowed; the admin or a typo is an error."""
+    assert load_settings().mask_caller_for == ()
+    monkeypatch.setenv("CALLCONTROL_MASK_CALLER_FOR", "agent, supervisor")
+    assert load_settings().mask_caller_for == ("agent", "supervisor")
+    for wrong in ("admin", "agents"):
+        monkeypatch.setenv("CALLCONTROL_MASK_CALLER_FOR", wrong)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        assert "mask_caller_for" in str(caught.value)

@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from callcontrol.adapters.http import agents, config, feed, health, openapi, queues, users
+from callcontrol.adapters.http import live_calls as live_call_routes
 from callcontrol.adapters.http import flows as flow_routes
 from callcontrol.adapters.http.acd_json import ACD_DESK
 from callcontrol.adapters.http.auth import GUARD, ROUTE_PERMISSION, Guard, NoAuditTrail, Route, authenticate
@@ -20,9 +21,11 @@ from callcontrol.adapters.http import recordings as recording_routes
 from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
 from callcontrol.adapters.http import supervision as supervision_routes
 from callcontrol.core.acd.errors import AcdError
+from callcontrol.core.permissions import Role
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
+from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
@@ -39,12 +42,14 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
              clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S,
              degraded_reasons: health.Readiness | None = None,
-             recordings: RecordingsApi | None = None, supervision: Supervision | None = None) -> web.Application:
+             recordings: RecordingsApi | None = None, supervision: Supervision | None = None,
+             live_calls: LiveCalls | None = None, caller_masked_for: Iterable[Role] = ()) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
     with the phones' login line (one is made when not given); `allowed_origins` the browser origins the feed's
-    WebSocket accepts; `audit` where refusals and changes to people are written."""
+    WebSocket accepts; `audit` where refusals and changes to people are written; `live_calls` the calls in
+    progress (/api/calls and the feed's call events, with `acd`), their callers masked for `caller_masked_for`."""
     app = web.Application(middlewares=[json_errors, authenticate])
     app[health.READINESS] = not_ready_reasons
     table: list[Route] = [*health.ROUTES, *openapi.ROUTES]
@@ -81,6 +86,11 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         app[feed.FEED_SOCKETS] = set()
         app.on_shutdown.append(feed.close_feeds)
         table += (*agents.ROUTES, *queues.ROUTES, *feed.ROUTES)
+        if live_calls is not None:
+            app[live_call_routes.LIVE_CALLS] = live_calls
+            app[live_call_routes.CALLER_MASKED_FOR] = frozenset(caller_masked_for)
+            live_calls.watch(acd.feed)  # the feed's call and call_ended events
+            table += live_call_routes.ROUTES
         if acd_store is not None:
             app[config.ACD_STORE] = acd_store
             app[config.CONFIG_WRITING] = asyncio.Lock()

@@ -1,8 +1,9 @@
-"""/api/feed, a WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope.
+"""/api/feed, a WebSocket: a snapshot of the queues, agents and live calls in scope, then one message per change.
 
 Each connection is filtered by its own principal (adapters/http/scope.py): agent changes by whether the agent is
-seen, queue changes by whether the queue is, and a removal only for an id this connection was shown. Slow clients
-are cut off. POST /api/feed/ticket gives browsers (which cannot set headers on a WebSocket) a single-use ticket.
+seen, queue changes by whether the queue is, live calls by the call's queue and agent (an agent: its own calls), and
+a removal or a call's end only for an id this connection was shown. Slow clients are cut off. POST /api/feed/ticket
+gives browsers (which cannot set headers on a WebSocket) a single-use ticket.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from aiohttp import WSCloseCode, web
 
 from callcontrol.adapters.http.acd_json import ACD_DESK, agent_data, agents_now, iso, queue_data, queues_now
 from callcontrol.adapters.http.auth import GUARD, Route, principal_of
+from callcontrol.adapters.http.live_calls import LIVE_CALLS, call_json
 from callcontrol.adapters.http.openapi_parts import Operations, error_response, json_response, obj, operation, query
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.core.permissions import Permission, Principal, Role
-from callcontrol.services.acd_feed import AgentChange, Change, Feed, QueueChange, Removed
+from callcontrol.services.acd_feed import AgentChange, CallChange, CallGone, Change, Feed, QueueChange, Removed
 from callcontrol.services.feed_tickets import TooManyTickets
 from callcontrol.services.people import People
 
@@ -34,8 +36,8 @@ FEED_SOCKETS = web.AppKey("feed_sockets", set[web.WebSocketResponse])  # open fe
 
 
 async def live_feed(request: web.Request) -> web.StreamResponse:
-    """WebSocket: a snapshot of the queues and agents in scope, then one message per change in scope."""
-    desk, in_scope = request.app[ACD_DESK], _InScope(request.app[ACD_SCOPE], principal_of(request))
+    """WebSocket: a snapshot of the queues, agents (and live calls) in scope, then one message per change in scope."""
+    desk, in_scope = request.app[ACD_DESK], _InScope(request.app, principal_of(request))
     ws = web.WebSocketResponse(heartbeat=FEED_HEARTBEAT_S, timeout=FEED_CLOSE_TIMEOUT_S)
     if not ws.can_prepare(request).ok:  # a plain GET: the API's JSON error, not aiohttp's text
         return web.json_response({"error": "not_a_websocket",
@@ -44,6 +46,8 @@ async def live_feed(request: web.Request) -> web.StreamResponse:
     feed = desk.subscribe(request.app[FEED_LIMIT])  # subscribed and snapshot taken with no await between
     queues, agents = in_scope.snapshot()
     snapshot = {"type": "snapshot", "queues": queues_now(desk.view, queues), "agents": agents_now(desk.view, agents)}
+    if LIVE_CALLS in request.app:
+        snapshot["calls"] = in_scope.calls_snapshot()
     sender = asyncio.create_task(_send_changes(ws, feed, snapshot, in_scope), name="acd-feed-sender")
     people = request.app[GUARD].people
     rechecker = asyncio.create_task(_recheck(ws, in_scope, people, request.app[FEED_RECHECK]),
@@ -94,16 +98,37 @@ async def feed_ticket(request: web.Request) -> web.Response:
 class _InScope:
     """One connection's filter: what its principal may see, and the ids it was shown (so removals can follow)."""
 
-    def __init__(self, scope: AcdScope, principal: Principal) -> None:
-        self._scope = scope
+    def __init__(self, app: web.Application, principal: Principal) -> None:
+        self._app = app
+        self._scope: AcdScope = app[ACD_SCOPE]
         self.principal = principal  # replaced when the user's role or scope changes (see _recheck)
-        self._shown: dict[str, set[str]] = {"agent": set(), "queue": set()}
+        self._shown: dict[str, set[str]] = {"agent": set(), "queue": set(), "call": set()}
 
     def snapshot(self) -> tuple[list[str], list[str]]:
         queues, agents = self._scope.queue_ids(self.principal), self._scope.agent_ids(self.principal)
         self._shown["queue"].update(queues)
         self._shown["agent"].update(agents)
         return queues, agents
+
+    def calls_snapshot(self) -> list[dict[str, Any]]:
+        """The live calls in scope now (those the connection is then told about as they change or end)."""
+        calls = [call for call in self._app[LIVE_CALLS].calls() if self._scope.sees_live_call(self.principal, call)]
+        self._shown["call"].update(call.call_id for call in calls)
+        return [call_json(self._app, self.principal, call) for call in calls]
+
+    def message(self, change: Change) -> dict[str, Any] | None:
+        """What this connection is sent of the change; None when nothing. A live call is sent while in scope; its
+        end (or its move out of scope) as call_ended, only to a connection that was shown it."""
+        if isinstance(change, CallChange | CallGone):
+            call_id = change.call.call_id if isinstance(change, CallChange) else change.call_id
+            if isinstance(change, CallChange) and self._scope.sees_live_call(self.principal, change.call):
+                self._shown["call"].add(call_id)
+                return {"type": "call", **call_json(self._app, self.principal, change.call)}
+            if call_id in self._shown["call"]:
+                self._shown["call"].discard(call_id)
+                return {"type": "call_ended", "id": call_id}
+            return None
+        return _message(change) if self.passes(change) else None
 
     def passes(self, change: Change) -> bool:
         if isinstance(change, Removed):
@@ -134,10 +159,10 @@ async def _send_changes(ws: web.WebSocketResponse, feed: Feed, first: dict[str, 
         message: dict[str, Any] | None = first
         while message is not None:
             await asyncio.wait_for(ws.send_json(message), FEED_SEND_TIMEOUT_S)
+            message = None
             change = await feed.get()
-            while change is not None and not in_scope.passes(change):
+            while change is not None and (message := in_scope.message(change)) is None:
                 change = await feed.get()
-            message = _message(change) if change is not None else None
         if feed.cut_off:
             code, why = WSCloseCode.POLICY_VIOLATION, f"too slow: {feed.limit} changes behind".encode()
     except TimeoutError:
@@ -148,7 +173,7 @@ async def _send_changes(ws: web.WebSocketResponse, feed: Feed, first: dict[str, 
         await asyncio.wait_for(ws.close(code=code, message=why), FEED_CLOSE_TIMEOUT_S)
 
 
-def _message(change: Change) -> dict[str, Any]:
+def _message(change: AgentChange | QueueChange | Removed) -> dict[str, Any]:
     if isinstance(change, AgentChange):
         t = change.transition
         transition = None if t is None else {
@@ -168,9 +193,11 @@ ROUTES = (Route("GET", "/api/feed", live_feed, Permission.FEED_READ),
 OPERATIONS: Operations = {
     ("GET", "/api/feed"): operation(
         "The live feed, a WebSocket", tag="feed",
-        description="A snapshot {type: snapshot, queues, agents}, then one message per change: {type: agent, ...} "
-                    "with its transition, {type: queue, ...}, {type: agent_removed|queue_removed, id}. A client "
-                    "that falls too far behind is closed with 1008. docs/acd.md, \"Change feed\", has the details.",
+        description="A snapshot {type: snapshot, queues, agents, calls}, then one message per change: {type: agent, "
+                    "...} with its transition, {type: queue, ...}, {type: agent_removed|queue_removed, id}, {type: "
+                    "call, ...} (a live call, as GET /api/calls/{call_id} shows it), {type: call_ended, id}. A "
+                    "client that falls too far behind is closed with 1008. docs/acd.md, \"Change feed\", and "
+                    "docs/live-calls.md have the details.",
         parameters=[query("ticket", "a single-use ticket from POST /api/feed/ticket (browsers cannot set headers)",
                           {"type": "string"})],
         responses={101: {"description": "Switching to the WebSocket protocol"},

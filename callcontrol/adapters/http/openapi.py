@@ -23,6 +23,7 @@ from callcontrol.adapters.http import (
     feed,
     flows,
     health,
+    live_calls,
     queues,
     recordings_described,
     supervision_described,
@@ -65,7 +66,7 @@ OPERATIONS: Operations = {
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
                                              recordings_described,  # recordings.py's, kept apart for length
-                                             supervision_described)
+                                             supervision_described, live_calls)
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

@@ -15,6 +15,7 @@ from aiohttp import web
 from callcontrol.adapters.http.acd_json import refused
 from callcontrol.core.acd.errors import AcdError, UnknownAgent, UnknownQueue
 from callcontrol.core.acd.model import Agent, Queue
+from callcontrol.core.live_calls import LiveCall, sees_live_call
 from callcontrol.core.permissions import Principal, Role, sees_agent, sees_call, sees_queue
 from callcontrol.services.acd_view import AcdView
 
@@ -48,6 +49,18 @@ class AcdScope:
         (an agent or queue no longer configured counts with no team)."""
         return sees_call(principal, [(queue_id, self._teams(self._view.queue, queue_id)) for queue_id in queue_ids],
                          [(agent_id, self._teams(self._view.agent, agent_id)) for agent_id in agent_ids])
+
+    def sees_live_call(self, principal: Principal, call: LiveCall) -> bool:
+        """A call in progress (core/live_calls.py): through its queue or its agent; an agent only its own."""
+        return sees_live_call(principal, call, self.queue_teams, self.agent_teams)
+
+    def queue_teams(self, queue_id: str) -> frozenset[str]:
+        """The teams the queue accepts now (none for a queue not configured)."""
+        return self._teams(self._view.queue, queue_id)
+
+    def agent_teams(self, agent_id: str) -> frozenset[str]:
+        """The agent's teams now (none for an agent not configured)."""
+        return self._teams(self._view.agent, agent_id)
 
     @staticmethod
     def _teams(lookup: Callable[[str], Agent | Queue], item_id: str) -> frozenset[str]:

@@ -19,6 +19,7 @@ from callcontrol.adapters.http.auth import NoAuditTrail
 from callcontrol.services.agent_calls import AgentCallTracker
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.people import People
 from callcontrol.services.supervision import Supervision
 from tests.support.clock import T0, SettableClock
@@ -37,7 +38,8 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
                     people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
                     recordings=memory_recordings_api(tmp_path, SettableClock(T0)),
                     supervision=Supervision(RecordedPhones(), AgentCallTracker(), NoAuditTrail(), SettableClock(T0),
-                                            lambda principal, call: True, lambda user: ()))
+                                            lambda principal, call: True, lambda user: ()),
+                    live_calls=LiveCalls(SettableClock(T0)))
 
 
 @pytest.fixture

@@ -24,8 +24,10 @@ from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import ASTERISK_DIR
 from callcontrol.core.recording_policy import RecordingPolicy
+from callcontrol.core.wrapup import WrapupPolicy
 from callcontrol.core.domain_events import (
     AgentStateChanged,
+    CallHoldChanged,
     CallbackBooked,
     CallbackDone,
     ConversationStarted,
@@ -33,6 +35,7 @@ from callcontrol.core.domain_events import (
     QueueStintProgressed,
 )
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_legs import AgentLegHolds
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ami_routing import AmiRouting, ami_routes
 from callcontrol.services.call_lifecycle import CallLifecycle
@@ -46,6 +49,7 @@ from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.recording_retention import RecordingPurger
 from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
+from callcontrol.services.wrapups import Wrapups
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -86,6 +90,7 @@ class Service:
         self.recordings = SqlRecordingRegistry(self._engine)
         self.recorder = CallRecorder(self.recordings, self.recording_files, AmiRecordingControls(self.ami),
                                      self.clock, self._recording_policy)
+        self.holds = AgentLegHolds(self.calls, self.events)  # the phones' Hold/Unhold: the legs' hold spans
         self.purger = RecordingPurger(self.recordings, self.recording_files, self.clock,
                                       settings.recordings_purge_interval_s)
         self._subscribe()
@@ -99,7 +104,8 @@ class Service:
         self.acd.waits.recorder = self.recorder  # a queue call's recording starts before the agent's Dial
         self.lifecycle.recorder = self.recorder  # a flow's IVR recording, its secure inputs muted
         self.recording_recovery = OpenRecordingRecovery(self.recorder, self.recordings)  # the last run's open ones
-        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery))
+        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery, self.holds))
+        self.wrapups = Wrapups(self.calls, self.store, self._wrapup_policy, self.clock, settings.wrapup_window_s)
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
@@ -111,7 +117,8 @@ class Service:
                                         clock=self.clock, degraded_reasons=self.degraded_reasons,
                                         recordings=RecordingsApi(self.recordings, self.recorder,
                                                                  self.recording_files, self.audit,
-                                                                 self.clock)),
+                                                                 self.clock),
+                                        wrapups=self.wrapups),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -125,6 +132,7 @@ class Service:
                               QueueStintEnded, inline=True)
         self.events.subscribe("transition-writer", lambda event: self.transitions.submit(event.transition),
                               AgentStateChanged)
+        self.events.subscribe("agent-leg-holds", self.holds.hold_changed, CallHoldChanged, inline=True)
         self.events.subscribe("recorder-conversation", self.recorder.conversation_started, ConversationStarted,
                               inline=True)
         self.events.subscribe("recorder-finish", self.recorder.stint_ended, QueueStintEnded)
@@ -134,6 +142,12 @@ class Service:
     def _recording_policy(self, queue_id: str) -> RecordingPolicy | None:
         try:
             return self.acd.distributor.queue(queue_id).recording
+        except AcdError:
+            return None
+
+    def _wrapup_policy(self, queue_id: str) -> WrapupPolicy | None:
+        try:
+            return self.acd.distributor.queue(queue_id).wrapup
         except AcdError:
             return None
 

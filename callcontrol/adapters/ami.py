@@ -33,6 +33,7 @@ from callcontrol.core.events import (
     ChannelCreated,
     ChannelEvent,
     ChannelHangupRequested,
+    ChannelHoldChanged,
     ChannelHungUp,
     ChannelsSnapshot,
     DeviceStateChanged,
@@ -324,7 +325,8 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
         return fallback
 
 
-def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | None:
+def translate(message: Message | ChannelsSnapshot,
+              now: datetime) -> ChannelEvent | AcdEvent | ChannelHoldChanged | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
@@ -351,6 +353,9 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
         if cause.isdigit() and int(cause):
             return ChannelHangupRequested(message.get("Uniqueid", ""), int(cause), _timestamp(message, now))
         return None
+    if name in ("Hold", "Unhold"):
+        return ChannelHoldChanged(message.get("Uniqueid", ""), message.get("Linkedid", ""), message.get("Channel", ""),
+                                  name == "Hold", _timestamp(message, now))
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

@@ -13,12 +13,14 @@ from callcontrol.core.events import (
     ChannelAnswered,
     ChannelCreated,
     ChannelHangupRequested,
+    ChannelHoldChanged,
     ChannelHungUp,
     ChannelsSnapshot,
     DeviceStateChanged,
     DialEnded,
 )
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_legs import AgentLegHolds
 from callcontrol.services.call_lifecycle import CallLifecycle
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
 
@@ -28,9 +30,10 @@ Message = TypeVar("Message")
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
-def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None
-               ) -> dict[type, tuple[Handler, ...]]:
-    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync)."""
+def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None,
+               holds: AgentLegHolds | None = None) -> dict[type, tuple[Handler, ...]]:
+    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync;
+    `holds`: the phones' Hold/Unhold, for the agent legs' hold spans)."""
     calls = lifecycle.calls
     recovery: dict[type, tuple[Handler, ...]] = {
         ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
@@ -47,6 +50,7 @@ def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecording
         ChannelHangupRequested: (calls.apply,),
         ChannelHungUp: (calls.apply, acd.channel_changed, *recovery.get(ChannelHungUp, ())),
         ChannelsSnapshot: (resync_calls, acd.channels_resynced, *recovery.get(ChannelsSnapshot, ())),
+        **({ChannelHoldChanged: (holds.channel_hold_changed,)} if holds is not None else {}),
     }
 
 

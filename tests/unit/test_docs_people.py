@@ -45,7 +45,8 @@ def full_app(recordings_dir: Path) -> web.Application:
     people = People(_Store(), SettableClock(T0))  # type: ignore[arg-type]
     return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
                     people=people, audit_reader=_Store(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)))
+                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)),
+                    wrapups=_Store())  # type: ignore[arg-type]
 
 
 class _Flows:

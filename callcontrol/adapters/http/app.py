@@ -18,6 +18,7 @@ from callcontrol.adapters.http.errors import json_errors
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.adapters.http import recordings as recording_routes
 from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
+from callcontrol.adapters.http import wrapups as wrapup_routes
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
@@ -25,6 +26,7 @@ from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
+from callcontrol.services.wrapups import Wrapups
 
 
 ROUTE_TABLE = web.AppKey("route_table", tuple[Route, ...])  # every route the app serves, in table order
@@ -37,7 +39,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
              clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S,
              degraded_reasons: health.Readiness | None = None,
-             recordings: RecordingsApi | None = None) -> web.Application:
+             recordings: RecordingsApi | None = None, wrapups: Wrapups | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -54,6 +56,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
             recordings.queue_teams = lambda queue_id: _teams(acd.view.queue, queue_id)
         app[RECORDINGS] = recordings
         table += recording_routes.ROUTES
+    if wrapups is not None:  # PUT /api/calls/{call_id}/wrapup (a supervisor's scope needs `acd`)
+        app[wrapup_routes.WRAPUPS] = wrapups
+        table += wrapup_routes.ROUTES
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES

@@ -26,6 +26,7 @@ from callcontrol.adapters.http import (
     queues,
     recordings_described,
     users,
+    wrapups,
 )
 from callcontrol.adapters.http.auth import BASIC_CHALLENGE, Route
 from callcontrol.adapters.http.openapi_parts import (
@@ -63,7 +64,8 @@ OPERATIONS: Operations = {
         responses={200: json_response("The OpenAPI document", {"type": "object"})}),
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
-                                             recordings_described)  # recordings.py's, kept apart for length
+                                             recordings_described,  # recordings.py's, kept apart for length
+                                             wrapups)
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

@@ -17,10 +17,14 @@ from callcontrol.adapters.http import health, openapi
 from callcontrol.adapters.http.app import ROUTE_TABLE, make_app
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.call_log import CallLog
 from callcontrol.services.people import People
+from callcontrol.services.record_writer import RecordWriter
+from callcontrol.services.wrapups import Wrapups
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.recording import memory_recordings_api
+from tests.support.stores import MemoryRecordStore
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
 
@@ -31,7 +35,9 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
     people API and the audit trail (their store is never reached here), the recordings."""
     return make_app(lambda: [], flows=FlowCatalog(), acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
                     people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)))
+                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)),
+                    wrapups=Wrapups(CallLog(RecordWriter(MemoryRecordStore()), SettableClock(T0)),
+                                    object(), lambda queue_id: None, SettableClock(T0)))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from callcontrol.services.wrapups import LegRef, NotAllowedCode, WrapupRefused, 
 
 WRAPUPS = web.AppKey("wrapups", Wrapups)
 PATH = "/api/calls/{call_id}/wrapup"
+EXAMPLE_CALL_ID = "1764672000.42"  # tests/process/test_openapi_live.py stores this call (ada's, in sales) first
 BODY_KEYS = ("code", "note")
 
 
@@ -101,7 +102,7 @@ OPERATIONS: Operations = {
         "Set the wrap-up code of the agent's leg of a call", tag="calls",
         description="During the call or up to the service's window after its end (CALLCONTROL_WRAPUP_WINDOW_S); "
                     "setting it again changes it. The call's latest agent leg (an agent's own). See docs/wrapup.md.",
-        parameters=[path_id("call_id", "the call's key (Asterisk's linkedid)", "1764672000.42")],
+        parameters=[path_id("call_id", "the call's key (Asterisk's linkedid)", EXAMPLE_CALL_ID)],
         body=json_body(obj({"code": {"type": "string", "pattern": json_pattern(WRAPUP_CODE),
                                      "description": "one of the queue's wrap-up codes"},
                             "note": {"type": ["string", "null"], "maxLength": MAX_NOTE}},

@@ -3,19 +3,24 @@ and PostgreSQL: round trip, a code written on the stored leg after the call, and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy
-from sqlalchemy import delete, select, update
+from alembic import command as alembic_command
+from sqlalchemy import delete, inspect, select, text, update
 
 from callcontrol.adapters.db.models import CallAgentLegRow, CallOfferRow, CallQueueStintRow, CallRow
+from callcontrol.adapters.db.schema import alembic_config, upgrade
 from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
 from callcontrol.core.interactions import STINT_IN_PROGRESS, AgentLeg, QueueStint
 from callcontrol.core.wrapup import Wrapup
+from tests.support.backends import BACKENDS
+from tests.support.paths import MIGRATIONS
 
 T0 = datetime(2026, 12, 2, 9, 0, 0, 250000, tzinfo=UTC)
 
@@ -113,3 +118,51 @@ async def test_unreadable_hold_spans_are_skipped_not_fatal(store: SqlCallRecordS
             {"start": at(5).isoformat(), "end": at(6).isoformat()}, {"start": "yesterday"}, "junk", {"end": None}]))
         assert (await conn.execute(select(CallAgentLegRow.wrapup_required))).scalar_one() is True
     assert leg_of(await store.by_call_id(record.call_id)).hold_spans == ((at(5), at(6)),)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_0010_adds_the_leg_and_queue_columns_and_its_downgrade_drops_them_keeping_the_legs(
+        backend: str, new_database: Callable, request: pytest.FixtureRequest) -> None:
+    url = new_database(backend, request)
+    upgrade(MIGRATIONS, url, "0008_recordings")
+
+    async def old_leg() -> None:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO calls (call_id, uniqueid, channel, caller_number, caller_name, "
+                                        "dialed_number, started_at, ivr_path, status, updated_at) VALUES ('c', 'c', "
+                                        "'PJSIP/t-1', '555', '', '5002', :t, '[]', 'ended', :t)"), {"t": T0})
+                await conn.execute(text("INSERT INTO call_queue_stints (call_id, position, queue, entered_at, "
+                                        "outcome, recovered) VALUES ('c', 0, 'sales', :t, 'answered', false)"),
+                                   {"t": T0})
+                await conn.execute(text("INSERT INTO call_agent_legs (call_id, stint_position, agent, endpoint, "
+                                        "answered_at, ended_at) VALUES ('c', 0, 'ada', NULL, :t, :t)"), {"t": T0})
+        finally:
+            await engine.dispose()
+
+    async def columns(table: str) -> set[str]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return {c["name"] for c in await conn.run_sync(lambda sync: inspect(sync).get_columns(table))}
+        finally:
+            await engine.dispose()
+
+    asyncio.run(old_leg())
+    upgrade(MIGRATIONS, url)
+    assert {"hold_spans", "wrapup_code", "wrapup_required", "transferred_to"} <= asyncio.run(columns("call_agent_legs"))
+    assert "wrapup" in asyncio.run(columns("acd_queues"))
+
+    async def stored_leg() -> AgentLeg:
+        engine = make_engine(url)
+        try:
+            return leg_of(await SqlCallRecordStore(engine).by_call_id("c"))
+        finally:
+            await engine.dispose()
+    assert asyncio.run(stored_leg()) == AgentLeg("ada", None, T0, T0)  # an older leg: no holds, no code required
+    alembic_command.downgrade(alembic_config(MIGRATIONS, url), "0008_recordings")
+    assert not {"hold_spans", "wrapup_code", "transferred_to"} & asyncio.run(columns("call_agent_legs"))
+    assert "wrapup" not in asyncio.run(columns("acd_queues"))
+    upgrade(MIGRATIONS, url)
+    assert asyncio.run(stored_leg()) == AgentLeg("ada", None, T0, T0)

@@ -1,7 +1,8 @@
 """An agent leg over a real call: a SIPp caller in an ACD queue, ada's SIPp phone answers, holds the caller with a
 re-INVITE a=sendonly and takes them back (a=sendrecv), hangs up; then the wrap-up code is set over real HTTP with
 real users' tokens. The record's agent leg (answer, talk, the hold span, code, who set it) is read from the
-database the service writes; a code not of the queue is 400, another team's supervisor gets 404.
+database the service writes; a code not of the queue is 400, another team's supervisor gets 404; each attempt is a
+row of the audit trail.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from callcontrol.core.audit import Outcome
 from callcontrol.core.interactions import AgentLeg
 from callcontrol.devtools.sipp import SPEAK, place_call, start_holding_agent
 from tests.support.polling import eventually
-from tests.support.recorded_calls import ADA_PORT, add_user
+from tests.support.recorded_calls import ADA_PORT, add_user, audit_entries
 from tests.support.service_process import Records, ServiceProcess
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"
@@ -65,7 +67,7 @@ async def _leg(records: Records, call_id: str) -> AgentLeg:
 
 
 async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set_after_it(
-        service: ServiceProcess, records: Records, no_channels_left) -> None:
+        service: ServiceProcess, records: Records, sqlite_url: str, no_channels_left) -> None:
     tokens = {name: await add_user(service, name, *args) for name, args in (
         ("ada", ("--role", "agent", "--agent", "ada")),
         ("sup.sales", ("--role", "supervisor", "--team", "sales")),
@@ -116,3 +118,9 @@ async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set
     assert stored.hold_spans == leg.hold_spans and stored.talk_s == leg.talk_s  # the rest of the leg untouched
     holds = [line for line in service.log_lines() if line.get("event") in ("call.hold", "call.unhold")]
     assert [line["event"] for line in holds] == ["call.hold", "call.unhold"], holds
+    audited = {(e.actor, e.object_id, e.outcome, e.detail.get("reason"), e.detail.get("code"))
+               for e in await audit_entries(sqlite_url) if e.action == "call.wrapup"}
+    assert audited == {("sup.support", call_id, Outcome.DENIED, "not found or out of scope", None),
+                       ("ada", call_id, Outcome.DENIED, "bad_code", "won"),
+                       ("ada", "1764000000.999", Outcome.DENIED, "not found or out of scope", None),
+                       ("ada", call_id, Outcome.ALLOWED, None, "sale")}, audited

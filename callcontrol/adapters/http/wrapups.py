@@ -4,6 +4,7 @@ The middleware has checked Permission.CALLS_WRAPUP (agents, supervisors, the adm
 agent leg; an agent reaches only its own legs, a supervisor the calls of its scope (the leg's queue or agent,
 core/permissions.py sees_call); anything else answers 404 like an unknown call. The code must be one of the
 queue's (400 names the allowed ones); after the call it may be set for the service's window (409 too_late).
+Every attempt goes to the audit trail (action call.wrapup): allowed with the code, refused with why.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from callcontrol.adapters.http.acd_json import request_json
-from callcontrol.adapters.http.auth import Route, principal_of
+from callcontrol.adapters.http.auth import GUARD, Route, principal_of
 from callcontrol.adapters.http.openapi_parts import (
     TIMESTAMP,
     Operations,
@@ -29,6 +30,7 @@ from callcontrol.adapters.http.openapi_parts import (
     ref,
 )
 from callcontrol.adapters.http.scope import ACD_SCOPE
+from callcontrol.core.audit import AuditEntry, Outcome
 from callcontrol.core.identifiers import ASTERISK_ID
 from callcontrol.core.permissions import Permission, Principal, Role
 from callcontrol.core.wrapup import MAX_NOTE, WRAPUP_CODE
@@ -42,6 +44,14 @@ BODY_KEYS = ("code", "note")
 
 def _error(status: int, error: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": error, "message": message, **extra}, status=status)
+
+
+async def _audit(request: web.Request, principal: Principal, call_id: str, outcome: Outcome,
+                 **detail: object) -> None:
+    guard = request.app[GUARD]
+    await guard.audit.record(AuditEntry(guard.clock.now(), principal.user, "call.wrapup", "call",
+                                        call_id if ASTERISK_ID.match(call_id) else "(invalid id)", outcome,
+                                        role=principal.role.value, source=request.remote, detail=detail))
 
 
 def _in_scope(request: web.Request, principal: Principal, ref: LegRef) -> bool:
@@ -60,6 +70,7 @@ async def set_wrapup(request: web.Request) -> web.Response:
     if ASTERISK_ID.match(call_id):
         ref = await wrapups.find(call_id, principal.agent_id if principal.role is Role.AGENT else None)
     if ref is None or not _in_scope(request, principal, ref):
+        await _audit(request, principal, call_id, Outcome.DENIED, reason="not found or out of scope")
         return _error(404, "not_found", "no such call with an agent leg")
     try:
         body = await request_json(request)
@@ -70,12 +81,16 @@ async def set_wrapup(request: web.Request) -> web.Response:
     unknown = sorted(str(key)[:40] for key in body if key not in BODY_KEYS)
     if unknown:
         return _error(400, "bad_request", f"unknown key {unknown[0]!r} (allowed: {', '.join(BODY_KEYS)})")
+    facts = {"agent": ref.leg.agent, "queue": ref.queue, "code": str(body.get("code"))[:40]}
     try:
         leg = await wrapups.set(ref, body.get("code"), body.get("note"), principal.user)
     except NotAllowedCode as exc:
+        await _audit(request, principal, call_id, Outcome.DENIED, reason=exc.error, **facts)
         return _error(400, exc.error, str(exc), allowed=list(exc.allowed))
     except WrapupRefused as exc:
+        await _audit(request, principal, call_id, Outcome.DENIED, reason=exc.error, **facts)
         return _error(409, exc.error, str(exc))
+    await _audit(request, principal, call_id, Outcome.ALLOWED, during_call=leg.ended_at is None, **facts)
     return web.json_response({"call_id": ref.call_id, "queue": ref.queue, "agent_leg": leg.as_json()})
 
 

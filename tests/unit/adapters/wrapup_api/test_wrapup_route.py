@@ -1,6 +1,6 @@
 """PUT /api/calls/{call_id}/wrapup through the real app: real users' bearer tokens (People over SQLite), the
 middleware's permission check, the leg's scope (404 outside it), the errors (400 bad code with the allowed ones,
-409 too late), the code stored on the leg of the call record store (SQLite)."""
+409 too late), the code stored on the leg of the call record store (SQLite), every attempt in the audit trail."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.http.app import make_app
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.acd.model import Agent, Queue
+from callcontrol.core.audit import Outcome
 from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
 from callcontrol.core.interactions import AgentLeg, QueueStint
 from callcontrol.core.permissions import Role
@@ -34,6 +35,7 @@ from tests.support.clock import T0, LoopClock, SettableClock
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.paths import MIGRATIONS
 from tests.support.pbx import FakePbx
+from tests.support.recording import MemoryAuditTrail
 from tests.support.stores import fast_passwords
 
 AGENTS = [Agent("ada", "Ada", "PJSIP/ada", skills={"english": 5}, teams=frozenset({"team_a"})),
@@ -58,6 +60,11 @@ class World:
     store: SqlCallRecordStore
     clock: SettableClock
     tokens: dict[str, str]
+    audit: MemoryAuditTrail
+
+    def audited(self) -> list[tuple[str, str, str, Outcome, str | None]]:
+        return [(e.actor, e.action, e.object_id, e.outcome, e.detail.get("reason"))  # type: ignore[misc]
+                for e in self.audit.entries]
 
     async def put(self, who: str | None, body: Any, call_id: str = CALL) -> tuple[int, dict]:
         headers = AUTH if who == "admin" else {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -116,10 +123,11 @@ async def world(db: str, tokens: dict[str, str]) -> AsyncIterator[World]:
         except AcdError:
             return None
     wrapups = Wrapups(CallLog(RecordWriter(store), clock), store, policy, clock, window_s=WINDOW_S)
-    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), wrapups=wrapups,
+    audit = MemoryAuditTrail()
+    app = make_app(lambda: [], acd=desk, api_token=SecretStr(TOKEN), wrapups=wrapups, audit=audit,
                    people=People(SqlPeopleStore(engine), SystemClock(), passwords=fast_passwords()))
     async with TestClient(TestServer(app)) as client:
-        yield World(client, store, clock, tokens)
+        yield World(client, store, clock, tokens, audit)
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
     await engine.dispose()
@@ -134,6 +142,9 @@ async def test_the_agent_on_the_call_sets_its_code_and_it_is_stored_on_its_leg(w
     leg = await world.leg()
     assert leg.wrapup is not None and (leg.wrapup.code, leg.wrapup.set_by) == ("solved", "ada")
     assert not leg.wrapup_missing and leg.ended_at == ENDED_AT
+    assert world.audited() == [("ada", "call.wrapup", CALL, Outcome.ALLOWED, None)]
+    assert world.audit.entries[0].detail == {"agent": "ada", "queue": "support", "code": "solved",
+                                             "during_call": False}  # never the note
 
 
 async def test_a_supervisor_in_scope_and_the_admin_may_change_it(world: World) -> None:
@@ -148,6 +159,7 @@ async def test_out_of_scope_is_404_like_an_unknown_call(world: World, who: str) 
     assert await world.put(who, {"code": "solved"}) == (404, {"error": "not_found",
                                                             "message": "no such call with an agent leg"})
     assert (await world.leg()).wrapup is None
+    assert world.audited() == [(USERS[who][0], "call.wrapup", CALL, Outcome.DENIED, "not found or out of scope")]
 
 
 async def test_roles_without_the_permission_and_nobody_are_refused_before_the_call_is_looked_up(world: World) -> None:
@@ -172,6 +184,7 @@ async def test_a_bad_body_is_400_and_changes_nothing(world: World, body: Any, wo
     assert code == 400 and words in answer["message"], answer
     if answer["error"] == "bad_code" and "code" in words:
         assert answer["allowed"] == ["solved", "escalated"]
+        assert world.audited() == [("ada", "call.wrapup", CALL, Outcome.DENIED, "bad_code")]
     assert (await world.leg()).wrapup is None
 
 
@@ -180,3 +193,4 @@ async def test_after_the_window_it_is_too_late(world: World) -> None:
     code, answer = await world.put("ada", {"code": "solved"})
     assert code == 409 and answer["error"] == "too_late", answer
     assert (await world.leg()).wrapup is None
+    assert world.audited() == [("ada", "call.wrapup", CALL, Outcome.DENIED, "too_late")]

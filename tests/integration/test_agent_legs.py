@@ -1,6 +1,6 @@
 """An agent leg over a real call: a SIPp caller in an ACD queue, ada's SIPp phone answers, holds the caller with a
-re-INVITE a=sendonly and takes them back (a=sendrecv), hangs up; then the wrap-up code is set over real HTTP with
-real users' tokens. The record's agent leg (answer, talk, the hold span, code, who set it) is read from the
+re-INVITE a=sendonly and takes them back (a=sendrecv), hangs up; the wrap-up code is set over real HTTP with real
+users' tokens, by the team's supervisor during the call and changed by the agent after it. The record's agent leg (answer, talk, the hold span, code, who set it) is read from the
 database the service writes; a code not of the queue is 400, another team's supervisor gets 404; each attempt is a
 row of the audit trail.
 """
@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from callcontrol.core.audit import Outcome
+from callcontrol.core.calls import CallRecord, CallStatus
 from callcontrol.core.interactions import AgentLeg
 from callcontrol.devtools.sipp import SPEAK, place_call, start_holding_agent
 from tests.support.polling import eventually
@@ -66,7 +67,7 @@ async def _leg(records: Records, call_id: str) -> AgentLeg:
     return record.queue_stints[0].agent_leg
 
 
-async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set_after_it(
+async def test_a_real_call_s_agent_leg_has_its_hold_span_and_its_wrapup_code_set_during_and_after_it(
         service: ServiceProcess, records: Records, sqlite_url: str, no_channels_left) -> None:
     tokens = {name: await add_user(service, name, *args) for name, args in (
         ("ada", ("--role", "agent", "--agent", "ada")),
@@ -77,14 +78,24 @@ async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set
                                 headers={"Authorization": f"Bearer {tokens['ada']}"}) as response:
             assert response.status == 200, await response.text()
         phone = await start_holding_agent(ADA_PORT, 500, TALK_MS, HOLD_MS, AFTER_MS, timeout_s=60)
+        call = asyncio.ensure_future(asyncio.gather(
+            place_call("15550701", number="5002", digits=[(500, f"{SPEAK}:15000")], timeout_s=60), phone))
         try:
-            caller, agent = await asyncio.gather(
-                place_call("15550701", number="5002", digits=[(500, f"{SPEAK}:15000")], timeout_s=60), phone)
+            async def talking() -> CallRecord | None:
+                return next((r for r in await records.all() if r.status is CallStatus.ACTIVE and r.queue_stints
+                             and r.queue_stints[-1].agent_leg is not None), None)
+            live = await eventually(talking, 15, 0.1, what="the call's agent leg while they talk")
+            # the team's supervisor codes it during the call: the record carries it to the end
+            code, answer = await _put(session, service, tokens["sup.sales"], live.call_id, {"code": "no_sale"})
+            assert code == 200 and answer["agent_leg"]["ended_at"] is None, answer
+            caller, agent = await call
         finally:
+            call.cancel()
             phone.cancel()
-            await asyncio.gather(phone, return_exceptions=True)
+            await asyncio.gather(call, phone, return_exceptions=True)
         assert caller.returncode == 0 and agent.returncode == 0, (caller.output, agent.output)
         record = (await records.ended(1))[0]
+        assert record.call_id == live.call_id
         leg = await _leg(records, record.call_id)
 
         assert leg.agent == "ada" and leg.endpoint == "PJSIP/agent1001" and leg.answered_at >= record.started_at
@@ -96,7 +107,8 @@ async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set
         assert end is not None and leg.answered_at < start < end < leg.ended_at, leg
         assert HOLD_MS / 1000 - 0.5 < (end - start).total_seconds() < HOLD_MS / 1000 + 0.7, leg.hold_spans
         assert (start - leg.answered_at).total_seconds() > TALK_MS / 1000 - 0.5, leg
-        assert leg.wrapup is None and leg.wrapup_required and leg.wrapup_missing, leg
+        assert leg.wrapup is not None and (leg.wrapup.code, leg.wrapup.set_by) == ("no_sale", "sup.sales"), leg
+        assert leg.answered_at < leg.wrapup.set_at < leg.ended_at and leg.wrapup_required and not leg.wrapup_missing
 
         call_id = record.call_id
         code, answer = await _put(session, service, tokens["sup.support"], call_id, {"code": "sale"})
@@ -120,7 +132,8 @@ async def test_a_real_call_s_agent_leg_has_its_hold_span_and_the_wrapup_code_set
     assert [line["event"] for line in holds] == ["call.hold", "call.unhold"], holds
     audited = {(e.actor, e.object_id, e.outcome, e.detail.get("reason"), e.detail.get("code"))
                for e in await audit_entries(sqlite_url) if e.action == "call.wrapup"}
-    assert audited == {("sup.support", call_id, Outcome.DENIED, "not found or out of scope", None),
+    assert audited == {("sup.sales", call_id, Outcome.ALLOWED, None, "no_sale"),
+                       ("sup.support", call_id, Outcome.DENIED, "not found or out of scope", None),
                        ("ada", call_id, Outcome.DENIED, "bad_code", "won"),
                        ("ada", "1764000000.999", Outcome.DENIED, "not found or out of scope", None),
                        ("ada", call_id, Outcome.ALLOWED, None, "sale")}, audited

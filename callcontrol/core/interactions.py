@@ -44,7 +44,7 @@ class AgentLeg:
 
     `hold_spans`: each time the agent held the caller (the last one open while on hold); `wrapup`: the code the
     agent (or a supervisor) set, during or after the call; `wrapup_required`: the queue required one when the
-    agent answered; `transferred_to`: where the agent transferred the caller (None: not transferred)."""
+    caller entered it; `transferred_to`: where the agent transferred the caller (None: not transferred)."""
 
     agent: str
     endpoint: str | None

@@ -1,8 +1,8 @@
 """An agent leg over a real call: a SIPp caller in an ACD queue, ada's SIPp phone answers, holds the caller with a
 re-INVITE a=sendonly and takes them back (a=sendrecv), hangs up; the wrap-up code is set over real HTTP with real
-users' tokens, by the team's supervisor during the call and changed by the agent after it. The record's agent leg (answer, talk, the hold span, code, who set it) is read from the
-database the service writes; a code not of the queue is 400, another team's supervisor gets 404; each attempt is a
-row of the audit trail.
+users' tokens, by the team's supervisor during the call and changed by the agent after it. The record's agent leg
+(answer, talk, the hold span, code, who set it) is read from the database the service writes; a code not of the
+queue is 400, another team's supervisor gets 404; each attempt is a row of the audit trail.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ SCHEMAS: dict[str, Schema] = {
             "code": {"type": "string"}, "note": {"type": ["string", "null"]}, "set_at": TIMESTAMP,
             "set_by": {"type": "string", "description": "the user who set it"}},
             required=("code", "note", "set_at", "set_by"))]},
-        "wrapup_required": {"type": "boolean", "description": "the queue required a code when the agent answered"},
+        "wrapup_required": {"type": "boolean", "description": "the queue required a code when the caller entered it"},
         "wrapup_missing": {"type": "boolean", "description": "required, the leg ended, and no code was set"},
         "transferred_to": {"type": ["string", "null"]},
     }, required=("agent", "endpoint", "answered_at", "ended_at", "talk_s", "hold_spans", "hold_s", "wrapup",

@@ -27,9 +27,11 @@ from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import ASTERISK_DIR
 from callcontrol.core.permissions import Principal, Role
 from callcontrol.core.recording_policy import RecordingPolicy
+from callcontrol.core.wrapup import WrapupPolicy
 from callcontrol.core.domain_events import (
     AgentAnswered,
     AgentStateChanged,
+    CallHoldChanged,
     CallbackBooked,
     CallbackDone,
     ConversationStarted,
@@ -38,6 +40,7 @@ from callcontrol.core.domain_events import (
 )
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_calls import AgentCall, AgentCallTracker
+from callcontrol.services.agent_legs import AgentLegHolds
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.ami_routing import AmiRouting, ami_routes
 from callcontrol.services.call_lifecycle import CallLifecycle
@@ -55,6 +58,7 @@ from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.supervision import Supervision
 from callcontrol.services.supervisor_phone import SupervisorLine
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
+from callcontrol.services.wrapups import Wrapups
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -97,6 +101,7 @@ class Service:
         self.recorder = CallRecorder(RecordingStateTap(self.recordings, self.live_calls.recording_saved),
                                      self.recording_files, AmiRecordingControls(self.ami),
                                      self.clock, self._recording_policy)
+        self.holds = AgentLegHolds(self.calls, self.events)  # the phones' Hold/Unhold: the legs' hold spans
         self.purger = RecordingPurger(self.recordings, self.recording_files, self.clock,
                                       settings.recordings_purge_interval_s)
         self.calls.events = self.events  # CallStarted, CallEnded
@@ -120,7 +125,8 @@ class Service:
                                        audit_reader=self.audit, ring_timeout_s=settings.supervision_ring_timeout_s)
         self.supervision.watchers.append(self.live_calls.supervision_changed)  # who supervises, on /api/calls
         self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery,
-                                                 self.agent_calls, self.supervision))
+                                                 self.agent_calls, self.supervision, self.holds))
+        self.wrapups = Wrapups(self.calls, self.store, self._wrapup_policy, self.clock, settings.wrapup_window_s)
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
@@ -141,7 +147,8 @@ class Service:
                                                                  self.recording_files, self.audit,
                                                                  self.clock),
                                         supervision=self.supervision, live_calls=self.live_calls,
-                                        caller_masked_for=[Role(role) for role in settings.mask_caller_for]),
+                                        caller_masked_for=[Role(role) for role in settings.mask_caller_for],
+                                        wrapups=self.wrapups),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -155,6 +162,9 @@ class Service:
                               QueueStintEnded, inline=True)
         self.events.subscribe("transition-writer", lambda event: self.transitions.submit(event.transition),
                               AgentStateChanged)
+        self.events.subscribe("agent-leg-holds", self.holds.hold_changed, CallHoldChanged, inline=True)
+        self.events.subscribe("live-calls-holds", lambda event: self.live_calls.hold_changed(
+            event.call_id, event.on_hold, event.at) if event.party == "agent" else None, CallHoldChanged)
         self.events.subscribe("recorder-conversation", self.recorder.conversation_started, ConversationStarted,
                               inline=True)
         self.events.subscribe("recorder-finish", self.recorder.stint_ended, QueueStintEnded)
@@ -170,6 +180,12 @@ class Service:
 
     def _sees_call(self, principal: Principal, call: AgentCall) -> bool:
         return self.scope.sees_call(principal, [call.queue_id] if call.queue_id else [], [call.agent_id])
+
+    def _wrapup_policy(self, queue_id: str) -> WrapupPolicy | None:
+        try:
+            return self.acd.distributor.queue(queue_id).wrapup
+        except AcdError:
+            return None
 
     def degraded_reasons(self) -> list[str]:
         """What works less well while the service still takes calls (/readyz says degraded)."""

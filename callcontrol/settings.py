@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     recordings_dir: Path = REPO_ROOT / "recordings"
     recordings_asterisk_dir: str | None = Field(None, pattern=r"^/[A-Za-z0-9_./-]{0,200}$")
     recordings_purge_interval_s: float = Field(3600.0, ge=10, le=86400)  # how often expired recordings are purged
+    wrapup_window_s: float = Field(1800.0, ge=0, le=7 * 86400)  # a wrap-up code may be set this long after the call
     flows_dir: Path = REPO_ROOT / "ivr_flows"
     # When set, every prompt of a flow must exist as <sounds_dir>/<language>/<name>.<any format>.
     sounds_dir: Path | None = None

@@ -33,6 +33,7 @@ from callcontrol.core.events import (
     ChannelCreated,
     ChannelEvent,
     ChannelHangupRequested,
+    ChannelHoldChanged,
     ChannelHungUp,
     ChannelsSnapshot,
     DeviceStateChanged,
@@ -329,7 +330,8 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
         return fallback
 
 
-def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | SupervisionEvent | None:
+def translate(message: Message | ChannelsSnapshot,
+              now: datetime) -> ChannelEvent | AcdEvent | SupervisionEvent | ChannelHoldChanged | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
@@ -365,6 +367,9 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
         return KeyReceived(message.get("Uniqueid", ""), message.get("Digit", ""), _timestamp(message, now))
     if name == "OriginateResponse" and message.get("Response") == "Failure":
         return OriginateFailed(message.get("ActionID", ""), message.get("Reason", ""), _timestamp(message, now))
+    if name in ("Hold", "Unhold"):
+        return ChannelHoldChanged(message.get("Uniqueid", ""), message.get("Linkedid", ""), message.get("Channel", ""),
+                                  name == "Hold", _timestamp(message, now))
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

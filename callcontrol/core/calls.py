@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from callcontrol.core.interactions import STINT_IN_PROGRESS, QueueStint
+from callcontrol.core.interactions import STINT_IN_PROGRESS, AgentLeg, QueueStint
 
 
 class CallStatus(StrEnum):
@@ -98,18 +99,25 @@ class CallRecord:
             self.variables = variables
 
     def add_queue_stint(self, stint: QueueStint) -> None:
-        """A finished stint; it takes the place of that stint's progress."""
+        """A finished stint; it takes the place of that stint's progress (keeping its agent leg's holds and
+        wrap-up)."""
         if self.status is CallStatus.ACTIVE:
-            if self.open_stint is not None:
-                self.queue_stints.pop()
-            self.queue_stints.append(stint)
+            self.queue_stints.append(_carried_over(stint, self.queue_stints.pop() if self.open_stint else None))
 
     def note_stint_progress(self, stint: QueueStint) -> None:
         """The stint going on now (outcome in_progress): queue entered, offers so far, who answered and when."""
         if self.status is CallStatus.ACTIVE:
-            if self.open_stint is not None:
-                self.queue_stints.pop()
-            self.queue_stints.append(replace(stint, outcome=STINT_IN_PROGRESS))
+            before = self.queue_stints.pop() if self.open_stint is not None else None
+            self.queue_stints.append(_carried_over(replace(stint, outcome=STINT_IN_PROGRESS), before))
+
+    def change_agent_leg(self, position: int, change: Callable[[AgentLeg], AgentLeg]) -> bool:
+        """Apply `change` to the agent leg of the stint at `position` (a hold, a wrap-up); False if it has none."""
+        if not 0 <= position < len(self.queue_stints) or self.queue_stints[position].agent_leg is None:
+            return False
+        stint = self.queue_stints[position]
+        assert stint.agent_leg is not None
+        self.queue_stints[position] = replace(stint, agent_leg=change(stint.agent_leg))
+        return True
 
     @property
     def open_stint(self) -> QueueStint | None:
@@ -205,6 +213,13 @@ def path_label(step: dict[str, Any]) -> str:
         return f"{node}({result})"
     label = node + (f":{step['digit']}" if "digit" in step else "")
     return label if result in _PLAIN else f"{label}[{result}]"
+
+
+def _carried_over(stint: QueueStint, before: QueueStint | None) -> QueueStint:
+    """`stint` as the ACD rebuilt it, keeping what was noted on its agent leg since (holds, wrap-up)."""
+    if stint.agent_leg is None or before is None or before.agent_leg is None:
+        return stint
+    return replace(stint, agent_leg=stint.agent_leg.carried_over(before.agent_leg))
 
 
 def _json_copy(value: Any) -> Any:

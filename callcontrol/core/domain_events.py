@@ -133,6 +133,20 @@ class CallEnded:
     at: datetime
 
 
+@dataclass(frozen=True)
+class CallHoldChanged:
+    """The call's caller was put on hold (`on_hold`) or taken back. `party`: who held the other: "agent" (its
+    phone's re-INVITE, or the hold API) or "caller"; `channel` the channel that did, when known. The agent's holds
+    become hold spans of its leg (services/agent_legs.py); the live calls view and the hold API use it too."""
+
+    call_id: str
+    on_hold: bool
+    at: datetime
+    party: str = "agent"
+    channel: str = ""
+
+
 DomainEvent = (AgentOffered | AgentAnswered | AgentMissed
                | ConversationStarted | ConversationEnded | QueueStintProgressed | QueueStintEnded
-               | CallbackBooked | CallbackDone | AgentStateChanged | QueueCallsChanged | CallStarted | CallEnded)
+               | CallbackBooked | CallbackDone | AgentStateChanged | QueueCallsChanged | CallStarted | CallEnded
+               | CallHoldChanged)

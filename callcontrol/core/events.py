@@ -47,6 +47,17 @@ class ChannelsSnapshot:
     channels: frozenset[str] = frozenset()  # their names (PJSIP/agent1001-0000002a): agent devices in use
 
 
+@dataclass(frozen=True)
+class ChannelHoldChanged:
+    """A phone put its call on hold (AMI Hold: a re-INVITE sendonly/inactive) or took it back (Unhold)."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str  # e.g. PJSIP/agent1001-0000002a
+    on_hold: bool
+    at: datetime
+
+
 ChannelEvent = Union[ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot]
 
 

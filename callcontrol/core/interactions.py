@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from callcontrol.core.wrapup import Wrapup
+
 STINT_IN_PROGRESS = "in_progress"  # the outcome of a queue stint still going on (written as it goes)
 STINT_LOST = "failed"  # a stint the service lost (it stopped mid-wait): the dialplan fallback took the caller
 # How a stint ends: answered, abandoned, timed_out, exited_by_key, callback_requested, blocked, overflowed,
@@ -33,18 +35,79 @@ class OfferAttempt:
         return {"agent": self.agent, "at": self.offered_at.isoformat(), "result": self.result}
 
 
+HoldSpan = tuple[datetime, datetime | None]  # the agent put the caller on hold at [0], took them back at [1]
+
+
 @dataclass(frozen=True)
 class AgentLeg:
-    """The conversation with the agent who answered: from their answer until it ended (None: still going on)."""
+    """The conversation with the agent who answered: from their answer until it ended (None: still going on).
+
+    `hold_spans`: each time the agent held the caller (the last one open while on hold); `wrapup`: the code the
+    agent (or a supervisor) set, during or after the call; `wrapup_required`: the queue required one when the
+    caller entered it; `transferred_to`: where the agent transferred the caller (None: not transferred)."""
 
     agent: str
     endpoint: str | None
     answered_at: datetime
     ended_at: datetime | None = None
+    hold_spans: tuple[HoldSpan, ...] = ()
+    wrapup: Wrapup | None = None
+    wrapup_required: bool = False
+    transferred_to: str | None = None
 
     @property
     def talk_s(self) -> float | None:
         return None if self.ended_at is None else round((self.ended_at - self.answered_at).total_seconds(), 3)
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.hold_spans) and self.hold_spans[-1][1] is None
+
+    @property
+    def hold_s(self) -> float:
+        """Seconds on hold in the spans that ended."""
+        return round(sum((end - start).total_seconds() for start, end in self.hold_spans if end is not None), 3)
+
+    @property
+    def wrapup_missing(self) -> bool:
+        """The queue required a code, the conversation is over and none was set."""
+        return self.wrapup_required and self.ended_at is not None and self.wrapup is None
+
+    def held(self, at: datetime) -> AgentLeg:
+        """The caller put on hold at `at` (no change while on hold already or after the end)."""
+        if self.on_hold or self.ended_at is not None:
+            return self
+        return replace(self, hold_spans=(*self.hold_spans, (max(at, self.answered_at), None)))
+
+    def unheld(self, at: datetime) -> AgentLeg:
+        """The caller taken back at `at` (no change when not on hold)."""
+        if not self.on_hold:
+            return self
+        start = self.hold_spans[-1][0]
+        return replace(self, hold_spans=(*self.hold_spans[:-1], (start, max(start, at))))
+
+    def ended(self, at: datetime) -> AgentLeg:
+        """The conversation over at `at`: a hold still open ends with it."""
+        return replace(self.unheld(at), ended_at=at)
+
+    def carried_over(self, before: AgentLeg | None) -> AgentLeg:
+        """This leg as the ACD rebuilds it (agent, answer, end) keeping what was noted on the same leg before:
+        its hold spans, wrap-up and transfer (a hold open at the leg's end ends with it)."""
+        if before is None or (before.agent, before.answered_at) != (self.agent, self.answered_at):
+            return self
+        kept = replace(self, hold_spans=before.hold_spans or self.hold_spans,
+                       wrapup=self.wrapup or before.wrapup, wrapup_required=self.wrapup_required
+                       or before.wrapup_required, transferred_to=self.transferred_to or before.transferred_to)
+        return kept if kept.ended_at is None else kept.unheld(kept.ended_at)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"agent": self.agent, "endpoint": self.endpoint, "answered_at": self.answered_at.isoformat(),
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "talk_s": self.talk_s,
+                "hold_spans": [{"start": start.isoformat(), "end": end.isoformat() if end else None}
+                               for start, end in self.hold_spans],
+                "hold_s": self.hold_s, "wrapup": self.wrapup.as_json() if self.wrapup else None,
+                "wrapup_required": self.wrapup_required, "wrapup_missing": self.wrapup_missing,
+                "transferred_to": self.transferred_to}
 
 
 @dataclass(frozen=True)
@@ -90,7 +153,7 @@ class QueueStint:
         if leg is not None:
             talk_end = min(talk_ended_at or at, at)
             return replace(self, outcome="answered", left_at=talk_end, recovered=True,
-                           agent_leg=replace(leg, ended_at=max(leg.answered_at, talk_end)))
+                           agent_leg=leg.ended(max(leg.answered_at, talk_end)))
         waited_s = round(max(0.0, (at - self.entered_at).total_seconds()), 3)
         return replace(self, outcome=STINT_LOST, left_at=at, waited_s=waited_s, recovered=True)
 
@@ -102,7 +165,10 @@ class QueueStint:
             "waited_s": self.waited_s, "agent": self.agent, "talk_s": self.talk_s,
             "offers": [offer.as_json() for offer in self.offers], "estimated_wait_s": self.estimated_wait_s}
         if self.agent_leg is not None:
-            shown.update(answered_at=self.agent_leg.answered_at.isoformat(), endpoint=self.agent_leg.endpoint)
+            leg = self.agent_leg
+            shown.update(answered_at=leg.answered_at.isoformat(), endpoint=leg.endpoint)
+            if leg.hold_spans or leg.wrapup or leg.wrapup_required or leg.transferred_to:  # in-call control
+                shown["agent_leg"] = leg.as_json()
         if self.recovered:
             shown["recovered"] = True
         return shown

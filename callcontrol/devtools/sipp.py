@@ -226,6 +226,29 @@ async def start_phone(xml: str, port: int, calls: int = 1, timeout_s: float = 60
     return task
 
 
+def agent_hold_scenario(ring_ms: int, talk_ms: int, hold_ms: int, after_ms: int) -> str:
+    """The agent phone that holds (sipp/agent_hold.xml): ring, answer, talk, re-INVITE sendonly, hold, re-INVITE
+    sendrecv, talk, hang up."""
+    times = {"RING_MS": ring_ms, "TALK_MS": talk_ms, "HOLD_MS": hold_ms, "AFTER_MS": after_ms}
+    if any(value < 0 for value in times.values()):
+        raise ValueError("the times must not be negative")
+    text = (SCENARIOS_DIR / "agent_hold.xml").read_text()
+    for name, value in times.items():
+        text = text.replace(f"@{name}@", str(int(value)))
+    return text
+
+
+async def start_holding_agent(port: int, ring_ms: int, talk_ms: int, hold_ms: int, after_ms: int,
+                              timeout_s: float = 60, message_log: Path | None = None) -> asyncio.Task[SippRun]:
+    """An agent phone (UAS) on 127.0.0.1:<port> that answers one call, holds the caller for hold_ms after talk_ms
+    and hangs up after_ms after taking them back; started like start_agent."""
+    trace = ["-trace_msg", "-message_file", str(message_log)] if message_log is not None else []
+    task = asyncio.create_task(_run_sipp(agent_hold_scenario(ring_ms, talk_ms, hold_ms, after_ms),
+                                         ["-p", str(int(port)), *trace], calls=1, timeout_s=timeout_s))
+    await _until_bound(port, task)
+    return task
+
+
 async def start_busy_phone(port: int, calls: int = 1, timeout_s: float = 60) -> asyncio.Task[SippRun]:
     """An agent phone that answers every INVITE 486 Busy Here (sipp/agent_busy.xml), started like start_agent."""
     task = asyncio.create_task(_run_sipp((SCENARIOS_DIR / "agent_busy.xml").read_text(), ["-p", str(int(port))],

@@ -81,7 +81,9 @@ class QueueWaits:
                 return await self._fallback.wait_in_queue(channel, request, caller)
             log.warning("acd.unknown_queue", queue=request.queue)
             return QueueLeft("no_agents")
-        waiter = Waiter(caller, request.queue, now, recording=request.recording)
+        wrapup = self.distributor.queue(request.queue).wrapup
+        waiter = Waiter(caller, request.queue, now, recording=request.recording,
+                        wrapup_required=wrapup is not None and wrapup.required)
         if self.distributor.logged_in(request.queue) == 0:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")

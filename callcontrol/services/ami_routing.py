@@ -13,6 +13,7 @@ from callcontrol.core.events import (
     ChannelAnswered,
     ChannelCreated,
     ChannelHangupRequested,
+    ChannelHoldChanged,
     ChannelHungUp,
     ChannelsSnapshot,
     DeviceStateChanged,
@@ -24,6 +25,7 @@ from callcontrol.core.events import (
 )
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.agent_calls import AgentCallTracker
+from callcontrol.services.agent_legs import AgentLegHolds
 from callcontrol.services.call_lifecycle import CallLifecycle
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.supervision import Supervision
@@ -35,10 +37,11 @@ Handler = Callable[[Any], Awaitable[None] | None]
 
 
 def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None,
-               agent_calls: AgentCallTracker | None = None, supervision: Supervision | None = None
-               ) -> dict[type, tuple[Handler, ...]]:
+               agent_calls: AgentCallTracker | None = None, supervision: Supervision | None = None,
+               holds: AgentLegHolds | None = None) -> dict[type, tuple[Handler, ...]]:
     """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync;
-    `agent_calls` and `supervision`: the agents' channels in conversation and the sessions spying on them)."""
+    `agent_calls` and `supervision`: the agents' channels in conversation and the sessions spying on them; `holds`:
+    the phones' Hold/Unhold, for the agent legs' hold spans)."""
     calls = lifecycle.calls
     recovery: dict[type, tuple[Handler, ...]] = {
         ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
@@ -70,6 +73,7 @@ def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecording
         ChannelHungUp: (calls.apply, acd.channel_changed, *also(ChannelHungUp)),
         ChannelsSnapshot: (resync_calls, acd.channels_resynced, *also(ChannelsSnapshot)),
         **{event_type: also(event_type) for event_type in (SpyStarted, SpyStopped, KeyReceived, OriginateFailed)},
+        **({ChannelHoldChanged: (holds.channel_hold_changed,)} if holds is not None else {}),
     }
 
 

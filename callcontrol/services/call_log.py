@@ -11,7 +11,7 @@ and of the ACD; the channel events of AMI find their record by the caller channe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from callcontrol.core.events import (
     ChannelsSnapshot,
     device_of,
 )
-from callcontrol.core.interactions import QueueStint
+from callcontrol.core.interactions import AgentLeg, QueueStint
 from callcontrol.core.ivr import IvrState
 from callcontrol.services.ports import Clock
 from callcontrol.services.record_writer import RecordWriter
@@ -127,6 +127,24 @@ class CallLog:
         if record is not None:
             record.add_queue_stint(stint)
             self._dirty.add(call_id)
+
+    def change_agent_leg(self, call_id: str, position: int, change: Callable[[AgentLeg], AgentLeg]) -> bool:
+        """Change the agent leg of a call in progress (a hold, a wrap-up code): written with the next flush.
+        False when the call is not in progress here or that stint has no agent leg."""
+        record = self._active.get(call_id)
+        if record is None or not record.change_agent_leg(position, change):
+            return False
+        self._dirty.add(call_id)
+        return True
+
+    def hold_changed(self, call_id: str, on_hold: bool, at: datetime) -> bool:
+        """The agent put the caller of its open leg on hold (or took them back); False if the call has none."""
+        record = self._active.get(call_id)
+        stint = record.open_stint if record is not None else None
+        if record is None or stint is None or stint.agent_leg is None:
+            return False
+        return self.change_agent_leg(call_id, len(record.queue_stints) - 1,
+                                     lambda leg: leg.held(at) if on_hold else leg.unheld(at))
 
     def flush(self) -> int:
         """Submit the records that changed since the last flush (the writer copies each); how many."""

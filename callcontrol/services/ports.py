@@ -10,6 +10,7 @@ from typing import Protocol
 from callcontrol.core.calls import CallRecord
 from callcontrol.core.events import ChannelHungUp
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
+from callcontrol.core.wrapup import Wrapup
 
 
 class CallerHungUp(Exception):
@@ -163,6 +164,16 @@ class CallRecordStore(Protocol):
 
     async def started_since(self, since: datetime) -> list[CallRecord]:
         """Every record of a call that started at or after `since` (ended or not): today's history."""
+        ...
+
+
+class LegStore(Protocol):
+    """The stored records an agent leg's wrap-up code is read from and, once the call is over, written to."""
+
+    async def by_call_id(self, call_id: str) -> CallRecord | None: ...
+
+    async def set_wrapup(self, call_id: str, stint_position: int, wrapup: Wrapup) -> bool:
+        """Write the code on the stored leg; False when that leg has no row (yet)."""
         ...
 
 

@@ -40,6 +40,7 @@ class Waiter:
     caller_hung_up: bool = False  # the caller ended the conversation with the agent
     timed_out: bool = False
     recording: RecordingOverride | None = None  # the flow's change to the queue's recording policy
+    wrapup_required: bool = False  # the queue requires a wrap-up code of the agent who answers
 
 
 def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | None) -> QueueStint:
@@ -71,7 +72,7 @@ def agent_leg(waiter: Waiter, endpoint: str | None) -> AgentLeg | None:
     """The caller's conversation with the agent who answered (its end is the stint's business)."""
     if waiter.answered_at is None or waiter.talked_with is None:
         return None
-    return AgentLeg(waiter.talked_with, endpoint, waiter.answered_at)
+    return AgentLeg(waiter.talked_with, endpoint, waiter.answered_at, wrapup_required=waiter.wrapup_required)
 
 
 def endpoint_of(distributor: Distributor, agent_id: str | None) -> str | None:

@@ -39,9 +39,12 @@ from schemathesis.checks import (
 from schemathesis.schemas import APIOperation
 
 from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
-from callcontrol.adapters.db.store import make_engine
+from callcontrol.adapters.db.store import SqlCallRecordStore, make_engine
 from callcontrol.adapters.http.openapi import DESCRIBED
 from callcontrol.adapters.http.recordings_described import EXAMPLE_ID
+from callcontrol.adapters.http.wrapups import EXAMPLE_CALL_ID
+from callcontrol.core.calls import CallRecord, EndObservedBy, EndReason
+from callcontrol.core.interactions import AgentLeg, QueueStint
 from callcontrol.core.recordings import COMPLETE, Recording
 from callcontrol.devtools.sipp import free_port
 from tests.support.http_api import AUTH, TOKEN
@@ -80,6 +83,7 @@ class LiveService:
             code, out = asyncio.run(self.service.cli(*args))
             assert code == 0, out
         asyncio.run(self.register_example_recording())
+        asyncio.run(self.register_example_call())
         added = subprocess.run([sys.executable, "-m", "callcontrol", "users", "add", "admin", "--role", "admin",
                                 "--password-stdin"], env=self.service.env(), input=f"{PASSWORD}\n".encode(),
                                capture_output=True, timeout=60)
@@ -104,6 +108,24 @@ class LiveService:
         engine = make_engine(self.service.database_url)
         try:
             await SqlRecordingRegistry(engine).save(example)
+        finally:
+            await engine.dispose()
+
+    async def register_example_call(self) -> None:
+        """The call PUT /api/calls/{call_id}/wrapup's example names (EXAMPLE_CALL_ID): ada answered it in sales
+        (whose codes acd/sandbox.yaml lists), it ended a minute ago."""
+        ended_at = datetime.now(UTC) - timedelta(minutes=1)
+        started = ended_at - timedelta(seconds=30)
+        record = CallRecord(EXAMPLE_CALL_ID, EXAMPLE_CALL_ID, "PJSIP/trunk-00000001", "15550100", "", "5000", started)
+        leg = AgentLeg("ada", "PJSIP/agent1001", started + timedelta(seconds=5), wrapup_required=True)
+        record.add_queue_stint(QueueStint("sales", started, "answered", left_at=ended_at, waited_s=5.0,
+                                          agent_leg=leg.ended(ended_at)))
+        record.mark_ivr_ended(EndReason.AGENT_ANSWERED, [], ended_at)
+        record.mark_channel_gone(ended_at, EndObservedBy.AMI, 16)
+        record.close()
+        engine = make_engine(self.service.database_url)
+        try:
+            await SqlCallRecordStore(engine).save([record])
         finally:
             await engine.dispose()
 

@@ -47,7 +47,8 @@ def full_app(recordings_dir: Path) -> web.Application:
     return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
                     people=people, audit_reader=_Store(),  # type: ignore[arg-type]
                     recordings=memory_recordings_api(recordings_dir, SettableClock(T0)),
-                    live_calls=LiveCalls(SettableClock(T0)))
+                    live_calls=LiveCalls(SettableClock(T0)),
+                    wrapups=_Store())  # type: ignore[arg-type]
 
 
 class _Flows:

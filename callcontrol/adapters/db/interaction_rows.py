@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcontrol.adapters.db.models import CallAgentLegRow, CallOfferRow, CallQueueStintRow
 from callcontrol.core.calls import CallRecord
-from callcontrol.core.interactions import AgentLeg, OfferAttempt, QueueStint
+from callcontrol.core.interactions import AgentLeg, HoldSpan, OfferAttempt, QueueStint
+from callcontrol.core.wrapup import Wrapup
 
 IDS_PER_STATEMENT = 500  # call_ids in one IN (...): well under every backend's limit of bound parameters
 
@@ -25,6 +27,7 @@ _STINTS: Table = CallQueueStintRow.__table__  # type: ignore[assignment]
 _OFFERS: Table = CallOfferRow.__table__  # type: ignore[assignment]
 _LEGS: Table = CallAgentLegRow.__table__  # type: ignore[assignment]
 _TABLES = (_OFFERS, _LEGS, _STINTS)
+WRAPUP_COLUMNS = ("wrapup_code", "wrapup_note", "wrapup_set_at", "wrapup_set_by")
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -49,7 +52,55 @@ def _offer_values(call_id: str, stint_position: int, position: int, offer: Offer
 def _leg_values(call_id: str, stint_position: int, leg: AgentLeg) -> dict[str, Any]:
     return {"call_id": call_id, "stint_position": stint_position, "agent": _cut(leg.agent, _LEGS, "agent"),
             "endpoint": _cut(leg.endpoint, _LEGS, "endpoint"), "answered_at": leg.answered_at,
-            "ended_at": leg.ended_at}
+            "ended_at": leg.ended_at, "hold_spans": _spans_out(leg.hold_spans), **wrapup_values(leg.wrapup),
+            "wrapup_required": leg.wrapup_required,
+            "transferred_to": _cut(leg.transferred_to, _LEGS, "transferred_to")}
+
+
+def wrapup_values(wrapup: Wrapup | None) -> dict[str, Any]:
+    """The wrap-up columns of a leg row (all None: no code set)."""
+    if wrapup is None:
+        return dict.fromkeys(WRAPUP_COLUMNS)
+    return {"wrapup_code": _cut(wrapup.code, _LEGS, "wrapup_code"),
+            "wrapup_note": _cut(wrapup.note, _LEGS, "wrapup_note"), "wrapup_set_at": wrapup.set_at,
+            "wrapup_set_by": _cut(wrapup.set_by, _LEGS, "wrapup_set_by")}
+
+
+def _spans_out(spans: tuple[HoldSpan, ...]) -> list[dict[str, Any]] | None:
+    return [{"start": start.isoformat(), "end": end.isoformat() if end else None} for start, end in spans] or None
+
+
+def _spans_in(value: Any) -> tuple[HoldSpan, ...]:
+    """Hold spans as stored (unreadable entries skipped: a row is never lost to one)."""
+    spans: list[HoldSpan] = []
+    for item in value or ():
+        start = _time(item.get("start")) if isinstance(item, dict) else None
+        if start is not None:
+            spans.append((start, _time(item.get("end"))))
+    return tuple(spans)
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return None if moment is None else (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment)
+
+
+def _leg_of(row: Any) -> AgentLeg:
+    wrapup = Wrapup(row.wrapup_code, row.wrapup_set_at, row.wrapup_set_by or "", row.wrapup_note) \
+        if row.wrapup_code is not None and row.wrapup_set_at is not None else None
+    return AgentLeg(row.agent, row.endpoint, row.answered_at, row.ended_at, hold_spans=_spans_in(row.hold_spans),
+                    wrapup=wrapup, wrapup_required=bool(row.wrapup_required), transferred_to=row.transferred_to)
+
+
+async def set_leg_wrapup(conn: AsyncConnection, call_id: str, stint_position: int, wrapup: Wrapup) -> bool:
+    """Write a code on a stored leg (the call is over, its record no longer in memory); False if no such row."""
+    result = await conn.execute(update(_LEGS).where(_LEGS.c.call_id == call_id,
+                                                    _LEGS.c.stint_position == stint_position)
+                                .values(**wrapup_values(wrapup)))
+    return bool(result.rowcount)
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -128,8 +179,12 @@ def _upsert(dialect: str, table: Table) -> Any:
     if key not in _UPSERT_STATEMENTS:
         statement = _INSERTS[dialect](table)
         keys = [column.name for column in table.primary_key.columns]
-        _UPSERT_STATEMENTS[key] = statement.on_conflict_do_update(
-            index_elements=keys, set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys})
+        values = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        if table is _LEGS:  # a code set on the stored row after the call (set_leg_wrapup) is never cleared by a
+            # snapshot of the record written before it (still queued in the writer): the code columns move together
+            values.update({name: case((statement.excluded.wrapup_code.is_(None), table.c[name]),
+                                      else_=statement.excluded[name]) for name in WRAPUP_COLUMNS})
+        _UPSERT_STATEMENTS[key] = statement.on_conflict_do_update(index_elements=keys, set_=values)
     return _UPSERT_STATEMENTS[key]
 
 
@@ -145,7 +200,7 @@ async def load_interactions(conn: AsyncConnection, records: Sequence[CallRecord]
             offers.setdefault((row.call_id, row.stint_position), []).append(
                 OfferAttempt(row.agent, row.offered_at, row.result))
         for row in await conn.execute(select(_LEGS).where(_LEGS.c.call_id.in_(ids))):
-            legs[(row.call_id, row.stint_position)] = AgentLeg(row.agent, row.endpoint, row.answered_at, row.ended_at)
+            legs[(row.call_id, row.stint_position)] = _leg_of(row)
         stints.extend(await conn.execute(select(_STINTS).where(_STINTS.c.call_id.in_(ids))
                                          .order_by(_STINTS.c.call_id, _STINTS.c.position)))
     for row in stints:

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    TypeDecorator,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -114,6 +126,13 @@ class CallAgentLegRow(Base):
     endpoint: Mapped[str | None] = mapped_column(String(128))
     answered_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hold_spans: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)  # [{start, end (null: on hold)}]
+    wrapup_code: Mapped[str | None] = mapped_column(String(32), index=True)  # core/wrapup.py WRAPUP_CODE
+    wrapup_note: Mapped[str | None] = mapped_column(String(500))
+    wrapup_set_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wrapup_set_by: Mapped[str | None] = mapped_column(String(64))
+    wrapup_required: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    transferred_to: Mapped[str | None] = mapped_column(String(128))  # where the agent transferred the caller
 
 
 class AcdAgentRow(Base):
@@ -159,6 +178,7 @@ class AcdQueueRow(Base):
     announce_every_s: Mapped[float] = mapped_column(Float)
     periodic_prompts: Mapped[list[str]] = mapped_column(JSON)  # sound names in playing order
     recording: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the recording policy; null: not recorded
+    wrapup: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {codes: [{id, label}], required}; null: none
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -15,9 +15,10 @@ from sqlalchemy import String, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from callcontrol.adapters.db.interaction_rows import Written, load_interactions, replace_interactions
+from callcontrol.adapters.db.interaction_rows import Written, load_interactions, replace_interactions, set_leg_wrapup
 from callcontrol.adapters.db.models import CallRow
 from callcontrol.core.calls import CallRecord, CallStatus, EndObservedBy, EndReason
+from callcontrol.core.wrapup import Wrapup
 
 _UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -134,3 +135,9 @@ class SqlCallRecordStore:
     async def by_call_id(self, call_id: str) -> CallRecord | None:
         found = await self._records(select(CallRow).where(CallRow.call_id == call_id))
         return found[0] if found else None
+
+    async def set_wrapup(self, call_id: str, stint_position: int, wrapup: Wrapup) -> bool:
+        """Write a wrap-up code on the stored agent leg of an ended call; False when that leg has no row (yet).
+        A snapshot of the call written later without a code never clears it (interaction_rows' upsert)."""
+        async with self._engine.begin() as conn:
+            return await set_leg_wrapup(conn, call_id, stint_position, wrapup)

@@ -20,6 +20,7 @@ from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.adapters.http import recordings as recording_routes
 from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
 from callcontrol.adapters.http import supervision as supervision_routes
+from callcontrol.adapters.http import wrapups as wrapup_routes
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.permissions import Role
 from callcontrol.services.acd_desk import AcdDesk
@@ -30,6 +31,7 @@ from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
 from callcontrol.services.supervision import Supervision
+from callcontrol.services.wrapups import Wrapups
 
 
 ROUTE_TABLE = web.AppKey("route_table", tuple[Route, ...])  # every route the app serves, in table order
@@ -43,7 +45,8 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S,
              degraded_reasons: health.Readiness | None = None,
              recordings: RecordingsApi | None = None, supervision: Supervision | None = None,
-             live_calls: LiveCalls | None = None, caller_masked_for: Iterable[Role] = ()) -> web.Application:
+             live_calls: LiveCalls | None = None, caller_masked_for: Iterable[Role] = (),
+             wrapups: Wrapups | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -64,6 +67,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
     if supervision is not None:
         app[supervision_routes.SUPERVISION] = supervision
         table += supervision_routes.ROUTES
+    if wrapups is not None:  # PUT /api/calls/{call_id}/wrapup (a supervisor's scope needs `acd`)
+        app[wrapup_routes.WRAPUPS] = wrapups
+        table += wrapup_routes.ROUTES
     if flows is not None:
         app[flow_routes.FLOWS] = flows
         table += flow_routes.ROUTES

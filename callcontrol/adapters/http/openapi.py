@@ -28,6 +28,7 @@ from callcontrol.adapters.http import (
     recordings_described,
     supervision_described,
     users,
+    wrapups,
 )
 from callcontrol.adapters.http.auth import BASIC_CHALLENGE, Route
 from callcontrol.adapters.http.openapi_parts import (
@@ -66,7 +67,7 @@ OPERATIONS: Operations = {
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
                                              recordings_described,  # recordings.py's, kept apart for length
-                                             supervision_described, live_calls)
+                                             supervision_described, live_calls, wrapups)
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

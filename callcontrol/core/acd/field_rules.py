@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from callcontrol.core.recording_policy import RecordingPolicy, policy_from_data
 from callcontrol.core.identifiers import MOH_CLASS, is_sound_name
+from callcontrol.core.wrapup import WrapupPolicy
 
 MIN_LEVEL = 1
 MAX_LEVEL = 10
@@ -100,6 +101,13 @@ def recording_problem(value: object) -> str | None:
     if value is None or isinstance(value, RecordingPolicy):
         return None
     return policy_from_data(value)[1] or "must be a recording policy"
+
+
+def wrapup_problem(value: object) -> str | None:
+    """A queue's wrap-up codes as the model holds them: a WrapupPolicy or None (no codes)."""
+    if value is None or isinstance(value, WrapupPolicy):
+        return None
+    return "must be a wrap-up policy {codes: [{id, label}], required}"
 
 
 def sound_name_problem(value: object) -> str | None:

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Union
 
 from callcontrol.core.recording_policy import RecordingPolicy
+from callcontrol.core.wrapup import WrapupPolicy
 from callcontrol.core.acd.field_rules import (
     AGENT_WRAP_UP,
     ESCALATION_AFTER,
@@ -20,6 +21,7 @@ from callcontrol.core.acd.field_rules import (
     level_problem,
     moh_class_problem,
     recording_problem,
+    wrapup_problem,
     sound_name_problem,
     text_problem,
 )
@@ -120,7 +122,8 @@ class Queue:
     While callers wait they hear the music-on-hold class `moh_class`; every `announce_every_s` seconds the
     wait is interrupted by their position (`announce_position`), the estimated wait (`announce_estimated_wait`)
     and the next of the `periodic_prompts` (Asterisk sound names, played in turn). `recording` is the queue's
-    call recording policy (core/recording_policy.py; None: not recorded).
+    call recording policy (core/recording_policy.py; None: not recorded); `wrapup` its wrap-up codes
+    (core/wrapup.py; None: none).
     """
 
     id: str
@@ -146,6 +149,7 @@ class Queue:
     announce_every_s: float = 60.0  # how often announcements and periodic prompts interrupt the music (15-600)
     periodic_prompts: tuple[str, ...] = ()  # Asterisk sound names played in turn, one per announcement
     recording: RecordingPolicy | None = None  # the call recording policy; None: not recorded
+    wrapup: WrapupPolicy | None = None  # the wrap-up codes its calls' agents choose from; None: no codes
 
     def __post_init__(self) -> None:
         _require_text(self.id, "queue id")
@@ -167,6 +171,7 @@ class Queue:
             _raise_if(sound_name_problem(prompt), f"{where}: periodic_prompts:")
         object.__setattr__(self, "periodic_prompts", prompts)
         _raise_if(recording_problem(self.recording), f"{where}: recording")
+        _raise_if(wrapup_problem(self.wrapup), f"{where}: wrapup")
         rules = tuple(sorted(self.escalations, key=lambda rule: rule.after_s))  # stable: equal times keep order
         object.__setattr__(self, "escalations", rules)
         for _, _, problem in escalation_problems(self.id, self.preferred_skills, rules)[:1]:

@@ -38,6 +38,8 @@ from callcontrol.core.acd.model import (
     strategy_problem,
 )
 from callcontrol.core.recording_policy import policy_from_data, policy_to_data
+from callcontrol.core.wrapup import policy_from_data as wrapup_from_data
+from callcontrol.core.wrapup import policy_to_data as wrapup_to_data
 from callcontrol.core.identifiers import ACD_ID, ACD_ID_RULE, endpoint_problem
 from callcontrol.core.ivr import Problem
 
@@ -104,6 +106,8 @@ def queue_to_data(queue: Queue) -> dict[str, Any]:
             value = str(value)
         elif name == "recording":
             value = policy_to_data(value)
+        elif name == "wrapup":
+            value = wrapup_to_data(value)
         elif isinstance(value, float):
             value = _number_out(value)
         data[name] = value
@@ -238,6 +242,10 @@ def _queue(item: dict[str, Any], path: DocPath, queue_id: str | None, targets: s
     policy, problem = policy_from_data(item.get("recording"))
     read.check("recording", problem, "recording:")
     values["recording"] = policy
+    wrapup, wrapup_problems = wrapup_from_data(item.get("wrapup"))
+    for subpath, problem in wrapup_problems:
+        read.check(("wrapup", *subpath), problem, "wrapup:")
+    values["wrapup"] = wrapup
     values["teams"] = frozenset(read.names("teams"))
     values["escalations"] = read.escalations(values["preferred_skills"], targets)
     if queue_id is None or len(problems) > before:

@@ -19,12 +19,16 @@ from callcontrol.adapters.http.auth import NoAuditTrail
 from callcontrol.services.agent_calls import AgentCallTracker
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.flow_catalog import FlowCatalog
+from callcontrol.services.call_log import CallLog
 from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.people import People
+from callcontrol.services.record_writer import RecordWriter
 from callcontrol.services.supervision import Supervision
+from callcontrol.services.wrapups import Wrapups
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.recording import memory_recordings_api
+from tests.support.stores import MemoryRecordStore
 from tests.support.supervision import RecordedPhones
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
@@ -39,7 +43,9 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
                     recordings=memory_recordings_api(tmp_path, SettableClock(T0)),
                     supervision=Supervision(RecordedPhones(), AgentCallTracker(), NoAuditTrail(), SettableClock(T0),
                                             lambda principal, call: True, lambda user: ()),
-                    live_calls=LiveCalls(SettableClock(T0)))
+                    live_calls=LiveCalls(SettableClock(T0)),
+                    wrapups=Wrapups(CallLog(RecordWriter(MemoryRecordStore()), SettableClock(T0)),
+                                    object(), lambda queue_id: None, SettableClock(T0)))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -19,11 +19,13 @@ from callcontrol.adapters.http.app import HttpServer, make_app
 from callcontrol.adapters.http.recordings import RecordingsApi
 from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.adapters.ami_recording import AmiRecordingControls
+from callcontrol.adapters.ami_transfer import AmiTransfers
 from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
 from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.identifiers import ASTERISK_DIR
 from callcontrol.core.recording_policy import RecordingPolicy
+from callcontrol.core.transfers import AllowLists, parse_phone_codes
 from callcontrol.core.domain_events import (
     AgentStateChanged,
     CallbackBooked,
@@ -46,6 +48,7 @@ from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.recording_retention import RecordingPurger
 from callcontrol.services.recordings import CallRecorder
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
+from callcontrol.services.transfers import TransferDesk
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -89,6 +92,7 @@ class Service:
         self.purger = RecordingPurger(self.recordings, self.recording_files, self.clock,
                                       settings.recordings_purge_interval_s)
         self._subscribe()
+        self._phone_codes = parse_phone_codes(settings.transfer_phone_codes)
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, events=self.events, fallback=DialplanQueueDesk(),
                            max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s)
@@ -99,7 +103,12 @@ class Service:
         self.acd.waits.recorder = self.recorder  # a queue call's recording starts before the agent's Dial
         self.lifecycle.recorder = self.recorder  # a flow's IVR recording, its secure inputs muted
         self.recording_recovery = OpenRecordingRecovery(self.recorder, self.recordings)  # the last run's open ones
-        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery))
+        # blind transfers (docs/transfers.md): the API's, a phone's REFER, and the caller's transfer leg
+        self.transfers = TransferDesk(self.acd, AmiTransfers(self.ami), self.clock, self._transfer_allow_lists,
+                                      self.calls.stints_of, self.calls.transfer_step, recorder=self.recorder)
+        self.lifecycle.transfers = self.transfers
+        self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery,
+                                                 transfers=self.transfers))
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
         self.people = People(SqlPeopleStore(self._engine), self.clock)
@@ -111,7 +120,8 @@ class Service:
                                         clock=self.clock, degraded_reasons=self.degraded_reasons,
                                         recordings=RecordingsApi(self.recordings, self.recorder,
                                                                  self.recording_files, self.audit,
-                                                                 self.clock)),
+                                                                 self.clock),
+                                        transfers=self.transfers),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -136,6 +146,11 @@ class Service:
             return self.acd.distributor.queue(queue_id).recording
         except AcdError:
             return None
+
+    def _transfer_allow_lists(self) -> AllowLists:
+        """Where a call may be transferred to now: the ACD's queues and agents, the configured numbers and codes."""
+        return AllowLists(self.acd.distributor.queue_ids(), self.acd.view.agent_ids(),
+                          self.settings.transfer_numbers, self._phone_codes)
 
     def degraded_reasons(self) -> list[str]:
         """What works less well while the service still takes calls (/readyz says degraded)."""

@@ -29,6 +29,7 @@ from panoramisk.message import Message
 
 from callcontrol.core.events import (
     AcdEvent,
+    BlindTransferSeen,
     ChannelAnswered,
     ChannelCreated,
     ChannelEvent,
@@ -324,7 +325,8 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
         return fallback
 
 
-def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEvent | AcdEvent | None:
+def translate(message: Message | ChannelsSnapshot,
+              now: datetime) -> ChannelEvent | AcdEvent | BlindTransferSeen | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
@@ -351,6 +353,13 @@ def translate(message: Message | ChannelsSnapshot, now: datetime) -> ChannelEven
         if cause.isdigit() and int(cause):
             return ChannelHangupRequested(message.get("Uniqueid", ""), int(cause), _timestamp(message, now))
         return None
+    if name in ("BlindTransfer", "AttendedTransfer"):  # docs/transfers.md: the fields Asterisk 22 sends
+        return BlindTransferSeen(
+            message.get("TransfererChannel", "") or message.get("OrigTransfererChannel", ""),
+            message.get("TransfererUniqueid", "") or message.get("OrigTransfererUniqueid", ""),
+            message.get("TransfereeUniqueid", ""), message.get("Context", "") or message.get("DestType", ""),
+            message.get("Extension", "") or message.get("DestExten", ""), message.get("Result", ""),
+            message.get("IsExternal", "") == "Yes", _timestamp(message, now), attended=name == "AttendedTransfer")
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

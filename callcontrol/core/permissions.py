@@ -39,6 +39,7 @@ class Permission(Enum):
     AGENT_OPERATE = "agent.operate"  # log in/out, pause, resume an agent (an agent only itself)
     FEED_READ = "feed.read"  # the live event feed (filtered by scope)
     CALLS_READ = "calls.read"  # call records
+    CALLS_TRANSFER = "calls.transfer"  # transfer a live call (the agent on it, a supervisor in scope, the admin)
     CONFIG_WRITE = "config.write"  # the ACD configuration (agents, queues, rules)
     CONFIG_READ = "config.read"
     RECORDINGS_LIST = "recordings.list"
@@ -53,10 +54,11 @@ class Permission(Enum):
 _SUPERVISOR = frozenset({
     Permission.FLOWS_READ, Permission.QUEUES_READ, Permission.AGENTS_READ, Permission.AGENT_OPERATE,
     Permission.FEED_READ, Permission.CALLS_READ, Permission.RECORDINGS_LIST,
-    Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
+    Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL, Permission.CALLS_TRANSFER})
 _AGENT = frozenset({
     Permission.AGENTS_READ, Permission.AGENT_OPERATE, Permission.FEED_READ, Permission.CALLS_READ,
-    Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL})
+    Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL,
+    Permission.CALLS_TRANSFER})
 _REPORTING = frozenset({Permission.QUEUES_READ, Permission.CALLS_READ, Permission.FLOWS_READ})
 
 OPEN_PERMISSIONS = frozenset({Permission.PROBE, Permission.SIGN_IN})

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import structlog
 
 from callcontrol.core.events import (
+    BlindTransferSeen,
     ChannelAnswered,
     ChannelCreated,
     ChannelHangupRequested,
@@ -21,6 +22,7 @@ from callcontrol.core.events import (
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.call_lifecycle import CallLifecycle
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
+from callcontrol.services.transfers import TransferDesk
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +30,10 @@ Message = TypeVar("Message")
 Handler = Callable[[Any], Awaitable[None] | None]
 
 
-def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None
-               ) -> dict[type, tuple[Handler, ...]]:
-    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync)."""
+def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None,
+               transfers: TransferDesk | None = None) -> dict[type, tuple[Handler, ...]]:
+    """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync;
+    `transfers`: blind transfers seen, for the caller's transfer leg)."""
     calls = lifecycle.calls
     recovery: dict[type, tuple[Handler, ...]] = {
         ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
@@ -39,13 +42,18 @@ def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecording
     async def resync_calls(snapshot: ChannelsSnapshot) -> None:  # calls it finds gone take their end from the log
         calls.apply(snapshot, await lifecycle.hangups_of(calls.gone_in(snapshot)))
 
+    transfer_routes: dict[type, tuple[Handler, ...]] = {
+        BlindTransferSeen: (transfers.transfer_seen,), ChannelHungUp: (transfers.channel_hung_up,),
+    } if transfers is not None else {}
     return {
+        **({BlindTransferSeen: transfer_routes[BlindTransferSeen]} if transfers is not None else {}),
         DialEnded: (acd.apply,),
         DeviceStateChanged: (acd.apply,),
         ChannelCreated: (acd.channel_changed,),
         ChannelAnswered: (calls.apply,),
         ChannelHangupRequested: (calls.apply,),
-        ChannelHungUp: (calls.apply, acd.channel_changed, *recovery.get(ChannelHungUp, ())),
+        ChannelHungUp: (calls.apply, acd.channel_changed, *recovery.get(ChannelHungUp, ()),
+                        *transfer_routes.get(ChannelHungUp, ())),
         ChannelsSnapshot: (resync_calls, acd.channels_resynced, *recovery.get(ChannelsSnapshot, ())),
     }
 

@@ -40,6 +40,8 @@ class Waiter:
     caller_hung_up: bool = False  # the caller ended the conversation with the agent
     timed_out: bool = False
     recording: RecordingOverride | None = None  # the flow's change to the queue's recording policy
+    agent_channel: str | None = None  # the answering agent's channel (DialEnd), what a transfer moves
+    transferred: bool = False  # blind-transferred on from the conversation (docs/transfers.md)
 
 
 def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | None) -> QueueStint:

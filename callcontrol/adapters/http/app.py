@@ -18,12 +18,14 @@ from callcontrol.adapters.http.errors import json_errors
 from callcontrol.adapters.http.scope import ACD_SCOPE, AcdScope
 from callcontrol.adapters.http import recordings as recording_routes
 from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
+from callcontrol.adapters.http import transfers as transfer_routes
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.acd_feed import FEED_LIMIT
 from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
+from callcontrol.services.transfers import TransferDesk
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
 
 
@@ -37,7 +39,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              audit_reader: AuditReader | None = None, login_attempts: LoginAttempts | None = None,
              clock: Clock | None = None, feed_recheck_s: float = feed.FEED_RECHECK_S,
              degraded_reasons: health.Readiness | None = None,
-             recordings: RecordingsApi | None = None) -> web.Application:
+             recordings: RecordingsApi | None = None, transfers: TransferDesk | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -76,6 +78,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
         app[feed.FEED_SOCKETS] = set()
         app.on_shutdown.append(feed.close_feeds)
         table += (*agents.ROUTES, *queues.ROUTES, *feed.ROUTES)
+        if transfers is not None:  # POST /api/calls/{call_id}/transfer (its scope: the ACD's)
+            app[transfer_routes.TRANSFERS] = transfers
+            table += transfer_routes.ROUTES
         if acd_store is not None:
             app[config.ACD_STORE] = acd_store
             app[config.CONFIG_WRITING] = asyncio.Lock()

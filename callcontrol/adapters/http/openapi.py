@@ -25,6 +25,7 @@ from callcontrol.adapters.http import (
     health,
     queues,
     recordings_described,
+    transfers,
     users,
 )
 from callcontrol.adapters.http.auth import BASIC_CHALLENGE, Route
@@ -63,7 +64,7 @@ OPERATIONS: Operations = {
         responses={200: json_response("The OpenAPI document", {"type": "object"})}),
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
-                                             recordings_described)  # recordings.py's, kept apart for length
+                                             recordings_described, transfers)  # recordings.py's, kept apart for length
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

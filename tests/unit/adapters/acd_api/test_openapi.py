@@ -21,6 +21,7 @@ from callcontrol.services.people import People
 from tests.support.clock import T0, SettableClock
 from tests.support.http_api import AUTH, TOKEN
 from tests.support.recording import memory_recordings_api
+from tests.support.transfers import transfer_desk
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
 
@@ -31,7 +32,7 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
     people API and the audit trail (their store is never reached here), the recordings."""
     return make_app(lambda: [], flows=FlowCatalog(), acd=desk, api_token=SecretStr(TOKEN), acd_store=store,
                     people=People(object(), SettableClock(T0)), audit_reader=object(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)))
+                    recordings=memory_recordings_api(tmp_path, SettableClock(T0)), transfers=transfer_desk(desk))
 
 
 @pytest.fixture

@@ -156,8 +156,11 @@ class TransferDesk:
         if event.result == "Success":
             self._seen[event.transferee_uniqueid] = event
 
-    def channel_hung_up(self, event: ChannelHungUp) -> None:
-        self._seen.pop(event.uniqueid, None)
+    async def channel_hung_up(self, event: ChannelHungUp) -> None:
+        """A transferred caller that hangs up before its transfer leg began (or whose leg never came: the service's
+        FastAGI unreachable, the dialplan's fallback took it): its recording is finished now, not left live."""
+        if self._seen.pop(event.uniqueid, None) is not None and self.recorder is not None:
+            await self.recorder.flow_ended(event.linkedid)
 
     # ------------------------------------------------------------------ the transfer leg (the caller's next session)
 

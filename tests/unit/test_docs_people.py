@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from callcontrol.adapters.http.app import make_app, route_table
+from tests.support.transfers import transfer_desk
 from callcontrol.core.permissions import PERMISSIONS, Permission, Role
 from callcontrol.services.acd_desk import AcdDesk
 from callcontrol.services.people import People
@@ -45,7 +46,7 @@ def full_app(recordings_dir: Path) -> web.Application:
     people = People(_Store(), SettableClock(T0))  # type: ignore[arg-type]
     return make_app(lambda: [], flows=_Flows(), acd=desk, api_token=SecretStr("x" * 16), acd_store=_Store(),  # type: ignore[arg-type]
                     people=people, audit_reader=_Store(),  # type: ignore[arg-type]
-                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)))
+                    recordings=memory_recordings_api(recordings_dir, SettableClock(T0)), transfers=transfer_desk(desk))
 
 
 class _Flows:

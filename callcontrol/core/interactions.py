@@ -64,6 +64,9 @@ class QueueStint:
     offers: tuple[OfferAttempt, ...] = ()
     agent_leg: AgentLeg | None = None
     recovered: bool = False
+    # A transferred caller's original arrival in the ACD (its first stint's entry), which this queue ordered it by;
+    # None: the caller arrived with this stint (entered_at). The service level may count from it (docs/transfers.md).
+    arrived_at: datetime | None = None
 
     @property
     def agent(self) -> str | None:
@@ -107,4 +110,6 @@ class QueueStint:
             shown.update(answered_at=self.agent_leg.answered_at.isoformat(), endpoint=self.agent_leg.endpoint)
         if self.recovered:
             shown["recovered"] = True
+        if self.arrived_at is not None:
+            shown["arrived_at"] = self.arrived_at.isoformat()
         return shown

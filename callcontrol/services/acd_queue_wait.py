@@ -83,7 +83,8 @@ class QueueWaits:
                 return await self._fallback.wait_in_queue(channel, request, caller)
             log.warning("acd.unknown_queue", queue=request.queue)
             return QueueLeft("no_agents")
-        waiter = Waiter(caller, request.queue, now, recording=request.recording)
+        waiter = Waiter(caller, request.queue, now, recording=request.recording,
+                        arrived_at=min(arrived_at, now) if arrived_at is not None else None)
         if self.distributor.logged_in(request.queue) == 0:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")

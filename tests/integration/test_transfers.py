@@ -87,6 +87,8 @@ async def assert_one_record_two_stints_and_one_recording(records: Records, sqlit
     assert (second.queue, second.outcome, second.agent) == ("support", "answered", "bob"), second
     assert first.agent_leg.ended_at is not None and first.talk_s > 1.5, first
     assert second.entered_at >= first.agent_leg.ended_at and second.talk_s > 2.0, second
+    assert second.arrived_at == first.entered_at and first.arrived_at is None, second  # ordered by its first arrival
+    assert (second.entered_at - first.agent_leg.ended_at).total_seconds() < 1.0, "the move took a second or more"
     assert labels(record)[-1] == "transfer[queue:support]", labels(record)
     rec = await eventually(lambda: final_recording(sqlite_url, record.call_id), 15, 0.2, what="one recording")
     assert rec.state == "complete" and rec.agent == "bob", rec

@@ -150,6 +150,9 @@ async def test_the_transfer_leg_queues_the_caller_at_its_original_arrival_ahead_
     assert await leg == "answered"
     assert [t.call_id for t in desk.moves if t.agent_id == "a2" and t.to_state.value == "reserved"][0] == "c1"
     assert leg_channel.commands[-2:] == [("set", "CALLCONTROL_DONE", "1"), ("hangup",)]
+    (leg_stint,) = [stint for stint in desk.stints if stint.queue == "support" and stint.agent_leg
+                    and stint.arrived_at is not None]
+    assert leg_stint.arrived_at == first and leg_stint.entered_at > first and leg_stint.outcome == "answered"
     assert [(call, step["result"], step["by"]) for call, step in transfers.steps] == [("c1", "queue:support", "api:sue")]
     await later_wait
 

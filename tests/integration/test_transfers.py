@@ -6,13 +6,14 @@ where bob (PJSIP/agent1002) answers; by the API (AMI BlindTransfer of ada's leg 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from callcontrol.core.interactions import STINT_TRANSFERRED
-from callcontrol.devtools.sipp import SPEAK, place_call, start_agent, start_transferring_agent
+from callcontrol.devtools.sipp import SPEAK, invite_times, place_call, start_agent, start_transferring_agent
 from tests.integration.harness import AmiObserver, labels, transitions
 from tests.support.polling import eventually
 from tests.support.recorded_calls import final_recording
@@ -106,21 +107,29 @@ async def assert_one_record_two_stints_and_one_recording(records: Records, sqlit
 
 
 async def test_an_api_blind_transfer_to_another_queue_is_answered_there(service, records: Records, sqlite_url,
-                                                                         no_channels_left) -> None:
+                                                                         tmp_path: Path, no_channels_left) -> None:
     """ada answers, the API transfers the caller to support, bob answers and hangs up after 3 s: one record with a
-    transferred stint (ada's leg) and an answered one (bob's), one recording over both talks, both agents free."""
+    transferred stint (ada's leg) and an answered one (bob's), one recording over both talks, both agents free.
+    The transfer's latency (the request to bob's phone ringing) is printed for the note."""
     ada = await start_agent(ADA_PORT, 300, 0, timeout_s=60)  # never hangs up: Asterisk's BYE ends her leg
-    bob = await start_agent(BOB_PORT, 500, 3000, timeout_s=60)
+    bob_log = tmp_path / "bob.log"
+    bob = await start_agent(BOB_PORT, 500, 3000, timeout_s=60, message_log=bob_log)
     caller = asyncio.create_task(place_call("15550301", number="5002", digits=[(300, f"{SPEAK}:20000")],
                                             timeout_s=60))
     try:
         call_id = await ada_talking(service)
         await asyncio.sleep(2)
         assert (await api(service, "POST", f"/api/calls/{call_id}/transfer", {"to": {"number": "0155599999"}}))[0] == 422
+        asked_at = datetime.now(UTC)
         code, started = await api(service, "POST", f"/api/calls/{call_id}/transfer",
                                   {"to": {"queue": "support"}, "mode": "blind"})
         assert code == 200 and started["from_agent"] == "ada" and started["to"] == {"queue": "support"}, started
         await assert_one_record_two_stints_and_one_recording(records, sqlite_url, service, caller, (ada, bob))
+        (rung_at,) = invite_times(bob_log)
+        latency_ms = (rung_at - asked_at).total_seconds() * 1000
+        print(f"transfer latency: request -> bob's INVITE {latency_ms:.0f} ms; "
+              f"BlindTransfer accepted in {started['accepted_in_ms']} ms")
+        assert 0 < latency_ms < 2000, latency_ms
     finally:
         for task in (caller, ada, bob):
             task.cancel()
@@ -145,3 +154,35 @@ async def test_a_refer_from_the_agent_s_phone_is_followed(service, ami_secret, r
         (seen,) = [event for event in ami.seen if event.get("Event") == "BlindTransfer"]
         assert (seen["Context"], seen["Extension"], seen["Result"]) == ("cc-phone-transfer", "2001", "Success"), seen
         assert seen["TransfererChannel"].startswith("PJSIP/agent1001-") and seen["IsExternal"] == "Yes", seen
+
+
+async def test_an_api_blind_transfer_to_an_allowed_number_rings_it_and_keeps_the_recording(
+        service, records: Records, sqlite_url, no_channels_left) -> None:
+    """ada answers, the API transfers the caller to 0155500001 (on transfer_numbers; the sandbox routes it to the
+    customer phone through [callcontrol-outbound]); the customer talks 3 s and hangs up: one stint (transferred,
+    ada's leg), the path's last step the number, one recording over both talks, ada free."""
+    ada = await start_agent(ADA_PORT, 300, 0, timeout_s=60)
+    customer = await start_agent(5190, 300, 3000, timeout_s=60)
+    caller = asyncio.create_task(place_call("15550303", number="5002", digits=[(300, f"{SPEAK}:20000")],
+                                            timeout_s=60))
+    try:
+        call_id = await ada_talking(service)
+        await asyncio.sleep(2)
+        code, started = await api(service, "POST", f"/api/calls/{call_id}/transfer", {"to": {"number": "0155500001"}})
+        assert code == 200 and started["to"] == {"number": "0155500001"}, started
+        runs = await asyncio.gather(caller, ada, customer)
+        for run in runs:
+            assert run.returncode == 0 and run.successful == 1, run.output
+        (record,) = await records.ended(1)
+        (stint,) = record.queue_stints
+        assert (stint.queue, stint.outcome, stint.agent) == ("sales", STINT_TRANSFERRED, "ada"), stint
+        assert labels(record)[-1] == "transfer[number:0155500001]", labels(record)
+        rec = await eventually(lambda: final_recording(sqlite_url, record.call_id), 15, 0.2, what="one recording")
+        assert rec.state == "complete" and rec.duration_s is not None and rec.duration_s >= stint.talk_s + 2.0, \
+            (rec.duration_s, stint.talk_s)
+        _, ada_now = await api(service, "GET", "/api/agents/ada")
+        assert ada_now["state"] == "available" and ada_now["call"] is None, ada_now
+    finally:
+        for task in (caller, ada, customer):
+            task.cancel()
+        await asyncio.gather(caller, ada, customer, return_exceptions=True)

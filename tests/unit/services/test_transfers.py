@@ -190,3 +190,25 @@ def _pending(token: str):
     from callcontrol.services.transfers import PendingTransfer
     from tests.support.clock import T0
     return PendingTransfer(token, "c1", "c1", ToQueue("support"), "api:sue", T0)
+
+
+async def test_a_transferred_caller_can_be_transferred_again_from_its_new_agent(desk):
+    """The transfer leg's conversation (a2 in support) is itself transferable: a fresh token moves a2's leg, the
+    leg's stint ends 'transferred' and a2 is free."""
+    transfers = transfer_desk(desk, stints={"c1": [QueueStint("sales", desk.clock.now(), STINT_TRANSFERRED)]})
+    desk.login("a2")
+    transfers._pending["1000000000000001"] = _pending("1000000000000001")
+    leg_channel, _ = caller(desk, "c1", {"PJSIP/a2": ["TALKING"]})
+    leg = asyncio.create_task(transfers.run_leg(Request(TRANSFER_SCRIPT, "c1", ("c1", "1000000000000001")),
+                                                leg_channel, "c1"))
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if transfers.talking("c1") is not None:
+            break
+    assert transfers.talking("c1") == ("support", "a2", "PJSIP/a2-00000001")
+    await transfers.transfer("c1", ToQueue("sales"), "api:sue")
+    leg_channel.transferred = True
+    leg_channel.hang_up.set()
+    assert await leg == "answered"
+    assert desk.stints[-1].queue == "support" and desk.stints[-1].outcome == STINT_TRANSFERRED
+    assert desk.distributor.agent_status("a2").call_id is None and len(transfers._pending) == 1

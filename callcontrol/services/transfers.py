@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,7 +100,7 @@ class TransferDesk:
         self.recorder = recorder
         self._pending: dict[str, PendingTransfer] = {}  # by token
         self._seen: dict[str, BlindTransferSeen] = {}  # AMI BlindTransfer by the transferee (caller) uniqueid
-        self.latencies: list[float] = []  # request -> BlindTransfer accepted, seconds (figures for the note)
+        self.latencies: deque[float] = deque(maxlen=1000)  # request -> BlindTransfer accepted, s (the last ones)
 
     # ------------------------------------------------------------------ the API
 
@@ -117,11 +118,13 @@ class TransferDesk:
         if talking is None:
             raise TransferRefused("not_talking", "the call is not in a conversation with an agent now")
         _, agent_id, agent_channel = talking
+        self._forget_old()
+        if any(pending.call_id == call_id for pending in self._pending.values()):
+            raise TransferRefused("transfer_pending", "a transfer of this call is already under way")
         destination = allowed(destination, self._allow())
         if isinstance(destination, ToAgent):
             raise TransferRefused("agent_not_offered", "a transfer to an agent is not offered yet: transfer to one "
                                   "of its queues (docs/transfers.md)")
-        self._forget_old()
         token = _new_token(self._pending)
         waiter = self._acd.waits.waiters[call_id]
         self._pending[token] = PendingTransfer(token, call_id, waiter.caller.uniqueid, destination, requested_by,

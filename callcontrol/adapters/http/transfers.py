@@ -32,7 +32,8 @@ from callcontrol.services.transfers import TransferDesk, TransferFailed
 
 TRANSFERS = web.AppKey("transfers", TransferDesk)
 _STATUS = {"bad_request": 400, "unsupported_mode": 400, "unknown_queue": 422, "unknown_agent": 422,
-           "number_not_allowed": 422, "agent_not_offered": 422, "not_talking": 409}
+           "number_not_allowed": 422, "agent_not_offered": 422, "not_talking": 409,
+           "transfer_pending": 409}
 
 
 def _error(rule: str, message: str, status: int) -> web.Response:
@@ -103,7 +104,8 @@ OPERATIONS: Operations = {
         responses={200: json_response("Asterisk accepted the transfer", ref("TransferStarted")),
                    400: error_response("Not a JSON object of that shape, or a mode other than blind"),
                    404: error_response("No call in a conversation with that id in the principal's scope"),
-                   409: error_response("The call is not in a conversation with an agent now"),
+                   409: error_response("The call is not in a conversation with an agent now, or a transfer of it "
+                                       "is already under way"),
                    422: error_response("The destination is on no allow list"),
                    502: error_response("Asterisk refused or AMI is down: nothing moved")}),
 }

@@ -93,6 +93,9 @@ async def test_an_api_transfer_moves_the_agent_s_leg_with_a_fresh_token_and_noth
     ((moved, token),) = transfers._actions.done
     assert moved == "PJSIP/a1-00000001" and TRANSFER_TOKEN.match(token) and started.from_agent == "a1"
     assert transfers._pending[token].destination == ToQueue("support")
+    with pytest.raises(TransferRefused, match="already under way"):  # a second request meanwhile moves nothing
+        await transfers.transfer("c1", ToQueue("sales"), "api:bob")
+    assert len(transfers._actions.done) == 1
     channel.transferred = True
     channel.hang_up.set()
     await waiting

@@ -21,6 +21,7 @@ from callcontrol.adapters.http_client import AiohttpClient
 from callcontrol.adapters.ami_recording import AmiRecordingControls
 from callcontrol.adapters.ami_supervision import AmiSupervisorPhones
 from callcontrol.adapters.http.scope import AcdScope
+from callcontrol.adapters.ami_transfer import AmiTransfers
 from callcontrol.adapters.db.recording_store import SqlRecordingRegistry
 from callcontrol.adapters.recording_files import RecordingDirectory
 from callcontrol.core.acd.errors import AcdError
@@ -28,6 +29,7 @@ from callcontrol.core.identifiers import ASTERISK_DIR
 from callcontrol.core.permissions import Principal, Role
 from callcontrol.core.recording_policy import RecordingPolicy
 from callcontrol.core.wrapup import WrapupPolicy
+from callcontrol.core.transfers import AllowLists, parse_phone_codes
 from callcontrol.core.domain_events import (
     AgentAnswered,
     AgentStateChanged,
@@ -59,6 +61,7 @@ from callcontrol.services.supervision import Supervision
 from callcontrol.services.supervisor_phone import SupervisorLine
 from callcontrol.services.record_writer import BatchWriter, RecordWriter, TransitionWriter
 from callcontrol.services.wrapups import Wrapups
+from callcontrol.services.transfers import TransferDesk
 from callcontrol.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -106,6 +109,7 @@ class Service:
                                       settings.recordings_purge_interval_s)
         self.calls.events = self.events  # CallStarted, CallEnded
         self._subscribe()
+        self._phone_codes = parse_phone_codes(settings.transfer_phone_codes)
         # queues the ACD does not define are rung by the operator's dialplan ([callcontrol-queues])
         self.acd = AcdDesk((), (), AmiPbx(self.ami), self.clock, events=self.events, fallback=DialplanQueueDesk(),
                            max_misses=settings.acd_max_misses, busy_retry_s=settings.acd_busy_retry_s)
@@ -124,8 +128,12 @@ class Service:
                                        self._sees_call, lambda user: settings.supervisor_phones.get(user, ()),
                                        audit_reader=self.audit, ring_timeout_s=settings.supervision_ring_timeout_s)
         self.supervision.watchers.append(self.live_calls.supervision_changed)  # who supervises, on /api/calls
+        # blind transfers (docs/transfers.md): the API's, a phone's REFER, and the caller's transfer leg
+        self.transfers = TransferDesk(self.acd, AmiTransfers(self.ami), self.clock, self._transfer_allow_lists,
+                                      self.calls.stints_of, self.calls.transfer_step, recorder=self.recorder)
+        self.lifecycle.transfers = self.transfers
         self.ami_routing = AmiRouting(ami_routes(self.lifecycle, self.acd, self.recording_recovery,
-                                                 self.agent_calls, self.supervision, self.holds))
+                                                 self.agent_calls, self.supervision, self.holds, self.transfers))
         self.wrapups = Wrapups(self.calls, self.store, self._wrapup_policy, self.clock, settings.wrapup_window_s)
         self.agi = FastAgiServer(settings.agi_host, settings.agi_port, self.lifecycle.handle_call,
                                  header_timeout_s=settings.agi_header_timeout_s)
@@ -148,7 +156,7 @@ class Service:
                                                                  self.clock),
                                         supervision=self.supervision, live_calls=self.live_calls,
                                         caller_masked_for=[Role(role) for role in settings.mask_caller_for],
-                                        wrapups=self.wrapups),
+                                        wrapups=self.wrapups, transfers=self.transfers),
                                settings.http_host, settings.http_port)
         self._tasks: list[asyncio.Task[None]] = []
         self._schema_problem: str | None = "schema not checked yet"
@@ -186,6 +194,11 @@ class Service:
             return self.acd.distributor.queue(queue_id).wrapup
         except AcdError:
             return None
+
+    def _transfer_allow_lists(self) -> AllowLists:
+        """Where a call may be transferred to now: the ACD's queues and agents, the configured numbers and codes."""
+        return AllowLists(self.acd.distributor.queue_ids(), self.acd.view.agent_ids(),
+                          self.settings.transfer_numbers, self._phone_codes)
 
     def degraded_reasons(self) -> list[str]:
         """What works less well while the service still takes calls (/readyz says degraded)."""

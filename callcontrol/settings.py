@@ -15,7 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from callcontrol.core.identifiers import ENDPOINT, USER_NAME
+from callcontrol.core.identifiers import ENDPOINT, TRANSFER_DESTINATION, USER_NAME
+from callcontrol.core.transfers import parse_phone_codes
 
 ENV_PREFIX = "CALLCONTROL_"
 CONFIG_FILE_ENV = "CALLCONTROL_CONFIG"
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     # ACD: after an agent's phone refuses an offer at once (486 busy, congestion), seconds before it is offered
     # another call (app_queue's `retry`); 0 re-offers at once.
     acd_busy_retry_s: float = Field(5.0, ge=0, le=300)
+    # Transfers (docs/transfers.md): the outside numbers a call may be transferred to (comma-separated, exact,
+    # digits with an optional leading +; reached through dialplan [callcontrol-outbound]); and the codes an agent
+    # may key on its phone (SIP REFER) for a queue, e.g. "2001=queue:support,2002=queue:sales". Nothing else is
+    # ever a transfer's destination.
+    transfer_numbers: Annotated[tuple[str, ...], NoDecode] = ()
+    transfer_phone_codes: str = ""
 
     # Bearer token every /api request must carry, reads included (/healthz and /readyz are open); agents may act
     # for themselves with their PIN instead. Unset: the API answers 403 to everything. At least 16 characters.
@@ -115,6 +122,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"{pair[:80]!r}: write user=PJSIP/device[|PJSIP/device2], pairs separated by commas")
             phones[user.strip()] = found
         return phones
+
+    @field_validator("transfer_numbers", mode="before")
+    @classmethod
+    def _numbers(cls, value: object) -> object:
+        numbers = cls._comma_separated(value)
+        if isinstance(numbers, tuple):
+            bad = [number for number in numbers if not TRANSFER_DESTINATION.match(str(number))]
+            if bad:
+                raise ValueError(f"not a number (digits, optional leading +, 2-20): {bad[0]!r:.40}")
+        return numbers
+
+    @field_validator("transfer_phone_codes")
+    @classmethod
+    def _phone_codes(cls, value: str) -> str:
+        parse_phone_codes(value)  # raises ValueError naming the bad part
+        return value
 
     @field_validator("database_url")
     @classmethod

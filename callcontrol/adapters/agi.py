@@ -28,9 +28,12 @@ from callcontrol.core.identifiers import (
     VARIABLE_VALUE,
     is_sound_name,
 )
+from callcontrol.core.transfers import PHONE_TRANSFER_CONTEXT
+from callcontrol.core.transfers import TRANSFER_CONTEXTS as BLIND_TRANSFER_CONTEXTS
 from callcontrol.services.ports import AgentDialled, CallerHungUp, ChannelCommandFailed
 
 HANGUP_NOTICE_WAIT_S = 0.5
+WHERE = "${CONTEXT}/${EXTEN}/${PRIORITY}"  # where a channel is in the dialplan (GET FULL VARIABLE)
 
 
 # Dialplan contexts (dialplan/extensions.conf) that own how extensions, outside numbers and the queues the ACD
@@ -229,13 +232,25 @@ class AgiConnection:
         keeps answering GET VARIABLE on a hung-up channel until the AGI session closes."""
         _token(endpoint, ENDPOINT.match, "agent endpoint")
         _token(moh_class, MOH_CLASS.match, "music-on-hold class")
+        # A REFER from the agent's phone looks its target up in TRANSFER_CONTEXT (inherited by the agent's leg: __),
+        # the service's transfer context, never the endpoint's own context (docs/transfers.md)
+        await self.command("SET VARIABLE", "__TRANSFER_CONTEXT", PHONE_TRANSFER_CONTEXT)
+        _, here = await self.command("GET FULL VARIABLE", WHERE)  # where this session runs in the dialplan
         # g: the caller comes back to this session when the agent hangs up; m: music on hold while it rings
+        hung_up = False
         try:
             await self.command("EXEC", "Dial", f"{endpoint},{max(1, round(ring_timeout_s))},gm({moh_class})")
         except CallerHungUp:
-            return AgentDialled(await self._variable_after_hangup("DIALSTATUS"), caller_hung_up=True)
-        result, data = await self.command("GET VARIABLE", "DIALSTATUS")
-        return AgentDialled(data if result == 1 and data.isalpha() else "UNKNOWN")
+            hung_up = True
+        status = await self._variable_after_hangup("DIALSTATUS")
+        # A blind transfer of the agent's leg async-gotos the caller (AST_SOFTHANGUP_ASYNCGOTO): Dial() returns and
+        # AGI calls it a hangup (HANGUP, dead mode), but the channel lives on, moved to a transfer context: its
+        # context/exten/priority are no longer this session's (a leg that is itself in [cc-transfer] included)
+        if status == "ANSWER":
+            there = await self._variable_after_hangup(WHERE, full=True)
+            if there != here and there.split("/", 1)[0] in BLIND_TRANSFER_CONTEXTS:
+                return AgentDialled(status, transferred=True)
+        return AgentDialled(status, caller_hung_up=hung_up or self.hangup_notified)
 
     async def start_mixmonitor(self, file: str, options: str) -> str | None:
         """Start MixMonitor on this channel (the caller's, the one that persists) writing `file` (as Asterisk sees
@@ -246,20 +261,23 @@ class AgiConnection:
         result, data = await self.command("GET VARIABLE", RECORDING_ID_VARIABLE)
         return data if result == 1 and MIXMONITOR_ID.match(data) else None
 
-    async def _variable_after_hangup(self, name: str) -> str:
-        """A channel variable read on a hung-up channel (GET VARIABLE is allowed on dead channels); UNKNOWN when
-        the session is gone or Asterisk does not say."""
-        self._writer.write(f"GET VARIABLE {name}\n".encode())
+    async def _variable_after_hangup(self, name: str, full: bool = False) -> str:
+        """A channel variable read on a channel that may have hung up (GET VARIABLE is allowed on dead channels: a
+        HANGUP notice is skipped and noted); UNKNOWN when the session is gone or Asterisk does not say."""
+        self._writer.write(f"GET {'FULL ' if full else ''}VARIABLE {name}\n".encode())
         try:
             await self._writer.drain()
             while True:
                 line = await asyncio.wait_for(self._read_line(), HANGUP_NOTICE_WAIT_S * 4)
                 if line != "HANGUP":
                     break
+                self.hangup_notified = True
         except (CallerHungUp, ConnectionError, TimeoutError):
             return "UNKNOWN"
         parsed = parse_agi_result(line) if line[:3].isdigit() else {}
         value, data = parsed.get("result", ("", ""))
+        if full:
+            return data if value == "1" else "UNKNOWN"
         return data if value == "1" and data.isalpha() else "UNKNOWN"
 
     async def voicemail(self, mailbox: str, greeting: str) -> str:

@@ -29,6 +29,7 @@ from panoramisk.message import Message
 
 from callcontrol.core.events import (
     AcdEvent,
+    BlindTransferSeen,
     ChannelAnswered,
     ChannelCreated,
     ChannelEvent,
@@ -331,7 +332,8 @@ def _timestamp(message: Message, fallback: datetime) -> datetime:
 
 
 def translate(message: Message | ChannelsSnapshot,
-              now: datetime) -> ChannelEvent | AcdEvent | SupervisionEvent | ChannelHoldChanged | None:
+              now: datetime
+              ) -> ChannelEvent | AcdEvent | SupervisionEvent | ChannelHoldChanged | BlindTransferSeen | None:
     """Turn an AMI event into the domain event the services use (None for events we do not follow)."""
     if isinstance(message, ChannelsSnapshot):
         return message
@@ -370,6 +372,13 @@ def translate(message: Message | ChannelsSnapshot,
     if name in ("Hold", "Unhold"):
         return ChannelHoldChanged(message.get("Uniqueid", ""), message.get("Linkedid", ""), message.get("Channel", ""),
                                   name == "Hold", _timestamp(message, now))
+    if name in ("BlindTransfer", "AttendedTransfer"):  # docs/transfers.md: the fields Asterisk 22 sends
+        return BlindTransferSeen(
+            message.get("TransfererChannel", "") or message.get("OrigTransfererChannel", ""),
+            message.get("TransfererUniqueid", "") or message.get("OrigTransfererUniqueid", ""),
+            message.get("TransfereeUniqueid", ""), message.get("Context", "") or message.get("DestType", ""),
+            message.get("Extension", "") or message.get("DestExten", ""), message.get("Result", ""),
+            message.get("IsExternal", "") == "Yes", _timestamp(message, now), attended=name == "AttendedTransfer")
     if name == "Newstate" and message.get("ChannelState") == CHANNEL_STATE_UP:
         return ChannelAnswered(message.get("Uniqueid", ""), message.get("Linkedid", ""), _timestamp(message, now))
     return None

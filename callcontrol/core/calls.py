@@ -98,6 +98,12 @@ class CallRecord:
             self.ivr_path = path
             self.variables = variables
 
+    def note_transfer(self, step: dict[str, Any]) -> None:
+        """A transfer leg took the caller on (docs/transfers.md): its path ends with where the caller went, even
+        after the IVR part ended (the first session's end)."""
+        if self.status is CallStatus.ACTIVE:
+            self.ivr_path = [*self.ivr_path, step]
+
     def add_queue_stint(self, stint: QueueStint) -> None:
         """A finished stint; it takes the place of that stint's progress (keeping its agent leg's holds and
         wrap-up)."""

@@ -90,6 +90,24 @@ class DeviceStateChanged:
     at: datetime
 
 
+@dataclass(frozen=True)
+class BlindTransferSeen:
+    """AMI BlindTransfer (or AttendedTransfer, `attended`): a channel in a bridge was transferred. For a queue
+    call, the transferer is the agent's leg and the transferee the caller; `context`/`exten` where the caller
+    went (the service's [cc-transfer] with its token, or [cc-phone-transfer] with what a phone's REFER named);
+    `external`: asked by a phone (REFER) or by AMI, rather than a DTMF feature."""
+
+    transferer_channel: str
+    transferer_uniqueid: str
+    transferee_uniqueid: str
+    context: str
+    exten: str
+    result: str
+    external: bool
+    at: datetime
+    attended: bool = False
+
+
 AcdEvent = Union[DialEnded, DeviceStateChanged, ChannelCreated]
 
 

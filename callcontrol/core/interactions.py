@@ -15,8 +15,10 @@ from callcontrol.core.wrapup import Wrapup
 
 STINT_IN_PROGRESS = "in_progress"  # the outcome of a queue stint still going on (written as it goes)
 STINT_LOST = "failed"  # a stint the service lost (it stopped mid-wait): the dialplan fallback took the caller
+STINT_TRANSFERRED = "transferred"  # answered, then the agent (or the service) blind-transferred the caller on
 # How a stint ends: answered, abandoned, timed_out, exited_by_key, callback_requested, blocked, overflowed,
-# failed (STINT_LOST), or in_progress while it goes on.
+# failed (STINT_LOST), transferred (STINT_TRANSFERRED: answered, then transferred on; its agent leg is the talk
+# before the transfer, the next stint or transfer leg is where the caller went), or in_progress while it goes on.
 # How an offer ends: answered, ringing (still ringing), cancel (the caller hung up), or the agent's Dial()
 # status lowercased (noanswer, busy, congestion, chanunavail, ...).
 OFFER_RINGING = "ringing"
@@ -125,6 +127,9 @@ class QueueStint:
     offers: tuple[OfferAttempt, ...] = ()
     agent_leg: AgentLeg | None = None
     recovered: bool = False
+    # A transferred caller's original arrival in the ACD (its first stint's entry), which this queue ordered it by;
+    # None: the caller arrived with this stint (entered_at). The service level may count from it (docs/transfers.md).
+    arrived_at: datetime | None = None
 
     @property
     def agent(self) -> str | None:
@@ -171,4 +176,6 @@ class QueueStint:
                 shown["agent_leg"] = leg.as_json()
         if self.recovered:
             shown["recovered"] = True
+        if self.arrived_at is not None:
+            shown["arrived_at"] = self.arrived_at.isoformat()
         return shown

@@ -43,6 +43,7 @@ class Permission(Enum):
     CALLS_VIEW = "calls.view"  # the calls in progress (GET /api/calls, scoped: a supervisor's, an agent's own)
     CALLS_SUPERVISE = "calls.supervise"  # listen to, whisper to, barge into a live call (a supervisor: its teams')
     CALLS_WRAPUP = "calls.wrapup"  # set the wrap-up code of an agent leg (an agent only on its own legs)
+    CALLS_TRANSFER = "calls.transfer"  # transfer a live call (the agent on it, a supervisor in scope, the admin)
     CONFIG_WRITE = "config.write"  # the ACD configuration (agents, queues, rules)
     CONFIG_READ = "config.read"
     RECORDINGS_LIST = "recordings.list"
@@ -58,11 +59,11 @@ _SUPERVISOR = frozenset({
     Permission.FLOWS_READ, Permission.QUEUES_READ, Permission.AGENTS_READ, Permission.AGENT_OPERATE,
     Permission.FEED_READ, Permission.CALLS_READ, Permission.RECORDINGS_LIST,
     Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL, Permission.CALLS_VIEW,
-    Permission.CALLS_SUPERVISE, Permission.CALLS_WRAPUP})
+    Permission.CALLS_SUPERVISE, Permission.CALLS_WRAPUP, Permission.CALLS_TRANSFER})
 _AGENT = frozenset({
     Permission.AGENTS_READ, Permission.AGENT_OPERATE, Permission.FEED_READ, Permission.CALLS_READ,
     Permission.CALLS_VIEW, Permission.RECORDINGS_LIST, Permission.RECORDINGS_LISTEN, Permission.RECORDINGS_CONTROL,
-    Permission.CALLS_WRAPUP})
+    Permission.CALLS_WRAPUP, Permission.CALLS_TRANSFER})
 _REPORTING = frozenset({Permission.QUEUES_READ, Permission.CALLS_READ, Permission.FLOWS_READ})
 
 OPEN_PERMISSIONS = frozenset({Permission.PROBE, Permission.SIGN_IN})

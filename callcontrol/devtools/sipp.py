@@ -249,6 +249,19 @@ async def start_holding_agent(port: int, ring_ms: int, talk_ms: int, hold_ms: in
     return task
 
 
+async def start_transferring_agent(port: int, ring_ms: int, talk_ms: int, target: str,
+                                   timeout_s: float = 60) -> asyncio.Task[SippRun]:
+    """An agent phone (sipp/agent_refers.xml) that answers after ring_ms, talks talk_ms, then blind-transfers the
+    caller to `target` (digits, what the agent keys) with a REFER; started like start_agent."""
+    if not DIALED_NUMBER.match(target) or ring_ms < 0 or talk_ms <= 0:
+        raise ValueError("target must be a dialled number, ring_ms >= 0 and talk_ms > 0")
+    xml = ((SCENARIOS_DIR / "agent_refers.xml").read_text().replace("@RING_MS@", str(int(ring_ms)))
+           .replace("@TALK_MS@", str(int(talk_ms))).replace("@TARGET@", target).replace("@ASTERISK@", SANDBOX_SIP))
+    task = asyncio.create_task(_run_sipp(xml, ["-p", str(int(port))], calls=1, timeout_s=timeout_s))
+    await _until_bound(port, task)
+    return task
+
+
 async def start_busy_phone(port: int, calls: int = 1, timeout_s: float = 60) -> asyncio.Task[SippRun]:
     """An agent phone that answers every INVITE 486 Busy Here (sipp/agent_busy.xml), started like start_agent."""
     task = asyncio.create_task(_run_sipp((SCENARIOS_DIR / "agent_busy.xml").read_text(), ["-p", str(int(port))],

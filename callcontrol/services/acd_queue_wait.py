@@ -32,7 +32,7 @@ from callcontrol.core.domain_events import (
     QueueStintProgressed,
 )
 from callcontrol.core.events import DialEnded
-from callcontrol.core.interactions import OFFER_ANSWERED, OfferAttempt
+from callcontrol.core.interactions import OFFER_ANSWERED, STINT_TRANSFERRED, OfferAttempt
 from callcontrol.core.ivr import Enqueue, QueueLeft, QueueStatus
 from callcontrol.core.identifiers import WAKE_DIGIT
 from callcontrol.services.agent_devices import AgentDevices
@@ -73,8 +73,10 @@ class QueueWaits:
 
     # ------------------------------------------------------------------ the QueueDesk port
 
-    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef) -> QueueLeft:
-        """Queue the caller and keep them until answered (and the conversation over), timed out, or gone."""
+    async def wait_in_queue(self, channel: AgiChannel, request: Enqueue, caller: CallerRef,
+                            arrived_at: datetime | None = None) -> QueueLeft:
+        """Queue the caller and keep them until answered (and the conversation over), timed out, or gone.
+        `arrived_at`: a caller transferred here keeps its original arrival for its place (the stint is new)."""
         now = self.clock.now()
         if request.queue not in self.distributor.queue_ids():
             if self._fallback is not None:
@@ -83,12 +85,13 @@ class QueueWaits:
             return QueueLeft("no_agents")
         wrapup = self.distributor.queue(request.queue).wrapup
         waiter = Waiter(caller, request.queue, now, recording=request.recording,
-                        wrapup_required=wrapup is not None and wrapup.required)
+                        wrapup_required=wrapup is not None and wrapup.required,
+                        arrived_at=min(arrived_at, now) if arrived_at is not None else None)
         if self.distributor.logged_in(request.queue) == 0:
             log.info("acd.blocked", queue=request.queue, reason="no agent logged in")
             self._end_stint(waiter, "blocked")
             return QueueLeft("no_agents")
-        call = Call(caller.call_id, request.queue, arrived_at=now, priority=request.priority,
+        call = Call(caller.call_id, request.queue, arrived_at=min(arrived_at or now, now), priority=request.priority,
                     skills=dict(request.skills))
         self.waiters[call.id] = waiter
         self._call_of_channel[caller.uniqueid] = call.id
@@ -109,6 +112,8 @@ class QueueWaits:
         try:
             left = await self._wait(channel, request, call.id, waiter, now + timedelta(seconds=request.max_wait_s))
             outcome = "timed_out" if left.result == "timeout" else left.result
+            if waiter.transferred:  # the agent (or the service) transferred the caller on: not the call's end
+                outcome = STINT_TRANSFERRED
             return left
         except (CallerHungUp, asyncio.CancelledError):
             outcome = "abandoned"
@@ -207,15 +212,21 @@ class QueueWaits:
         waiter.offer = None
         # Answered when Dial() says so, or when AMI's DialEnd ANSWER was seen (the caller may hang up first,
         # and then DIALSTATUS may be unreadable)
-        answered = dialled.status == "ANSWER" or waiter.answered_by == offer.agent_id
+        answered = dialled.status == "ANSWER" or waiter.answered_by == offer.agent_id or dialled.transferred
         waiter.offers.append(OfferAttempt(offer.agent_id, offer.offered_at,
                                           OFFER_ANSWERED if answered else dialled.status.lower()))
         self._stint_progress(waiter)
         if answered:
             if waiter.answered_by is None:  # DialEnd not seen (AMI down): the answer is known now
                 self.answered(call_id, offer.agent_id, now)
+            if dialled.transferred:  # the caller lives on in a transfer context; its recording goes with it
+                waiter.transferred = True
+                log.info("acd.transferred", call=call_id, agent=offer.agent_id)
+                if self.recorder is not None:
+                    self.recorder.caller_transferred(call_id)
             self.conversation_over(waiter, now)
-            waiter.caller_hung_up = dialled.caller_hung_up
+            # a transferred caller's walk ends here too: this session is over, the transfer leg takes it on
+            waiter.caller_hung_up = dialled.caller_hung_up or dialled.transferred
             return True
         if dialled.caller_hung_up:  # hung up while the agent rang: _leave withdraws the offer
             raise CallerHungUp("caller hung up while the agent was ringing")
@@ -296,6 +307,7 @@ class QueueWaits:
         waiter = self.waiters.get(call_id) if call_id is not None else None
         offer = waiter.offer if waiter is not None else None
         if call_id is not None and waiter is not None and offer is not None and event.status == "ANSWER":
+            waiter.agent_channel = event.callee_channel  # what a transfer of this conversation moves
             self.answered(call_id, offer.agent_id, event.at)
 
     def answered(self, call_id: str, agent_id: str, now: datetime) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import structlog
 
 from callcontrol.core.events import (
+    BlindTransferSeen,
     ChannelAnswered,
     ChannelCreated,
     ChannelHangupRequested,
@@ -29,6 +30,7 @@ from callcontrol.services.agent_legs import AgentLegHolds
 from callcontrol.services.call_lifecycle import CallLifecycle
 from callcontrol.services.recording_recovery import OpenRecordingRecovery
 from callcontrol.services.supervision import Supervision
+from callcontrol.services.transfers import TransferDesk
 
 log = structlog.get_logger(__name__)
 
@@ -38,10 +40,12 @@ Handler = Callable[[Any], Awaitable[None] | None]
 
 def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecordingRecovery | None = None,
                agent_calls: AgentCallTracker | None = None, supervision: Supervision | None = None,
-               holds: AgentLegHolds | None = None) -> dict[type, tuple[Handler, ...]]:
+               holds: AgentLegHolds | None = None, transfers: TransferDesk | None = None
+               ) -> dict[type, tuple[Handler, ...]]:
     """Who hears each AMI event, in this order (`recordings`: the previous run's open recordings, after a resync;
     `agent_calls` and `supervision`: the agents' channels in conversation and the sessions spying on them; `holds`:
-    the phones' Hold/Unhold, for the agent legs' hold spans)."""
+    the phones' Hold/Unhold, for the agent legs' hold spans; `transfers`: blind transfers seen, for the caller's
+    transfer leg)."""
     calls = lifecycle.calls
     recovery: dict[type, tuple[Handler, ...]] = {
         ChannelHungUp: (recordings.channel_hung_up,), ChannelsSnapshot: (recordings.channels_resynced,),
@@ -63,14 +67,19 @@ def ami_routes(lifecycle: CallLifecycle, acd: AcdDesk, recordings: OpenRecording
     async def resync_calls(snapshot: ChannelsSnapshot) -> None:  # calls it finds gone take their end from the log
         calls.apply(snapshot, await lifecycle.hangups_of(calls.gone_in(snapshot)))
 
+    transfer_routes: dict[type, tuple[Handler, ...]] = {
+        BlindTransferSeen: (transfers.transfer_seen,), ChannelHungUp: (transfers.channel_hung_up,),
+    } if transfers is not None else {}
     return {
+        **({BlindTransferSeen: transfer_routes[BlindTransferSeen]} if transfers is not None else {}),
         DialEnded: (acd.apply, *also(DialEnded)),
         DeviceStateChanged: (acd.apply,),
         ChannelCreated: (acd.channel_changed,),
         ChannelAnswered: (calls.apply, *also(ChannelAnswered)),
         ChannelHangupRequested: (calls.apply,),
         # the agent-call tracker before supervision: a session whose target is gone knows it at its own Hangup
-        ChannelHungUp: (calls.apply, acd.channel_changed, *also(ChannelHungUp)),
+        ChannelHungUp: (calls.apply, acd.channel_changed, *also(ChannelHungUp),
+                        *transfer_routes.get(ChannelHungUp, ())),
         ChannelsSnapshot: (resync_calls, acd.channels_resynced, *also(ChannelsSnapshot)),
         **{event_type: also(event_type) for event_type in (SpyStarted, SpyStopped, KeyReceived, OriginateFailed)},
         **({ChannelHoldChanged: (holds.channel_hold_changed,)} if holds is not None else {}),

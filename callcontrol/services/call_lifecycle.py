@@ -24,6 +24,7 @@ from callcontrol.services.call_log import CallLog
 from callcontrol.services.flow_catalog import FlowCatalog
 from callcontrol.services.ivr_session import run_flow
 from callcontrol.services.recording_ports import FlowRecorder
+from callcontrol.services.transfers import PHONE_TRANSFER_SCRIPT, TRANSFER_SCRIPT, TransferDesk
 from callcontrol.services.ports import (
     AcdStore,
     AgiChannel,
@@ -41,6 +42,7 @@ IVR_SCRIPT = "ivr"
 AGENT_LOGIN_SCRIPT = "agent-login"  # the agents' feature code (dialplan [agents-out])
 CALLBACK_SCRIPT = "callback"  # an agent answered a booked callback (dialplan [callcontrol-callback])
 SUPERVISE_SCRIPT = "supervise"  # a supervisor's own phone on the supervision line (dialplan [supervisors-out])
+TRANSFER_SCRIPTS = frozenset({TRANSFER_SCRIPT, PHONE_TRANSFER_SCRIPT})  # a transferred caller back (cc-transfer)
 
 
 class CallLifecycle:
@@ -59,6 +61,7 @@ class CallLifecycle:
         self.recorder: FlowRecorder | None = None  # records the IVR part (record_ivr), mutes secure inputs
         # the supervision line (services/supervisor_phone.py): (channel, device, uniqueid) -> what happened
         self.supervisor_line: Callable[[AgiChannel, str, str], Awaitable[str]] | None = None
+        self.transfers: TransferDesk | None = None  # the transfer legs of blind-transferred callers
 
     async def handle_call(self, request: AgiRequest, channel: AgiChannel) -> None:
         """One call in the IVR phase. A call this returns from without CALLCONTROL_DONE=1 goes to the fallback."""
@@ -78,6 +81,12 @@ class CallLifecycle:
         if request.script == CALLBACK_SCRIPT and ASTERISK_ID.match(request.arg(1)) \
                 and ASTERISK_ID.match(request.uniqueid):
             await self._callback_leg(request, channel)
+            return
+        if request.script in TRANSFER_SCRIPTS and self.transfers is not None and ASTERISK_ID.match(request.arg(1)) \
+                and ASTERISK_ID.match(request.uniqueid):
+            with structlog.contextvars.bound_contextvars(call_id=request.arg(1)):
+                ended = await self.transfers.run_leg(request, channel, request.arg(1))
+                log.info("transfer.leg_ended", outcome=ended)
             return
         if request.script != IVR_SCRIPT or not ASTERISK_ID.match(request.uniqueid):
             log.warning("agi.unknown_request", script=request.script[:40])

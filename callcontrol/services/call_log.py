@@ -121,6 +121,18 @@ class CallLog:
             record.note_stint_progress(stint)
             self._dirty.add(call_id)
 
+    def transfer_step(self, call_id: str, step: dict[str, Any]) -> None:
+        """A transfer leg began: the step goes into the record's path (written with the next flush)."""
+        record = self._active.get(call_id)
+        if record is not None:
+            record.note_transfer(step)
+            self._dirty.add(call_id)
+
+    def stints_of(self, call_id: str) -> list[QueueStint]:
+        """The call's queue stints so far (none for a call not in progress)."""
+        record = self._active.get(call_id)
+        return list(record.queue_stints) if record is not None else []
+
     def queue_stint(self, call_id: str, stint: QueueStint) -> None:
         """A wait in an ACD queue ended; it is written with the next flush (or the call's end, if sooner)."""
         record = self._active.get(call_id)

@@ -44,6 +44,9 @@ class AgentDialled:
 
     status: str
     caller_hung_up: bool = False
+    # the caller's channel was blind-transferred away from the agent (the service's BlindTransfer, or a REFER
+    # from the agent's phone): it lives on in a transfer context, only this session is over (docs/transfers.md)
+    transferred: bool = False
 
 
 class AgiChannel(Protocol):
@@ -151,6 +154,13 @@ class PbxActions(Protocol):
         """Ring an agent's device; when it answers, its channel runs the service's `callback` AGI script with
         call_id (the callback to connect). Raises when Asterisk refuses; an unanswered ring just ends."""
         ...
+
+
+class TransferActions(Protocol):
+    """A blind transfer of an agent's leg (AMI BlindTransfer, adapters/ami_transfer.py): its caller goes to the
+    service's transfer context with `token` (docs/transfers.md). Raises CallerHungUp when the channel is gone."""
+
+    async def blind_transfer(self, channel: str, token: str) -> None: ...
 
 
 class CallRecordStore(Protocol):

@@ -41,6 +41,9 @@ class Waiter:
     timed_out: bool = False
     recording: RecordingOverride | None = None  # the flow's change to the queue's recording policy
     wrapup_required: bool = False  # the queue requires a wrap-up code of the agent who answers
+    agent_channel: str | None = None  # the answering agent's channel (DialEnd), what a transfer moves
+    transferred: bool = False  # blind-transferred on from the conversation (docs/transfers.md)
+    arrived_at: datetime | None = None  # a transferred caller's original arrival (its place in this queue)
 
 
 def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | None) -> QueueStint:
@@ -52,7 +55,7 @@ def ended_stint(waiter: Waiter, outcome: str, now: datetime, endpoint: str | Non
     return QueueStint(waiter.queue_id, waiter.entered_at, outcome, left_at=now,
                       waited_s=round((served_at - waiter.entered_at).total_seconds(), 3),
                       estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
-                      offers=tuple(waiter.offers), agent_leg=leg)
+                      offers=tuple(waiter.offers), agent_leg=leg, arrived_at=waiter.arrived_at)
 
 
 def stint_so_far(waiter: Waiter, endpoint: str | None) -> QueueStint:
@@ -65,7 +68,7 @@ def stint_so_far(waiter: Waiter, endpoint: str | None) -> QueueStint:
     return QueueStint(waiter.queue_id, waiter.entered_at, STINT_IN_PROGRESS,
                       waited_s=None if leg is None else round((leg.answered_at - waiter.entered_at).total_seconds(), 3),
                       estimated_wait_s=None if waiter.estimated_wait_s is None else round(waiter.estimated_wait_s, 1),
-                      offers=(*waiter.offers, *ringing), agent_leg=leg)
+                      offers=(*waiter.offers, *ringing), agent_leg=leg, arrived_at=waiter.arrived_at)
 
 
 def agent_leg(waiter: Waiter, endpoint: str | None) -> AgentLeg | None:

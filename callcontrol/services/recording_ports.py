@@ -61,6 +61,11 @@ class QueueRecorder(Protocol):
     async def before_dial(self, channel: AgiChannel, caller: CallerRef, queue_id: str,
                           override: RecordingOverride | None, agent_id: str) -> None: ...
 
+    def caller_transferred(self, call_id: str) -> None:
+        """The caller was blind-transferred on from its agent: its recording goes on into the transfer leg
+        (the session that ends now does not finish it)."""
+        ...
+
 
 class FlowRecorder(Protocol):
     """What a flow's walk asks of the recorder: the IVR part recorded, a secure input muted, the end."""

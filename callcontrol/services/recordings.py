@@ -26,6 +26,7 @@ import structlog
 
 from callcontrol.core.domain_events import ConversationStarted, QueueStintEnded
 from callcontrol.core.identifiers import RECORDING_ID_VARIABLE, SPAN_REASON
+from callcontrol.core.interactions import STINT_TRANSFERRED
 from callcontrol.core.recording_policy import RecordingOverride, RecordingPolicy, decide, mixmonitor_options
 from callcontrol.core.recordings import (
     DISCARDED,
@@ -81,6 +82,7 @@ class CallRecorder:
         self._policy_of = policy_of
         self._new_id = new_id
         self._live: dict[str, _Live] = {}  # by call key
+        self._transferring: set[str] = set()  # calls whose session ended in a blind transfer: kept for the next
         self.problem: str | None = None  # the last failure to start, for readiness; None once one starts again
 
     def live_recording(self, call_id: str) -> Recording | None:
@@ -167,13 +169,25 @@ class CallRecorder:
             live.recording = replace(live.recording, agent=event.agent_id)
 
     async def stint_ended(self, event: QueueStintEnded) -> None:
-        """The caller's wait in a queue is over (the conversation too): finish the queue's recording."""
+        """The caller's wait in a queue is over (the conversation too): finish the queue's recording, unless the
+        caller was transferred on (the recording follows it: one file for the whole call)."""
         live = self._live.get(event.call_id)
-        if live is not None and live.for_queue:
+        transferred = event.stint is not None and event.stint.outcome == STINT_TRANSFERRED
+        if live is not None and live.for_queue and not transferred:
             await self.finish(event.call_id)
 
+    def caller_transferred(self, call_id: str) -> None:
+        """The caller's session ends with a blind transfer: the next session (the transfer leg) owns the
+        recording from here, and finishes it (flow_ended) when it ends."""
+        if call_id in self._live:
+            self._transferring.add(call_id)
+
     async def flow_ended(self, call_id: str) -> None:
-        """The caller's FastAGI session is over: nothing recorded for this call may stay live."""
+        """The caller's FastAGI session is over: nothing recorded for this call may stay live (but a transferred
+        caller's, which its transfer leg takes on)."""
+        if call_id in self._transferring:
+            self._transferring.discard(call_id)
+            return
         if call_id in self._live:
             await self.finish(call_id)
 
@@ -269,6 +283,7 @@ class CallRecorder:
     async def finish(self, call_id: str) -> Recording:
         """Stop (if the channel is still up), wait for the file to settle, measure it, decide the final state."""
         live = self._live.pop(call_id)
+        self._transferring.discard(call_id)
         async with live.lock:
             recording = live.recording
             now = self._clock.now()

@@ -56,6 +56,22 @@ class QueueCallerChannel:
         self._desk = desk_ref
         self._uniqueid = uniqueid
         self._results = dial_results
+        self.hang_up = asyncio.Event()  # ends a TALKING conversation
+        self.transferred = False  # ... as a blind transfer of the agent's leg does (the caller moved on)
+        self.commands: list[tuple] = []
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.commands.append(("set", name, value))
+
+    async def hangup(self) -> None:
+        self.commands.append(("hangup",))
+
+    async def answer(self) -> None:
+        self.commands.append(("answer",))
+
+    async def transfer(self, kind: str, target: str, ring_timeout_s: int) -> str:
+        self.commands.append(("transfer", kind, target))
+        return "ANSWER"
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         try:
@@ -78,6 +94,10 @@ class QueueCallerChannel:
         status = self._results[endpoint].pop(0)
         await asyncio.sleep(0.01)
         desk = self._desk[0]
+        if status == "TALKING":  # the agent answers and talks until `hang_up` is set; `transferred`: moved away
+            desk.apply(DialEnded(self._uniqueid, f"{endpoint}-00000001", "ANSWER", desk.clock.now()))
+            await self.hang_up.wait()
+            return AgentDialled("ANSWER", transferred=self.transferred)
         if status == "ANSWER_AMI_LATE":  # AMI lags: Dial() returns before the service read any of its events
             return AgentDialled("ANSWER")
         if status in ("ANSWER", "ANSWER_STILL_IN_USE"):

@@ -8,14 +8,19 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from callcontrol.adapters.http.app import make_app, route_table
+from callcontrol.adapters.http.auth import NoAuditTrail
 from callcontrol.core.permissions import PERMISSIONS, Permission, Role
 from callcontrol.services.acd_desk import AcdDesk
+from callcontrol.services.agent_calls import AgentCallTracker
 from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.people import People
+from callcontrol.services.supervision import Supervision
 from tests.support.clock import T0, SettableClock
 from tests.support.paths import REPO
 from tests.support.pbx import FakePbx
 from tests.support.recording import memory_recordings_api
+from tests.support.supervision import RecordedPhones
+from tests.support.transfers import transfer_desk
 
 DOC = REPO / "docs" / "people.md"
 
@@ -48,7 +53,10 @@ def full_app(recordings_dir: Path) -> web.Application:
                     people=people, audit_reader=_Store(),  # type: ignore[arg-type]
                     recordings=memory_recordings_api(recordings_dir, SettableClock(T0)),
                     live_calls=LiveCalls(SettableClock(T0)),
-                    wrapups=_Store())  # type: ignore[arg-type]
+                    wrapups=_Store(),  # type: ignore[arg-type]
+                    transfers=transfer_desk(desk),
+                    supervision=Supervision(RecordedPhones(), AgentCallTracker(), NoAuditTrail(), SettableClock(T0),
+                                            lambda principal, call: True, lambda user: ()))
 
 
 class _Flows:

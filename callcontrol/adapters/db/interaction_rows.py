@@ -40,7 +40,7 @@ def _stint_values(call_id: str, position: int, stint: QueueStint) -> dict[str, A
     return {"call_id": call_id, "position": position, "queue": _cut(stint.queue, _STINTS, "queue"),
             "entered_at": stint.entered_at, "left_at": stint.left_at,
             "outcome": _cut(stint.outcome, _STINTS, "outcome"), "waited_s": stint.waited_s,
-            "estimated_wait_s": stint.estimated_wait_s, "recovered": stint.recovered}
+            "estimated_wait_s": stint.estimated_wait_s, "recovered": stint.recovered, "arrived_at": stint.arrived_at}
 
 
 def _offer_values(call_id: str, stint_position: int, position: int, offer: OfferAttempt) -> dict[str, Any]:
@@ -208,4 +208,4 @@ async def load_interactions(conn: AsyncConnection, records: Sequence[CallRecord]
         by_id[row.call_id].queue_stints.append(QueueStint(
             row.queue, row.entered_at, row.outcome, left_at=row.left_at, waited_s=row.waited_s,
             estimated_wait_s=row.estimated_wait_s, offers=tuple(offers.get(key, ())), agent_leg=legs.get(key),
-            recovered=bool(row.recovered)))
+            recovered=bool(row.recovered), arrived_at=row.arrived_at))

@@ -100,6 +100,7 @@ class CallQueueStintRow(Base):
     waited_s: Mapped[float | None] = mapped_column(Float)
     estimated_wait_s: Mapped[float | None] = mapped_column(Float)
     recovered: Mapped[bool] = mapped_column(Boolean)
+    arrived_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # a transferred caller's original arrival
 
 
 class CallOfferRow(Base):

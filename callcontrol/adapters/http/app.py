@@ -21,6 +21,7 @@ from callcontrol.adapters.http import recordings as recording_routes
 from callcontrol.adapters.http.recordings import RECORDINGS, RecordingsApi
 from callcontrol.adapters.http import supervision as supervision_routes
 from callcontrol.adapters.http import wrapups as wrapup_routes
+from callcontrol.adapters.http import transfers as transfer_routes
 from callcontrol.core.acd.errors import AcdError
 from callcontrol.core.permissions import Role
 from callcontrol.services.acd_desk import AcdDesk
@@ -29,6 +30,7 @@ from callcontrol.services.agent_pins import AgentPins
 from callcontrol.services.live_calls import LiveCalls
 from callcontrol.services.login_attempts import LoginAttempts
 from callcontrol.services.people import People
+from callcontrol.services.transfers import TransferDesk
 from callcontrol.services.ports import AcdStore, AuditReader, AuditTrail, Clock, SystemClock
 from callcontrol.services.supervision import Supervision
 from callcontrol.services.wrapups import Wrapups
@@ -46,7 +48,7 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
              degraded_reasons: health.Readiness | None = None,
              recordings: RecordingsApi | None = None, supervision: Supervision | None = None,
              live_calls: LiveCalls | None = None, caller_masked_for: Iterable[Role] = (),
-             wrapups: Wrapups | None = None) -> web.Application:
+             wrapups: Wrapups | None = None, transfers: TransferDesk | None = None) -> web.Application:
     """The app: the probes; the flows with `flows`; the ACD with `acd` (its admin routes, /api/config/...,
     only with a store to keep the configuration in); the people API (/api/users, /api/login) with `people`, and
     /api/audit with `audit_reader`. `api_token` is the bootstrap admin token; `agent_pins` the PIN check shared
@@ -97,6 +99,9 @@ def make_app(not_ready_reasons: health.Readiness, flows: flow_routes.FlowsView |
             app[live_call_routes.CALLER_MASKED_FOR] = frozenset(caller_masked_for)
             live_calls.watch(acd.feed)  # the feed's call and call_ended events
             table += live_call_routes.ROUTES
+        if transfers is not None:  # POST /api/calls/{call_id}/transfer (its scope: the ACD's)
+            app[transfer_routes.TRANSFERS] = transfers
+            table += transfer_routes.ROUTES
         if acd_store is not None:
             app[config.ACD_STORE] = acd_store
             app[config.CONFIG_WRITING] = asyncio.Lock()

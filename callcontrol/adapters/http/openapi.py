@@ -27,6 +27,7 @@ from callcontrol.adapters.http import (
     queues,
     recordings_described,
     supervision_described,
+    transfers,
     users,
     wrapups,
 )
@@ -67,7 +68,7 @@ OPERATIONS: Operations = {
 }
 DESCRIBED_MODULES: tuple[ModuleType, ...] = (health, flows, acd_json, agents, queues, config, feed, users,
                                              recordings_described,  # recordings.py's, kept apart for length
-                                             supervision_described, live_calls, wrapups)
+                                             supervision_described, live_calls, wrapups, transfers)
 
 
 def _merged(parts: Iterable[Mapping[Any, Any]], what: str) -> dict[Any, Any]:

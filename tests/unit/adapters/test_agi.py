@@ -283,3 +283,37 @@ async def test_digit_latency_is_measured_from_the_digit_reply_to_the_next_comman
     await asyncio.wait_for(handler.done.wait(), 2)
     summary = server.digit_latency.summary()
     assert summary["count"] == 1 and 45 <= summary["p50_ms"] < 500
+
+
+WHERE_BEFORE = "200 result=1 (callcontrol-ivr/5002/3)\n"
+
+
+async def test_a_dial_whose_caller_was_blind_transferred_away_is_transferred_not_a_hangup(serve):
+    """As on Asterisk 22 after a BlindTransfer of the agent's leg: Dial() returns, HANGUP follows (the async goto),
+    DIALSTATUS is ANSWER and the channel is already at the transfer context's first priority."""
+    handler = Recorder(lambda r, ch: ch.dial_agent("PJSIP/agent1001", 15, "default"))
+    server = await serve(handler)
+    seen = await asterisk(server.port, ["200 result=1\n", WHERE_BEFORE, "200 result=0\nHANGUP\n",
+                                        "200 result=1 (ANSWER)\n", "200 result=1 (cc-transfer/1234567890123456/1)\n"])
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert seen == ["SET VARIABLE __TRANSFER_CONTEXT cc-phone-transfer",
+                    "GET FULL VARIABLE ${CONTEXT}/${EXTEN}/${PRIORITY}", "EXEC Dial PJSIP/agent1001,15,gm(default)", "GET VARIABLE DIALSTATUS",
+                    "GET FULL VARIABLE ${CONTEXT}/${EXTEN}/${PRIORITY}"]
+    (dialled,) = handler.results
+    assert dialled.transferred and not dialled.caller_hung_up and dialled.status == "ANSWER"
+
+
+@pytest.mark.parametrize("before, after, transferred, hung_up", [
+    (WHERE_BEFORE, "200 result=1 (callcontrol-ivr/5002/3)\n", False, True),  # the caller hung up mid-talk
+    ("200 result=1 (cc-phone-transfer/2001/3)\n", "200 result=1 (cc-phone-transfer/2001/3)\n", False, True),  # a leg
+    ("200 result=1 (cc-phone-transfer/2001/3)\n", "200 result=1 (cc-phone-transfer/2001/1)\n", True, False),  # again
+])
+async def test_only_a_move_to_a_transfer_context_during_the_dial_is_a_transfer(serve, before, after, transferred,
+                                                                                hung_up):
+    handler = Recorder(lambda r, ch: ch.dial_agent("PJSIP/agent1001", 15, "default"))
+    server = await serve(handler)
+    await asterisk(server.port, ["200 result=1\n", before, "200 result=-1\nHANGUP\n", "200 result=1 (ANSWER)\n",
+                                 after])
+    await asyncio.wait_for(handler.done.wait(), 2)
+    (dialled,) = handler.results
+    assert (dialled.transferred, dialled.caller_hung_up) == (transferred, hung_up)

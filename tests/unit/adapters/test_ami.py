@@ -10,7 +10,13 @@ import pytest
 from panoramisk.message import Message
 
 from callcontrol.adapters.ami import AmiClient, AmiConnectionLost, AmiNotConnected, translate
-from callcontrol.core.events import ChannelAnswered, ChannelHangupRequested, ChannelHungUp, ChannelsSnapshot
+from callcontrol.core.events import (
+    BlindTransferSeen,
+    ChannelAnswered,
+    ChannelHangupRequested,
+    ChannelHungUp,
+    ChannelsSnapshot,
+)
 from tests.support.ami_server import FakeAmiServer
 
 
@@ -213,3 +219,17 @@ def test_hangup_request_cause_is_translated_and_zero_causes_are_dropped():
     assert translate(soft, now) == ChannelHangupRequested("17.1", 16, now)
     assert translate(Message({"Event": "HangupRequest", "Uniqueid": "17.1"}), now) is None
     assert translate(Message({"Event": "SoftHangupRequest", "Uniqueid": "17.1", "Cause": "0"}), now) is None
+
+
+def test_a_blind_transfer_event_names_the_agent_s_leg_the_caller_and_where_it_went():
+    """The fields as Asterisk 22 sent them on the sandbox after a REFER from agent1001 (docs/transfers.md)."""
+    message = Message({"Event": "BlindTransfer", "Timestamp": "1796217645.434890", "Result": "Success",
+                       "TransfererChannel": "PJSIP/agent1001-00000001", "TransfererUniqueid": "1796217641.1",
+                       "TransfereeChannel": "PJSIP/trunk-00000000", "TransfereeUniqueid": "1796217641.0",
+                       "IsExternal": "Yes", "Context": "cc-phone-transfer", "Extension": "2001"})
+    event = translate(message, datetime(2030, 1, 1, tzinfo=UTC))
+    assert event == BlindTransferSeen("PJSIP/agent1001-00000001", "1796217641.1", "1796217641.0",
+                                      "cc-phone-transfer", "2001", "Success", True,
+                                      datetime.fromtimestamp(1796217645.434890, UTC))
+    attended = translate(Message({"Event": "AttendedTransfer", "Result": "Success"}), datetime(2030, 1, 1, tzinfo=UTC))
+    assert isinstance(attended, BlindTransferSeen) and attended.attended

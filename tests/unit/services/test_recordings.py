@@ -172,3 +172,22 @@ async def test_a_mute_that_fails_stops_the_recording_before_secret_digits(f: Fix
         assert f.controls.asked[-1][0] == "stop"
     with pytest.raises(RecordingRefused):
         await f.recorder.pause("rec_" + "a" * 32, "api")
+
+
+async def test_a_transferred_caller_s_recording_goes_on_into_its_transfer_leg_and_ends_with_it(f: Fixture) -> None:
+    """The first session's stint ends 'transferred' and its flow ends: the recording stays live (one file for the
+    call); the transfer leg's next agent is named; the leg's end finishes it, stopped once."""
+    from callcontrol.core.interactions import STINT_TRANSFERRED, QueueStint
+    channel = MixMonitorChannel(seconds=4.0)
+    await f.recorder.before_dial(channel, CALLER, "support", None, "ada")
+    f.recorder.conversation_started(ConversationStarted(CALLER.call_id, "ada", T0))
+    f.recorder.caller_transferred(CALLER.call_id)
+    await f.recorder.stint_ended(QueueStintEnded(CALLER.call_id, QueueStint("support", T0, STINT_TRANSFERRED)))
+    await f.recorder.flow_ended(CALLER.call_id)  # the first session is over
+    assert f.recorder.live_recording(CALLER.call_id) is not None and f.controls.asked == []
+    await f.recorder.before_dial(channel, CALLER, "support", None, "bob")  # the leg rings bob: same recording
+    assert len(channel.started) == 1 and f.recorder.live_recording(CALLER.call_id).agent == "bob"
+    f.later(4)
+    await f.recorder.flow_ended(CALLER.call_id)  # the transfer leg is over
+    (row,) = f.registry.rows.values()
+    assert row.state == COMPLETE and row.agent == "bob" and len(f.controls.asked) == 1

@@ -30,6 +30,7 @@ from tests.support.http_api import AUTH, TOKEN
 from tests.support.recording import memory_recordings_api
 from tests.support.stores import MemoryRecordStore
 from tests.support.supervision import RecordedPhones
+from tests.support.transfers import transfer_desk
 
 OPEN = {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/login")}
 
@@ -45,7 +46,8 @@ def whole_api(desk: AcdDesk, store: SqlAcdStore, tmp_path: Path) -> web.Applicat
                                             lambda principal, call: True, lambda user: ()),
                     live_calls=LiveCalls(SettableClock(T0)),
                     wrapups=Wrapups(CallLog(RecordWriter(MemoryRecordStore()), SettableClock(T0)),
-                                    object(), lambda queue_id: None, SettableClock(T0)))  # type: ignore[arg-type]
+                                    object(), lambda queue_id: None, SettableClock(T0)),  # type: ignore[arg-type]
+                    transfers=transfer_desk(desk))
 
 
 @pytest.fixture

@@ -192,7 +192,10 @@ NO_SUCCESS = {("GET", "/api/feed"), ("GET", "/readyz"),  # a plain GET of a WebS
               *(("POST", f"/api/recordings/{{recording_id}}/{action}") for action in ("pause", "resume", "stop")),
               ("GET", "/api/calls/{call_id}"),  # a call in progress needs Asterisk: the example id answers 404
               # a transfer needs a caller talking with an agent (Asterisk): here every call id answers 404 no_call
-              ("POST", "/api/calls/{call_id}/transfer")}
+              ("POST", "/api/calls/{call_id}/transfer"),
+              # supervision needs an agent talking (Asterisk): every call id answers 404, so no session exists
+              ("POST", "/api/calls/{call_id}/supervise"),
+              *((method, "/api/supervision/{session_id}") for method in ("GET", "PATCH", "DELETE"))}
 
 
 def each_request(operation: APIOperation, send: Callable[[schemathesis.Case], None]) -> None:

@@ -76,6 +76,7 @@ async def _run(people, audit, args: argparse.Namespace, role, password: str | No
                phone_pin: str | None = None) -> int:
     from callcontrol.adapters.http.users import user_data
     from callcontrol.core.audit import AuditEntry, Outcome
+    from callcontrol.core.identifiers import AGENT_PIN
     from callcontrol.core.people import InvalidUser
     from callcontrol.services.ports import UnknownUser, UserExists
 
@@ -88,6 +89,9 @@ async def _run(people, audit, args: argparse.Namespace, role, password: str | No
             print(f"{data['name']:<24} {data['role']:<11} {data['agent'] or scope or '-':<30} "
                   f"{'password' if data['password'] else '-':<9} {state}")
         return 0
+    if phone_pin is not None and not AGENT_PIN.match(phone_pin):  # before any change: all or nothing
+        print(f"callcontrol users {command}: a phone PIN is 4 to 12 digits", file=sys.stderr)
+        return 2
     teams = frozenset(args.team) if getattr(args, "team", None) else None
     queues = frozenset(args.queue) if getattr(args, "queue", None) else None
     try:
@@ -98,9 +102,9 @@ async def _run(people, audit, args: argparse.Namespace, role, password: str | No
                 await people.set_phone_pin(user.name, phone_pin)
             print(f"added {user.name} ({user.role.value}); its API token, shown only now:\n{token}")
         elif command == "set":
+            user = await people.set_user(args.name, role, teams, queues, args.agent, password)  # checks it all
             if phone_pin is not None:
                 await people.set_phone_pin(args.name, phone_pin)
-            user = await people.set_user(args.name, role, teams, queues, args.agent, password)
             print(f"changed {user.name}: {user.role.value}")
         elif command == "revoke":
             if not await people.revoke(args.name):

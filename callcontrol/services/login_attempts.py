@@ -49,6 +49,24 @@ class LoginAttempts:
         locked = self.locked(now, source)
         return locked if locked is not None else self.attempts.start(_user(user), now)
 
+    def begin_phone_pin(self, now: datetime, source: str) -> Locked | None:
+        """Before checking a PIN keyed on a phone (source "phone:<device>"): None reserves an attempt against the
+        phone (end_phone_pin() must follow, so parallel calls from one phone get no more tries than calls one
+        after another); a Locked refuses it unchecked."""
+        return self.attempts.start(_source(source), now)
+
+    def end_phone_pin(self, now: datetime, source: str, ok: bool) -> Locked | None:
+        """After the check begun: a failure counts against the phone; a success frees the attempt and wipes
+        nothing (a phone shared by several users: knowing one PIN must not give fresh tries at another's)."""
+        if ok:
+            self.release_phone_pin(now, source)
+            return None
+        return self.attempts.finish(_source(source), False, now)
+
+    def release_phone_pin(self, now: datetime, source: str) -> None:
+        """The check begun did not happen: the attempt is no longer in flight, nothing counted."""
+        self.attempts.release(_source(source), now)
+
     def end_password(self, now: datetime, source: str | None, user: str, ok: bool) -> Locked | None:
         """After the check begun: a success resets the user's count (not the source's); a failure counts for both."""
         locked = self.attempts.finish(_user(user), ok, now)

@@ -91,17 +91,30 @@ class SupervisorLine:
         source = f"phone:{device[:64]}"
         for _ in range(PIN_ATTEMPTS):
             if self._attempts.locked(self._clock.now(), source) is not None:
-                log.info("supervisor_phone.locked", device=device[:64])
-                await channel.play(["vm-incorrect"])
-                return "locked"
+                return await self._locked(channel, device)
             pin = await channel.collect_digits(["vm-password"], AGENT_PIN_MAX_DIGITS, TIMEOUT_MS,
                                                INTER_DIGIT_TIMEOUT_MS, "#")
-            for name in candidates:  # every candidate is checked: the time does not tell which one matched
-                found = await self._people.store.user(name)
-                matched = await self._people.phone_pin_matches(name, pin)
-                if matched and found is not None and found.revoked_at is None:
-                    return found
-            self._attempts.failed(self._clock.now(), source)
-            log.info("supervisor_phone.wrong_pin", device=device[:64])
+            if self._attempts.begin_phone_pin(self._clock.now(), source) is not None:
+                return await self._locked(channel, device)  # locked meanwhile, or the last tries are in flight
+            found: User | None = None
+            try:
+                for name in candidates:  # every candidate is checked: the time does not tell which one matched
+                    user = await self._people.store.user(name)
+                    matched = await self._people.phone_pin_matches(name, pin)
+                    if matched and found is None and user is not None and user.revoked_at is None:
+                        found = user
+            except BaseException:  # the check did not happen (the database failed, the call was cancelled)
+                self._attempts.release_phone_pin(self._clock.now(), source)
+                raise
+            locked = self._attempts.end_phone_pin(self._clock.now(), source, found is not None)
+            if found is not None:
+                return found
+            log.info("supervisor_phone.wrong_pin", device=device[:64], 
+                     locked_s=locked.retry_after_s if locked else None)
             await channel.play(["vm-incorrect"])
         return "wrong_pin"
+
+    async def _locked(self, channel: AgiChannel, device: str) -> str:
+        log.info("supervisor_phone.locked", device=device[:64])
+        await channel.play(["vm-incorrect"])
+        return "locked"

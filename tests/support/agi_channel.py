@@ -113,3 +113,44 @@ class KeyedPhone:
 
     async def hangup(self) -> None:
         self.hung_up = True
+
+
+class LineCaller:
+    """A caller on a line that asks questions (collect_digits): one entry keyed per question, in order; what the
+    line asked, played and set on the channel is kept in `log`, in order. With no entry left, the caller has hung
+    up (CallerHungUp), so a test knows exactly how many questions the line asked."""
+
+    def __init__(self, entries: Sequence[str]) -> None:
+        self.entries = list(entries)
+        self.log: list[tuple] = []
+
+    @property
+    def asked(self) -> list[str]:
+        return [entry[1] for entry in self.log if entry[0] == "ask"]
+
+    @property
+    def played(self) -> list[str]:
+        return [entry[1] for entry in self.log if entry[0] == "play"]
+
+    @property
+    def variables(self) -> list[tuple[str, str]]:
+        return [(entry[1], entry[2]) for entry in self.log if entry[0] == "set"]
+
+    async def answer(self) -> None:
+        self.log.append(("answer",))
+
+    async def collect_digits(self, prompts: Sequence[str], max_digits: int, timeout_ms: int,
+                             inter_digit_timeout_ms: int, terminator: str) -> str:
+        self.log.append(("ask", "+".join(prompts)))
+        if not self.entries:
+            raise CallerHungUp("caller hung up")
+        return self.entries.pop(0)[:max_digits]
+
+    async def play(self, prompts: Sequence[str], escape_digits: str = "") -> None:
+        self.log.append(("play", "+".join(prompts)))
+
+    async def set_variable(self, name: str, value: str) -> None:
+        self.log.append(("set", name, value))
+
+    async def hangup(self) -> None:
+        self.log.append(("hangup",))

@@ -92,6 +92,14 @@ class PinAttempts:
         agent.failures.clear()
         return Locked(_seconds(timedelta(seconds=seconds)), lockout_started=True, failures=failures)
 
+    def release(self, agent_id: str, now: datetime) -> None:
+        """After checking a PIN started with start(), when the check neither failed nor should reset the key (a
+        phone's PIN matched: the phone's other users are still guessed at): the attempt is no longer in flight."""
+        agent = self._agents.get(agent_id)
+        if agent is not None:
+            agent.pending = max(0, agent.pending - 1)
+            self._drop_if_idle(agent_id, now)
+
     def locked(self, agent_id: str, now: datetime) -> Locked | None:
         """The lockout in force for this agent now, if any (nothing reserved)."""
         agent = self._agents.get(agent_id)

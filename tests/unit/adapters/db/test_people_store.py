@@ -182,3 +182,76 @@ def test_0007_goes_down_and_up_again(empty_url: str) -> None:
     assert not people & tables() and "calls" in tables()
     upgrade(MIGRATIONS, empty_url)
     assert people <= tables()
+
+
+async def test_a_phone_pin_is_argon2_hashed_checked_and_refused_unless_4_to_12_digits(people: People, engine) -> None:
+    await people.add_user("sue", Role.SUPERVISOR, frozenset({"sales"}))
+    assert not await people.phone_pin_matches("sue", "")  # no PIN yet: nothing matches
+    assert not await people.phone_pin_matches("sue", "4831")
+    for bad in ("483", "4831a", "48 31", "１２３４", "4831\n", "1234567890123", "-4831", ""):
+        with pytest.raises(ValueError):
+            await people.set_phone_pin("sue", bad)
+    await people.set_phone_pin("sue", "4831")
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(UserRow.phone_pin_hash).where(UserRow.name == "sue"))).scalar_one()
+    assert stored.startswith("$argon2id$") and "4831" not in stored
+    assert await people.phone_pin_matches("sue", "4831") and not await people.phone_pin_matches("sue", "48310")
+    assert await people.store.password_hash("sue") is None  # the PIN is not a password
+    await people.set_phone_pin("sue", "123456789012")  # 12 digits: the longest; it replaces the old one
+    assert await people.phone_pin_matches("sue", "123456789012") and not await people.phone_pin_matches("sue", "4831")
+    assert not await people.phone_pin_matches("nobody", "4831")
+
+
+async def test_a_phone_pin_needs_a_live_user_and_a_revoke_clears_it(people: People, engine) -> None:
+    with pytest.raises(UnknownUser):
+        await people.set_phone_pin("nobody", "4831")
+    await people.add_user("sue", Role.SUPERVISOR, frozenset({"sales"}))
+    await people.set_phone_pin("sue", "4831")
+    assert await people.revoke("sue")
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(UserRow.phone_pin_hash).where(UserRow.name == "sue"))).scalar_one()
+    assert stored is None and not await people.phone_pin_matches("sue", "4831")
+    with pytest.raises(UnknownUser):
+        await people.set_phone_pin("sue", "4831")
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(UserRow.phone_pin_hash))).scalar_one() is None
+
+
+def test_0009_goes_down_and_up_again(empty_url: str) -> None:
+    """users.phone_pin_hash comes and goes with its migration; the users and their passwords stay."""
+    def columns() -> set[str]:
+        async def read() -> set[str]:
+            engine = make_engine(empty_url)
+            try:
+                async with engine.connect() as conn:
+                    return {c["name"] for c in await conn.run_sync(lambda sync: inspect(sync).get_columns("users"))}
+            finally:
+                await engine.dispose()
+        return asyncio.run(read())
+
+    def people_then(check):  # noqa: ANN001, ANN202
+        async def run():
+            engine = make_engine(empty_url)
+            try:
+                return await check(People(SqlPeopleStore(engine), SettableClock(T0), passwords=fast_passwords()))
+            finally:
+                await engine.dispose()
+        return asyncio.run(run())
+
+    async def add(people: People) -> None:
+        await people.add_user("sue", Role.SUPERVISOR, frozenset({"sales"}), password="correct horse battery")
+        await people.set_phone_pin("sue", "4831")
+
+    upgrade(MIGRATIONS, empty_url)
+    assert "phone_pin_hash" in columns()
+    people_then(add)
+    alembic_command.downgrade(alembic_config(MIGRATIONS, empty_url), "0008_recordings")
+    assert "phone_pin_hash" not in columns() and {"name", "password_hash"} <= columns()
+    upgrade(MIGRATIONS, empty_url)
+    assert "phone_pin_hash" in columns()
+
+    async def after(people: People) -> tuple:
+        return (await people.login("sue", "correct horse battery"), await people.phone_pin_matches("sue", "4831"))
+
+    principal, pin_kept = people_then(after)
+    assert principal is not None and principal.teams == {"sales"} and not pin_kept  # the PIN went with the column

@@ -67,7 +67,9 @@ class SupervisorLine:
                                                       INTER_DIGIT_TIMEOUT_MS, "#")
                 agents = [agent_id for agent_id, endpoint in self._agent_endpoints().items()
                           if number and agent_number(endpoint) == number]
-                calls = [call for agent_id in agents for call in self._calls.calls_of_agent(agent_id)]
+                # a number two agents' devices end with names neither: never a guess between two calls
+                calls = [call for agent_id in agents for call in self._calls.calls_of_agent(agent_id)] \
+                    if len(agents) == 1 else []
                 try:
                     session = await self._supervision.start_on_phone(
                         user.principal, calls[0].call_id if calls else "", device, uniqueid, f"phone:{device[:64]}")

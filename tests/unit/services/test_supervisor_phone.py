@@ -292,3 +292,14 @@ async def test_no_pin_reaches_a_log_or_an_audit_entry(desk: Line) -> None:
     await desk.supervision.drain()
     written = repr(logs) + repr(desk.audit.written)
     assert [pin for pin in (*PINS.values(), WRONG) if pin in written] == []
+
+
+async def test_a_number_two_agents_devices_end_with_is_refused_never_guessed(desk: Line) -> None:
+    """ada (PJSIP/agent1001) and a sales agent on PJSIP/sales1001, both talking: 1001 names neither."""
+    AGENTS_WITH_TWIN = {**AGENTS, "sam": "PJSIP/sales1001"}
+    desk.line = SupervisorLine(desk.supervision, desk.calls, desk.people, desk.attempts, desk.clock,
+                               lambda device: tuple(user for user, own in PHONES.items() if device in own),
+                               lambda: dict(AGENTS_WITH_TWIN))
+    desk.talking("1700000000.77", "1700000000.78", "PJSIP/sales1001-00000009", "sam")
+    outcome, caller = await desk.call(SUP1, PINS["sup.sales"], "1001", "", "")
+    assert outcome == "unknown_agent" and caller.variables == [] and caller.played == ["pbx-invalid"] * 3

@@ -32,6 +32,9 @@ def calls_live(settings: Settings, args: argparse.Namespace) -> int:
             answer = json.load(response)
     except urllib.error.HTTPError as exc:
         print(f"callcontrol calls live: {exc.code}: {exc.read().decode(errors='replace')[:300]}", file=sys.stderr)
+        if exc.code == 401 and settings.api_token is None:
+            print("callcontrol calls live: set CALLCONTROL_API_TOKEN to the service's API token (scripts/demo's: "
+                  "CALLCONTROL_API_TOKEN=$(cat var/demo/api-token))", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
         print(f"callcontrol calls live: the service does not answer at {url}: {exc}", file=sys.stderr)

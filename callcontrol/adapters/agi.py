@@ -80,9 +80,10 @@ class AgiConnection:
     """One call's AGI socket; implements the AgiChannel port with validated command tokens."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 latency: DigitLatency | None = None) -> None:
+                 latency: DigitLatency | None = None, position: str | None = None) -> None:
         self._reader = reader
         self._writer = writer
+        self._position = position  # context/exten/priority of this session, from the AGI headers
         self.hangup_notified = False
         self._latency = latency
         self._digit_reply_at: float | None = None  # when the last reply carrying a digit was read
@@ -235,7 +236,8 @@ class AgiConnection:
         # A REFER from the agent's phone looks its target up in TRANSFER_CONTEXT (inherited by the agent's leg: __),
         # the service's transfer context, never the endpoint's own context (docs/transfers.md)
         await self.command("SET VARIABLE", "__TRANSFER_CONTEXT", PHONE_TRANSFER_CONTEXT)
-        _, here = await self.command("GET FULL VARIABLE", WHERE)  # where this session runs in the dialplan
+        # where this session runs in the dialplan: the AGI headers said so; asked only when they did not
+        here = self._position if self._position is not None else (await self.command("GET FULL VARIABLE", WHERE))[1]
         # g: the caller comes back to this session when the agent hangs up; m: music on hold while it rings
         hung_up = False
         try:

@@ -52,6 +52,12 @@ class AgiRequest:
     def arg(self, index: int) -> str:
         return self.headers.get(f"agi_arg_{index}", "")
 
+    @property
+    def position(self) -> str | None:
+        """Where this session runs in the dialplan, context/extension/priority (None when a header is missing)."""
+        parts = [self.headers.get(f"agi_{key}", "") for key in ("context", "extension", "priority")]
+        return "/".join(parts) if all(parts) else None
+
 
 MAX_HEADER_LINES = 64
 
@@ -159,7 +165,7 @@ class FastAgiServer:
             log.warning("agi.rejected", peer=str(peer), reason=str(exc))
             return
         try:
-            await self._handler(request, AgiConnection(reader, writer, self.digit_latency))
+            await self._handler(request, AgiConnection(reader, writer, self.digit_latency, request.position))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -317,3 +317,19 @@ async def test_only_a_move_to_a_transfer_context_during_the_dial_is_a_transfer(s
     await asyncio.wait_for(handler.done.wait(), 2)
     (dialled,) = handler.results
     assert (dialled.transferred, dialled.caller_hung_up) == (transferred, hung_up)
+
+
+async def test_where_the_session_runs_comes_from_its_agi_headers_when_asterisk_sent_them(serve):
+    """Asterisk sends agi_context/agi_extension/agi_priority with every request: the Dial then costs no round trip
+    to ask where the session is, and a move during it is still told from a hangup."""
+    handler = Recorder(lambda r, ch: ch.dial_agent("PJSIP/agent1001", 15, "default"))
+    server = await serve(handler)
+    headers = HEADERS.replace("agi_extension: 5000\n", "agi_context: callcontrol-ivr\nagi_extension: 5002\n"
+                                                       "agi_priority: 3\n")
+    seen = await asterisk(server.port, ["200 result=1\n", "200 result=0\nHANGUP\n", "200 result=1 (ANSWER)\n",
+                                        "200 result=1 (cc-transfer/1234567890123456/1)\n"], headers=headers)
+    await asyncio.wait_for(handler.done.wait(), 2)
+    assert seen == ["SET VARIABLE __TRANSFER_CONTEXT cc-phone-transfer", "EXEC Dial PJSIP/agent1001,15,gm(default)",
+                    "GET VARIABLE DIALSTATUS", "GET FULL VARIABLE ${CONTEXT}/${EXTEN}/${PRIORITY}"]
+    (dialled,) = handler.results
+    assert dialled.transferred and not dialled.caller_hung_up

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import structlog
@@ -30,9 +30,10 @@ from callcontrol.core.events import (
 )
 from callcontrol.core.identifiers import ENDPOINT
 from callcontrol.core.permissions import Permission, Principal, Role, allows
-from callcontrol.core.supervision import SESSION_ID, SPYER_UNIQUEID, Mode, ModeChange, Session, State, spyer_uniqueid
+from callcontrol.core.supervision import SESSION_ID, SPYER_UNIQUEID, Mode, Session, State, spyer_uniqueid
 from callcontrol.services.agent_calls import AgentCall, AgentCallTracker
 from callcontrol.services.ports import AuditReader, AuditTrail, Clock
+from callcontrol.services.supervision_recovery import sessions_left_open
 
 log = structlog.get_logger(__name__)
 
@@ -226,7 +227,8 @@ class Supervision:
                 self._update(session.ended_while_down(snapshot.at), "supervision.end")
         if not self._adopted and self._reader is not None:
             self._adopted = True
-            for session in await self._left_open(snapshot.at):
+            for session in await sessions_left_open(self._reader, snapshot.at - ADOPT_WINDOW,
+                                                    frozenset(self._sessions)):
                 if session.spyer_uniqueid in snapshot.uniqueids:
                     self._track(replace(session, state=State.ACTIVE))
                     self._adopted_ids.add(session.id)
@@ -365,39 +367,3 @@ class Supervision:
                          source: str | None, detail: dict[str, object]) -> None:
         await self._audit.record(AuditEntry(self._clock.now(), principal.user, action, "call", call_id[:128],
                                             outcome, principal.role.value, source, detail))
-
-    async def _left_open(self, now: datetime) -> Iterable[Session]:
-        assert self._reader is not None
-        since = now - ADOPT_WINDOW
-        starts = await self._reader.entries(action="supervision.start", since=since, limit=10_000)
-        ends = await self._reader.entries(action="supervision.end", since=since, limit=10_000)
-        changes = await self._reader.entries(action="supervision.mode_change", since=since, limit=10_000)
-        joined = await self._reader.entries(action="supervision.joined", since=since, limit=10_000)
-        ended = {e.detail.get("session") for e in ends}
-        joined_at = {e.detail.get("session"): e.at for e in joined}
-        history: dict[object, list[ModeChange]] = {}
-        for change in reversed(changes):  # oldest first: the last one is the mode now
-            facts = change.detail
-            try:
-                history.setdefault(facts.get("session"), []).append(
-                    ModeChange(change.at, Mode(str(facts.get("from"))), Mode(str(facts.get("to"))),
-                               str(facts.get("by"))))
-            except ValueError:
-                log.warning("supervision.unreadable_audit", session=str(facts.get("session"))[:40])
-        found = []
-        for entry in starts:
-            facts = entry.detail
-            session_id = facts.get("session")
-            if entry.outcome is not Outcome.ALLOWED or session_id in ended or session_id in self._sessions:
-                continue
-            try:
-                seen = tuple(history.get(session_id, ()))
-                found.append(Session(
-                    str(session_id), entry.actor, str(facts["endpoint"]), entry.object_id, str(facts["agent"]),
-                    facts.get("queue") and str(facts["queue"]), str(facts["target_uniqueid"]),
-                    str(facts["target_channel"]), str(facts["spyer_uniqueid"]),
-                    seen[-1].new if seen else Mode(str(facts["mode"])), entry.at,
-                    started_at=joined_at.get(session_id, entry.at), changes=seen))
-            except (KeyError, ValueError) as exc:
-                log.warning("supervision.unreadable_audit", session=str(session_id)[:40], error=str(exc)[:100])
-        return found

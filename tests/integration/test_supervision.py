@@ -179,8 +179,12 @@ async def test_listen_whisper_barge_on_the_exact_agent_channel_audited_with_ever
         caller_run, agent_run = await asyncio.gather(*ed_tasks)
         assert caller_run.returncode == 0 and agent_run.returncode == 0, (caller_run.output, agent_run.output)
 
-        code, audit = await admin.call("GET", "/api/audit?action=supervision.end")
-        assert code == 200 and isinstance(audit, list) and len(audit) == 3, audit
+        async def three_ends():  # the audit rows are written by the service's audit writer, just after the end
+            code, audit = await admin.call("GET", "/api/audit?action=supervision.end")
+            return audit if code == 200 and isinstance(audit, list) and len(audit) == 3 else None
+        audit = await eventually(three_ends, 10, 0.2, what="three supervision.end audit rows")
+        assert {entry["detail"]["end_reason"] for entry in audit} == {
+            "ended_by_request", "not_answered", "agent_call_ended"}, audit
 
     await asyncio.sleep(0.5)
     entries = await audit_entries(sqlite_url)
